@@ -1,0 +1,385 @@
+//! Watch fan-out and the in-memory event history.
+//!
+//! The hub owns a ring of recent events (the retained history) and the set
+//! of live watchers, each behind its own lock:
+//!
+//! * The committer appends every committed batch to the ring *before* it
+//!   publishes the snapshot containing it, so the ring always covers every
+//!   snapshot (lists at past revisions undo from it).
+//! * A dispatcher thread delivers batches to watchers afterwards, so fan-out
+//!   cost never delays commits.
+//! * Registration holds the ring lock while it copies the history and
+//!   inserts the watcher, so every event is either in the copied history or
+//!   appended later and hence delivered later. An event can be both (appended
+//!   before, delivered after registration); the stream drops anything at or
+//!   below its cursor, so delivery is exactly once and without gaps.
+//! * A watcher's queue is bounded. If it is full the watcher is removed and
+//!   its stream ends with `WatcherTooSlow`; writers and other watchers never
+//!   wait for it and it cannot grow memory without bound.
+//! * Events are shared (`Arc`), so fan-out to N watchers costs N pointer
+//!   copies, and events share value bytes with the snapshot map.
+//! * Watchers are indexed by prefix; an event is matched by looking up each
+//!   `/`-terminated prefix of its key (and the key itself), so watchers of
+//!   other resources or workspaces are never visited.
+//!
+//! Lock order: ring, then watchers.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::{Error, Event, Result};
+
+/// How much history the hub keeps.
+#[derive(Clone, Debug)]
+pub struct HistoryConfig {
+    /// Always keep at least this many events (subject to the hard caps).
+    pub min_events: usize,
+    /// Keep every event younger than this (subject to the hard caps).
+    pub min_age: Duration,
+    /// Hard cap on retained events.
+    pub max_events: usize,
+    /// Hard cap on the bytes of retained events (keys and values).
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            min_events: 100_000,
+            min_age: Duration::from_secs(600),
+            max_events: 1_000_000,
+            max_bytes: 512 << 20,
+        }
+    }
+}
+
+/// The hub's half of a watcher. Only the hub holds the sender, so removing
+/// the slot closes the stream's channel.
+struct Slot {
+    id: u64,
+    tx: mpsc::Sender<Arc<Event>>,
+    lagged: Arc<AtomicBool>,
+}
+
+struct Retained {
+    event: Arc<Event>,
+    time_ms: u64,
+}
+
+struct Ring {
+    events: VecDeque<Retained>,
+    bytes: usize,
+    last: u64,
+}
+
+struct Watchers {
+    by_prefix: HashMap<Bytes, Vec<Slot>>,
+    count: usize,
+    next_id: u64,
+    closed: bool,
+}
+
+pub(crate) struct Hub {
+    ring: Mutex<Ring>,
+    watchers: Mutex<Watchers>,
+    /// Every event after this revision is retained.
+    compacted: AtomicU64,
+    config: HistoryConfig,
+    queue: usize,
+}
+
+fn event_bytes(e: &Event) -> usize {
+    e.key.len() + e.value.len() + e.prev.as_ref().map_or(0, |p| p.value.len()) + 64
+}
+
+impl Hub {
+    /// A hub whose history starts after `compacted` and whose ring is seeded
+    /// with `history` (consecutive revisions following `compacted`).
+    pub fn new(
+        config: HistoryConfig,
+        queue: usize,
+        compacted: u64,
+        history: Vec<(Arc<Event>, u64)>,
+    ) -> Arc<Self> {
+        let mut ring = Ring {
+            events: VecDeque::with_capacity(history.len()),
+            bytes: 0,
+            last: compacted,
+        };
+        for (event, time_ms) in history {
+            debug_assert_eq!(event.revision, ring.last + 1);
+            ring.last = event.revision;
+            ring.bytes += event_bytes(&event);
+            ring.events.push_back(Retained { event, time_ms });
+        }
+        let hub = Hub {
+            ring: Mutex::new(ring),
+            watchers: Mutex::new(Watchers {
+                by_prefix: HashMap::new(),
+                count: 0,
+                next_id: 0,
+                closed: false,
+            }),
+            compacted: AtomicU64::new(compacted),
+            config,
+            queue: queue.max(1),
+        };
+        hub.trim(&mut hub.ring.lock(), now_ms());
+        Arc::new(hub)
+    }
+
+    /// The newest revision no longer retained; watches must start at or after it.
+    pub fn compacted(&self) -> u64 {
+        self.compacted.load(Ordering::Acquire)
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.ring.lock().events.len()
+    }
+
+    #[allow(dead_code)]
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.lock().count
+    }
+
+    fn trim(&self, ring: &mut Ring, now: u64) {
+        let min_age_ms = self.config.min_age.as_millis() as u64;
+        while let Some(front) = ring.events.front() {
+            let len = ring.events.len();
+            let over_cap = len > self.config.max_events || ring.bytes > self.config.max_bytes;
+            let expendable =
+                len > self.config.min_events && now.saturating_sub(front.time_ms) > min_age_ms;
+            if !(over_cap || expendable) {
+                break;
+            }
+            let front = ring.events.pop_front().expect("non-empty");
+            ring.bytes -= event_bytes(&front.event);
+            self.compacted
+                .store(front.event.revision, Ordering::Release);
+        }
+    }
+
+    /// Adds a committed batch to the retained history.
+    pub fn append(&self, events: &[Arc<Event>], time_ms: u64) {
+        let mut ring = self.ring.lock();
+        for e in events {
+            debug_assert_eq!(e.revision, ring.last + 1, "gap in appended revisions");
+            ring.last = e.revision;
+            ring.bytes += event_bytes(e);
+            ring.events.push_back(Retained {
+                event: e.clone(),
+                time_ms,
+            });
+        }
+        self.trim(&mut ring, now_ms());
+    }
+
+    /// Delivers a committed batch to the watchers whose prefix matches.
+    pub fn deliver(&self, events: &[Arc<Event>]) {
+        let mut watchers = self.watchers.lock();
+        if watchers.count == 0 {
+            return;
+        }
+        let mut dead: Vec<(Bytes, u64)> = Vec::new();
+        for e in events {
+            let key = &e.key;
+            let mut deliver = |prefix: &[u8], by_prefix: &HashMap<Bytes, Vec<Slot>>| {
+                let Some(slots) = by_prefix.get(prefix) else {
+                    return;
+                };
+                for slot in slots {
+                    // Once a watcher missed an event it must not get later
+                    // ones: its stream ends there, without a gap.
+                    if slot.lagged.load(Ordering::Relaxed) || slot.tx.is_closed() {
+                        continue;
+                    }
+                    if let Err(err) = slot.tx.try_send(e.clone()) {
+                        if matches!(err, mpsc::error::TrySendError::Full(_)) {
+                            slot.lagged.store(true, Ordering::Release);
+                        }
+                        dead.push((Bytes::copy_from_slice(prefix), slot.id));
+                    }
+                }
+            };
+            deliver(b"", &watchers.by_prefix);
+            for (i, b) in key.iter().enumerate() {
+                if *b == b'/' {
+                    deliver(&key[..=i], &watchers.by_prefix);
+                }
+            }
+            deliver(key, &watchers.by_prefix);
+        }
+        for (prefix, id) in dead {
+            remove_slot(&mut watchers, &prefix, id);
+        }
+    }
+
+    /// Registers a watcher for events under `prefix` after `after_revision`.
+    pub fn register(self: &Arc<Self>, prefix: Bytes, after_revision: u64) -> Result<WatchStream> {
+        let ring = self.ring.lock();
+        let compacted = self.compacted();
+        if after_revision < compacted {
+            return Err(Error::Expired {
+                requested: after_revision,
+                oldest: compacted,
+            });
+        }
+        let history: VecDeque<Arc<Event>> = matching(&ring, &prefix, after_revision).collect();
+        let mut watchers = self.watchers.lock();
+        if watchers.closed {
+            return Err(Error::Closed);
+        }
+        let (tx, rx) = mpsc::channel(self.queue);
+        let id = watchers.next_id;
+        watchers.next_id += 1;
+        let lagged = Arc::new(AtomicBool::new(false));
+        watchers
+            .by_prefix
+            .entry(prefix.clone())
+            .or_default()
+            .push(Slot {
+                id,
+                tx,
+                lagged: lagged.clone(),
+            });
+        watchers.count += 1;
+        Ok(WatchStream {
+            history,
+            rx,
+            cursor: after_revision,
+            id,
+            lagged,
+            prefix,
+            hub: Arc::downgrade(self),
+            finished: false,
+        })
+    }
+
+    /// Ends every watch stream and refuses new ones.
+    pub fn close(&self) {
+        let mut watchers = self.watchers.lock();
+        watchers.closed = true;
+        watchers.by_prefix.clear();
+        watchers.count = 0;
+    }
+
+    /// Retained events under `prefix` with revisions in
+    /// `(after_revision, up_to]`, oldest first; `Expired` if some are gone.
+    pub fn events_between(
+        &self,
+        prefix: &[u8],
+        after_revision: u64,
+        up_to: u64,
+    ) -> Result<Vec<Arc<Event>>> {
+        let ring = self.ring.lock();
+        let compacted = self.compacted();
+        if after_revision < compacted {
+            return Err(Error::Expired {
+                requested: after_revision,
+                oldest: compacted,
+            });
+        }
+        Ok(matching(&ring, prefix, after_revision)
+            .take_while(|e| e.revision <= up_to)
+            .collect())
+    }
+}
+
+fn matching<'a>(
+    ring: &'a Ring,
+    prefix: &'a [u8],
+    after_revision: u64,
+) -> impl Iterator<Item = Arc<Event>> + 'a {
+    let start = match ring.events.front() {
+        Some(front) => (after_revision + 1).saturating_sub(front.event.revision) as usize,
+        None => 0,
+    };
+    ring.events
+        .iter()
+        .skip(start)
+        .filter(move |r| r.event.key.starts_with(prefix))
+        .map(|r| r.event.clone())
+}
+
+fn remove_slot(watchers: &mut Watchers, prefix: &[u8], id: u64) {
+    if let Some(slots) = watchers.by_prefix.get_mut(prefix) {
+        let before = slots.len();
+        slots.retain(|s| s.id != id);
+        watchers.count -= before - slots.len();
+        if slots.is_empty() {
+            watchers.by_prefix.remove(prefix);
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A registered watcher's stream: retained history first, then live events.
+pub(crate) struct WatchStream {
+    history: VecDeque<Arc<Event>>,
+    rx: mpsc::Receiver<Arc<Event>>,
+    /// Highest revision delivered (or the starting point); anything at or
+    /// below it is a duplicate and dropped.
+    cursor: u64,
+    id: u64,
+    lagged: Arc<AtomicBool>,
+    prefix: Bytes,
+    hub: Weak<Hub>,
+    finished: bool,
+}
+
+impl Stream for WatchStream {
+    type Item = Result<Arc<Event>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        if let Some(e) = this.history.pop_front() {
+            this.cursor = e.revision;
+            return Poll::Ready(Some(Ok(e)));
+        }
+        loop {
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(e)) => {
+                    if e.revision <= this.cursor {
+                        continue;
+                    }
+                    this.cursor = e.revision;
+                    return Poll::Ready(Some(Ok(e)));
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    if this.lagged.load(Ordering::Acquire) {
+                        return Poll::Ready(Some(Err(Error::WatcherTooSlow)));
+                    }
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            remove_slot(&mut hub.watchers.lock(), &self.prefix, self.id);
+        }
+    }
+}
