@@ -243,7 +243,8 @@ fn main() {
                 let mut lat = Vec::with_capacity(total as usize);
                 while (lat.len() as u64) < total {
                     let e = match tokio::time::timeout(Duration::from_secs(30), w.next()).await {
-                        Ok(Some(Ok(e))) => e,
+                        Ok(Some(Ok(trellis_storage::WatchItem::Event(e)))) => e,
+                        Ok(Some(Ok(trellis_storage::WatchItem::Progress(_)))) => continue,
                         _ => break,
                     };
                     let t: u64 = std::str::from_utf8(&e.value[5..25])

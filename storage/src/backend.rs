@@ -13,10 +13,22 @@ use futures::Stream;
 
 use crate::{Event, Preconditions, Record, Result, Value};
 
+/// What a watch delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchItem {
+    /// A committed event under the watched prefix.
+    Event(Arc<Event>),
+    /// Every event under the prefix up to this revision has been delivered;
+    /// sent periodically even when nothing under the prefix changes, so a
+    /// consumer can report a fresh resume point (Kubernetes bookmarks).
+    Progress(u64),
+}
+
 /// A stream of committed events, in revision order, without gaps or
-/// duplicates. It ends with `Err(Error::WatcherTooSlow)` if the consumer fell
-/// too far behind, and ends without error when the store shuts down.
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Arc<Event>>> + Send>>;
+/// duplicates, interleaved with progress notifications. It ends with
+/// `Err(Error::WatcherTooSlow)` if the consumer fell too far behind, and ends
+/// without error when the store shuts down.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<WatchItem>> + Send>>;
 
 /// Which revision a list reads at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

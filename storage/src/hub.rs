@@ -36,7 +36,7 @@ use futures::Stream;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use crate::{Error, Event, Result};
+use crate::{Error, Event, Result, WatchItem};
 
 /// How much history the hub keeps.
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ impl Default for HistoryConfig {
 /// the slot closes the stream's channel.
 struct Slot {
     id: u64,
-    tx: mpsc::Sender<Arc<Event>>,
+    tx: mpsc::Sender<WatchItem>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -202,7 +202,7 @@ impl Hub {
                     if slot.lagged.load(Ordering::Relaxed) || slot.tx.is_closed() {
                         continue;
                     }
-                    if let Err(err) = slot.tx.try_send(e.clone()) {
+                    if let Err(err) = slot.tx.try_send(WatchItem::Event(e.clone())) {
                         if matches!(err, mpsc::error::TrySendError::Full(_)) {
                             slot.lagged.store(true, Ordering::Release);
                         }
@@ -220,6 +220,18 @@ impl Hub {
         }
         for (prefix, id) in dead {
             remove_slot(&mut watchers, &prefix, id);
+        }
+    }
+
+    /// Tells every watcher that all events up to `revision` were delivered.
+    /// Must only be called after every batch up to `revision` went through
+    /// [`Hub::deliver`]. A full queue just skips the notification.
+    pub fn progress(&self, revision: u64) {
+        let watchers = self.watchers.lock();
+        for slots in watchers.by_prefix.values() {
+            for slot in slots {
+                let _ = slot.tx.try_send(WatchItem::Progress(revision));
+            }
         }
     }
 
@@ -331,7 +343,7 @@ pub(crate) fn now_ms() -> u64 {
 /// A registered watcher's stream: retained history first, then live events.
 pub(crate) struct WatchStream {
     history: VecDeque<Arc<Event>>,
-    rx: mpsc::Receiver<Arc<Event>>,
+    rx: mpsc::Receiver<WatchItem>,
     /// Highest revision delivered (or the starting point); anything at or
     /// below it is a duplicate and dropped.
     cursor: u64,
@@ -343,7 +355,7 @@ pub(crate) struct WatchStream {
 }
 
 impl Stream for WatchStream {
-    type Item = Result<Arc<Event>>;
+    type Item = Result<WatchItem>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -352,16 +364,20 @@ impl Stream for WatchStream {
         }
         if let Some(e) = this.history.pop_front() {
             this.cursor = e.revision;
-            return Poll::Ready(Some(Ok(e)));
+            return Poll::Ready(Some(Ok(WatchItem::Event(e))));
         }
         loop {
             match this.rx.poll_recv(cx) {
-                Poll::Ready(Some(e)) => {
-                    if e.revision <= this.cursor {
+                Poll::Ready(Some(item)) => {
+                    let revision = match &item {
+                        WatchItem::Event(e) => e.revision,
+                        WatchItem::Progress(r) => *r,
+                    };
+                    if revision <= this.cursor {
                         continue;
                     }
-                    this.cursor = e.revision;
-                    return Poll::Ready(Some(Ok(e)));
+                    this.cursor = revision;
+                    return Poll::Ready(Some(Ok(item)));
                 }
                 Poll::Ready(None) => {
                     this.finished = true;

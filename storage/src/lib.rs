@@ -33,7 +33,7 @@ mod wal;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{EventStream, ListOptions, ListResult, ReadAt, Stats, Storage};
+pub use backend::{EventStream, ListOptions, ListResult, ReadAt, Stats, Storage, WatchItem};
 pub use engine::{CheckpointConfig, SledConfig, SledStorage};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind, PrevValue};

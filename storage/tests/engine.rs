@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
-use trellis_storage::testing::{self, Backend, SuiteConfig, parse, value};
+use trellis_storage::testing::{self, Backend, SuiteConfig, next_event, parse, value};
 use trellis_storage::{
     CheckpointConfig, HistoryConfig, ListOptions, Preconditions, SledConfig, SledStorage, Storage,
 };
@@ -34,6 +33,7 @@ impl Backend for Sled {
                 ..Default::default()
             };
             c.watch_queue = config.watch_queue;
+            c.progress_interval = Duration::from_millis(200);
             self.dirs.lock().unwrap().push(dir);
             Arc::new(SledStorage::open(c).unwrap()) as Arc<dyn Storage>
         })
@@ -101,11 +101,7 @@ async fn restart_keeps_data_revision_and_history() {
     let mut w = s.watch(key("g/r/c/"), mid).await.unwrap();
     let mut got = Vec::new();
     while got.len() < (last - mid) as usize {
-        let e = tokio::time::timeout(Duration::from_secs(5), w.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let e = next_event(&mut w).await;
         got.push(e.revision);
     }
     assert_eq!(got, (mid + 1..=last).collect::<Vec<_>>());
@@ -474,11 +470,7 @@ async fn verify(dir: &std::path::Path, acked: &Acked, cycle: u64) {
     let mut w = s.watch(key("g/"), from).await.unwrap();
     let mut expect = from + 1;
     while expect <= current {
-        let e = tokio::time::timeout(Duration::from_secs(5), w.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let e = next_event(&mut w).await;
         assert_eq!(
             e.revision, expect,
             "cycle {cycle}: gap in watch after restart"

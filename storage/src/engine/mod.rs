@@ -68,6 +68,8 @@ pub struct SledConfig {
     /// WAL bytes kept beyond the checkpoint purely so that watches can
     /// resume across a restart (the in-memory history is larger).
     pub persisted_history_bytes: u64,
+    /// How often watchers get a progress notification.
+    pub progress_interval: std::time::Duration,
     /// sled's page cache. Reads are served from memory snapshots, so this
     /// only needs to hold the checkpoint's working set.
     pub cache_capacity: u64,
@@ -83,6 +85,7 @@ impl SledConfig {
             max_batch_bytes: 16 << 20,
             checkpoint: CheckpointConfig::default(),
             persisted_history_bytes: 8 << 20,
+            progress_interval: std::time::Duration::from_secs(5),
             cache_capacity: 32 << 20,
         }
     }
@@ -160,9 +163,23 @@ impl SledStorage {
         let (dispatch_tx, dispatch_rx) = std::sync::mpsc::channel::<Arc<WalBatch>>();
         let dispatcher = {
             let hub = hub.clone();
+            let every = config.progress_interval;
+            let mut delivered = rec.snapshot.revision;
             spawn("trellis-dispatch", move || {
-                while let Ok(batch) = dispatch_rx.recv() {
-                    hub.deliver(&batch.events);
+                let mut last_progress = std::time::Instant::now();
+                loop {
+                    match dispatch_rx.recv_timeout(every) {
+                        Ok(batch) => {
+                            hub.deliver(&batch.events);
+                            delivered = batch.last_revision();
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    if last_progress.elapsed() >= every {
+                        hub.progress(delivered);
+                        last_progress = std::time::Instant::now();
+                    }
                 }
                 hub.close();
             })?
