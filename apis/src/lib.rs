@@ -1,0 +1,17 @@
+//! Trellis' API types and the pure logic around them.
+//!
+//! Nothing here does I/O: selectors, name and metadata validation, field
+//! errors, patches and kcp's API types are plain functions over
+//! `serde_json::Value` and typed structs, so the server, tests and tools can
+//! share them without pulling in the runtime.
+
+pub mod field_error;
+pub mod fieldpath;
+pub mod fields;
+pub mod labels;
+pub mod schema;
+pub mod status;
+pub mod validation;
+
+pub use field_error::{ErrorType, FieldError};
+pub use status::{GroupKind, GroupResource, Status, StatusCause, StatusDetails};
