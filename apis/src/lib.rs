@@ -9,6 +9,7 @@ pub mod field_error;
 pub mod fieldpath;
 pub mod fields;
 pub mod labels;
+pub mod patch;
 pub mod schema;
 pub mod status;
 pub mod validation;

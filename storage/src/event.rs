@@ -39,3 +39,12 @@ pub struct PrevValue {
     pub revision: u64,
     pub revision_offset: Option<u32>,
 }
+
+impl PrevValue {
+    /// The previous value re-stamped with another revision (what a watch
+    /// sends when an object leaves a filtered view: its last matching state
+    /// at the revision of the change).
+    pub fn restamped(&self, revision: u64) -> Bytes {
+        crate::record::restamp(&self.value, self.revision_offset, self.revision, revision)
+    }
+}

@@ -88,18 +88,23 @@ impl Record {
     /// reports as the final state of the object (Kubernetes sends the last
     /// state with the deletion's resourceVersion).
     pub(crate) fn restamped(&self, revision: u64) -> Bytes {
-        match self.revision_offset {
-            None => self.value.clone(),
-            Some(off) => {
-                let off = off as usize;
-                let old_len = digits(self.revision);
-                let digits = revision.to_string();
-                let mut out = Vec::with_capacity(self.value.len() + digits.len());
-                out.extend_from_slice(&self.value[..off]);
-                out.extend_from_slice(digits.as_bytes());
-                out.extend_from_slice(&self.value[off + old_len..]);
-                Bytes::from(out)
-            }
+        restamp(&self.value, self.revision_offset, self.revision, revision)
+    }
+}
+
+/// `value` (carrying `old` at `offset`) with `new` in its place.
+pub(crate) fn restamp(value: &Bytes, offset: Option<u32>, old: u64, new: u64) -> Bytes {
+    match offset {
+        None => value.clone(),
+        Some(off) => {
+            let off = off as usize;
+            let old_len = digits(old);
+            let digits = new.to_string();
+            let mut out = Vec::with_capacity(value.len() + digits.len());
+            out.extend_from_slice(&value[..off]);
+            out.extend_from_slice(digits.as_bytes());
+            out.extend_from_slice(&value[off + old_len..]);
+            Bytes::from(out)
         }
     }
 }

@@ -1,0 +1,188 @@
+//! JSON Patch (RFC 6902) and JSON merge patch (RFC 7386) as the Kubernetes
+//! API server applies them.
+//!
+//! Operations are applied by the `json-patch` crate one at a time on a copy
+//! of the document, so the whole patch stays atomic while two behaviours of
+//! the library Kubernetes uses (evanphx/json-patch) are kept: a `test` of an
+//! absent member against `null` succeeds (kube-rs' finalizer helper relies on
+//! it), and error texts name the operation and path the way kubectl users
+//! see them.
+
+use json_patch::{PatchOperation, jsonptr::PointerBuf};
+use serde_json::Value;
+
+/// Kubernetes' limit on operations in one JSON patch.
+pub const MAX_OPERATIONS: usize = 10_000;
+
+/// Why a patch could not be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PatchError {
+    /// The patch document itself is malformed (HTTP 400).
+    #[error("{0}")]
+    Malformed(String),
+    /// More than [`MAX_OPERATIONS`] operations (HTTP 413).
+    #[error("The allowed maximum operations in a JSON patch is {MAX_OPERATIONS}, got {0}")]
+    TooManyOperations(usize),
+    /// An operation does not apply to the document (HTTP 422).
+    #[error("{0}")]
+    Inapplicable(String),
+}
+
+fn op_name(op: &PatchOperation) -> &'static str {
+    match op {
+        PatchOperation::Add(_) => "add",
+        PatchOperation::Remove(_) => "remove",
+        PatchOperation::Replace(_) => "replace",
+        PatchOperation::Move(_) => "move",
+        PatchOperation::Copy(_) => "copy",
+        PatchOperation::Test(_) => "test",
+    }
+}
+
+fn describe(op: &PatchOperation, kind: &json_patch::PatchErrorKind) -> String {
+    use json_patch::PatchErrorKind as K;
+    let path = op.path().as_str().to_string();
+    match (op, kind) {
+        (PatchOperation::Test(_), _) => format!("testing value {path} failed: test failed"),
+        (PatchOperation::Move(m), K::InvalidFromPointer) => format!(
+            "move operation does not apply: doc is missing from path: {}: missing value",
+            m.from
+        ),
+        (PatchOperation::Copy(c), K::InvalidFromPointer) => format!(
+            "copy operation does not apply: doc is missing from path: {}: missing value",
+            c.from
+        ),
+        (PatchOperation::Replace(_), _) => {
+            format!("replace operation does not apply: doc is missing key: {path}: missing value")
+        }
+        (_, K::CannotMoveInsideItself) => {
+            format!("move operation does not apply: cannot move {path} into itself")
+        }
+        (op, _) => format!(
+            "{} operation does not apply: doc is missing path: {path:?}: missing value",
+            op_name(op)
+        ),
+    }
+}
+
+/// Parses a JSON patch document.
+pub fn parse_json_patch(bytes: &[u8]) -> Result<Vec<PatchOperation>, PatchError> {
+    let ops: Vec<PatchOperation> =
+        serde_json::from_slice(bytes).map_err(|e| PatchError::Malformed(e.to_string()))?;
+    if ops.len() > MAX_OPERATIONS {
+        return Err(PatchError::TooManyOperations(ops.len()));
+    }
+    Ok(ops)
+}
+
+/// Applies a JSON patch to `doc`, all or nothing.
+pub fn apply_json_patch(doc: &Value, ops: &[PatchOperation]) -> Result<Value, PatchError> {
+    let mut out = doc.clone();
+    for op in ops {
+        if let PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && out.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(&mut out, std::slice::from_ref(op))
+            .map_err(|e| PatchError::Inapplicable(describe(op, &e.kind)))?;
+    }
+    Ok(out)
+}
+
+/// Applies a JSON merge patch. Kubernetes refuses patches that are not
+/// JSON objects.
+pub fn apply_merge_patch(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
+    if !patch.is_object() {
+        return Err(PatchError::Malformed("Invalid JSON Patch".into()));
+    }
+    let mut out = doc.clone();
+    json_patch::merge(&mut out, patch);
+    Ok(out)
+}
+
+/// A JSON pointer from path segments (for building patches in tests and tools).
+pub fn pointer(segments: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(segments.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patch(doc: Value, ops: Value) -> Result<Value, PatchError> {
+        let ops = parse_json_patch(&serde_json::to_vec(&ops).unwrap())?;
+        apply_json_patch(&doc, &ops)
+    }
+
+    #[test]
+    fn kube_rs_finalizer_pattern() {
+        let doc = json!({"metadata": {"name": "x"}});
+        let out = patch(
+            doc,
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                   {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]),
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["finalizers"], json!(["f"]));
+        // With finalizers present, the null test fails and nothing changes.
+        let err = patch(
+            out,
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null}]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            PatchError::Inapplicable(
+                "testing value /metadata/finalizers failed: test failed".into()
+            )
+        );
+    }
+
+    #[test]
+    fn atomic_and_errors() {
+        let doc = json!({"a": 1});
+        let err = patch(
+            doc.clone(),
+            json!([{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/zzz"}]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PatchError::Inapplicable(ref m) if m.starts_with("remove operation does not apply")),
+            "{err}"
+        );
+        assert!(matches!(
+            patch(doc.clone(), json!({"op": "add"})),
+            Err(PatchError::Malformed(_))
+        ));
+        assert!(matches!(
+            patch(doc.clone(), json!([{"op": "frob", "path": "/a"}])),
+            Err(PatchError::Malformed(_))
+        ));
+        let too_many: Vec<Value> = (0..10_001)
+            .map(|_| json!({"op": "test", "path": "/a", "value": 1}))
+            .collect();
+        assert_eq!(
+            patch(doc.clone(), Value::Array(too_many)).unwrap_err(),
+            PatchError::TooManyOperations(10_001)
+        );
+        assert_eq!(
+            patch(doc, json!([{"op": "replace", "path": "/a", "value": 5}])).unwrap(),
+            json!({"a": 5})
+        );
+    }
+
+    #[test]
+    fn merge_patch() {
+        let doc = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"x": "1"}});
+        let out = apply_merge_patch(
+            &doc,
+            &json!({"metadata": {"labels": {"a": null, "c": "3"}}}),
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"b": "2", "c": "3"}));
+        assert!(apply_merge_patch(&doc, &json!([1])).is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! The built-in resources every workspace serves: Namespaces, ConfigMaps,
+//! Secrets, ServiceAccounts, Events (core and events.k8s.io) and Leases.
+//!
+//! Each is a [`ResourceDef`] whose strategy lives in its own module; the
+//! schemas come from k8s-openapi (see [`crate::schemas`]).
+
+pub mod configmap;
+pub mod event;
+pub mod lease;
+pub mod namespace;
+pub mod serviceaccount;
+pub mod typed;
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use trellis_storage::keys::Keyspace;
+
+use crate::registry::resource::{ALL_VERBS, storage_version_hash};
+use crate::registry::{Converter, Registry, ResourceDef, Strategy};
+use crate::schemas::Definitions;
+
+/// Built-in resources and their OpenAPI definitions.
+pub struct Builtins {
+    pub registry: Registry,
+    pub definitions: Definitions,
+}
+
+struct Spec {
+    group: &'static str,
+    version: &'static str,
+    resource: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    verbs: &'static [&'static str],
+    /// Storage group/resource when it differs (events.k8s.io → core events).
+    storage: Option<(&'static str, &'static str)>,
+    status_subresource: bool,
+    extra_subresources: &'static [&'static str],
+    strategy: Arc<dyn Strategy>,
+    converter: Option<Arc<dyn Converter>>,
+}
+
+fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
+    let openapi_name = defs.add::<T>();
+    defs.set_gvk(&openapi_name, spec.group, spec.version, spec.kind);
+    let (sg, sr) = spec.storage.unwrap_or((spec.group, spec.resource));
+    ResourceDef {
+        group: spec.group.into(),
+        version: spec.version.into(),
+        resource: spec.resource.into(),
+        singular: spec.singular.into(),
+        kind: spec.kind.into(),
+        list_kind: format!("{}List", spec.kind),
+        namespaced: spec.namespaced,
+        short_names: spec.short_names.iter().map(|s| s.to_string()).collect(),
+        categories: Vec::new(),
+        verbs: spec.verbs.to_vec(),
+        status_subresource: spec.status_subresource,
+        scale: None,
+        extra_subresources: spec.extra_subresources.to_vec(),
+        keyspace: Keyspace::new(sg, sr, None).expect("built-in keyspaces are valid"),
+        converter: spec.converter,
+        strategy: spec.strategy,
+        schema: Arc::new(trellis_apis::schema::Schema::default()),
+        openapi_name,
+        protobuf: true,
+        storage_version_hash: storage_version_hash(sg, "v1", spec.kind),
+    }
+}
+
+/// Builds the built-in registry.
+pub fn builtins() -> Builtins {
+    let mut defs = Definitions::new();
+    let mut list = vec![
+        def::<k8s_openapi::api::core::v1::Namespace>(
+            &mut defs,
+            Spec {
+                group: "",
+                version: "v1",
+                resource: "namespaces",
+                singular: "namespace",
+                kind: "Namespace",
+                namespaced: false,
+                short_names: &["ns"],
+                verbs: &[
+                    "create", "delete", "get", "list", "patch", "update", "watch",
+                ],
+                storage: None,
+                status_subresource: true,
+                extra_subresources: &["finalize"],
+                strategy: Arc::new(namespace::NamespaceStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::core::v1::ConfigMap>(
+            &mut defs,
+            Spec {
+                group: "",
+                version: "v1",
+                resource: "configmaps",
+                singular: "configmap",
+                kind: "ConfigMap",
+                namespaced: true,
+                short_names: &["cm"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(configmap::ConfigMapStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::core::v1::Secret>(
+            &mut defs,
+            Spec {
+                group: "",
+                version: "v1",
+                resource: "secrets",
+                singular: "secret",
+                kind: "Secret",
+                namespaced: true,
+                short_names: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(configmap::SecretStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::core::v1::ServiceAccount>(
+            &mut defs,
+            Spec {
+                group: "",
+                version: "v1",
+                resource: "serviceaccounts",
+                singular: "serviceaccount",
+                kind: "ServiceAccount",
+                namespaced: true,
+                short_names: &["sa"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(serviceaccount::ServiceAccountStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::core::v1::Event>(
+            &mut defs,
+            Spec {
+                group: "",
+                version: "v1",
+                resource: "events",
+                singular: "event",
+                kind: "Event",
+                namespaced: true,
+                short_names: &["ev"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(event::EventStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::events::v1::Event>(
+            &mut defs,
+            Spec {
+                group: "events.k8s.io",
+                version: "v1",
+                resource: "events",
+                singular: "event",
+                kind: "Event",
+                namespaced: true,
+                short_names: &["ev"],
+                verbs: &ALL_VERBS,
+                storage: Some(("", "events")),
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(event::EventsV1Strategy),
+                converter: Some(Arc::new(event::EventsV1Converter)),
+            },
+        ),
+        def::<k8s_openapi::api::coordination::v1::Lease>(
+            &mut defs,
+            Spec {
+                group: "coordination.k8s.io",
+                version: "v1",
+                resource: "leases",
+                singular: "lease",
+                kind: "Lease",
+                namespaced: true,
+                short_names: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(lease::LeaseStrategy),
+                converter: None,
+            },
+        ),
+    ];
+    defs.apply_overlay();
+    let mut registry = Registry::default();
+    for d in list.iter_mut() {
+        d.schema = Arc::new(defs.structural(&d.openapi_name));
+    }
+    for d in list {
+        registry.add(d);
+    }
+    Builtins {
+        registry,
+        definitions: defs,
+    }
+}

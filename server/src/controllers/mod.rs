@@ -1,0 +1,4 @@
+//! Background controllers. Each is one task for the whole server, never one
+//! per workspace: they watch a keyspace across all logical clusters.
+
+pub mod namespace;

@@ -1,0 +1,185 @@
+//! The HTTP surface: one router, one dispatcher.
+//!
+//! Request path: log & metrics middleware → cluster resolution → (health
+//! endpoints excepted) authentication → discovery / OpenAPI / version, or a
+//! resource request → registry lookup → the generic store. Every failure
+//! becomes a `Status` through [`ApiError`](crate::error::ApiError).
+
+pub mod discovery;
+pub mod openapi;
+pub mod resource;
+pub mod system;
+pub mod watch;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use trellis_apis::Status;
+
+use crate::auth::UserInfo;
+use crate::cluster::{LogicalCluster, ROOT};
+use crate::error::{ApiError, ApiResult};
+use crate::request::info::{self, Target};
+use crate::request::params::Params;
+use crate::state::AppState;
+
+/// Verb and resource of a request, left on the response for the access log
+/// and metrics.
+#[derive(Clone, Debug)]
+pub struct RequestLabel {
+    pub verb: &'static str,
+    pub resource: String,
+}
+
+/// The API router. Public so that tests can drive handlers without a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/livez", get(system::livez))
+        .route("/readyz", get(system::readyz))
+        .fallback(dispatch)
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    let label = resp.extensions().get::<RequestLabel>().cloned();
+    let (verb, resource) = match &label {
+        Some(l) => (l.verb, l.resource.as_str()),
+        None => ("", ""),
+    };
+    tracing::info!(
+        method = %method,
+        verb,
+        resource,
+        path,
+        status = resp.status().as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1e3,
+        "request"
+    );
+    resp
+}
+
+/// Splits `/clusters/<c>/rest` into the cluster and the rest.
+fn split_cluster(path: &str) -> (&str, &str) {
+    if let Some(after) = path.strip_prefix("/clusters/") {
+        match after.find('/') {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, ""),
+        }
+    } else {
+        (ROOT, path)
+    }
+}
+
+fn label(mut resp: Response, verb: &'static str, resource: &str) -> Response {
+    resp.extensions_mut().insert(RequestLabel {
+        verb,
+        resource: resource.to_string(),
+    });
+    resp
+}
+
+async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let (cluster_sel, rest) = split_cluster(&path);
+    let rest = rest.to_string();
+    // Health endpoints inside a workspace need no credentials either.
+    if matches!(rest.as_str(), "/healthz" | "/livez" | "/readyz") {
+        return system::health(&rest, parts.uri.query()).into_response();
+    }
+    let user = match state.auth.authenticate(&parts.headers) {
+        Ok(Some(u)) => u,
+        _ => return ApiError::from(Status::unauthorized()).into_response(),
+    };
+    let Some(cluster) = state.clusters.resolve(cluster_sel) else {
+        return ApiError::from(Status::path_not_found()).into_response();
+    };
+    let result = route(&state, &cluster, &user, &rest, parts, body).await;
+    let (resp, verb, resource) = match result {
+        Ok((resp, verb, resource)) => (resp, verb, resource),
+        Err((e, verb, resource)) => (e.into_response(), verb, resource),
+    };
+    state.metrics.record(
+        verb,
+        &resource,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    label(resp, verb, &resource)
+}
+
+type Routed = Result<(Response, &'static str, String), (ApiError, &'static str, String)>;
+
+async fn route(
+    state: &AppState,
+    cluster: &LogicalCluster,
+    user: &UserInfo,
+    rest: &str,
+    parts: http::request::Parts,
+    body: Body,
+) -> Routed {
+    // The path prefix clients used to reach this cluster; OpenAPI links
+    // must keep it.
+    let full = parts.uri.path();
+    let base = &full[..full.len() - rest.len()];
+    let plain = |r: ApiResult<Response>, verb: &'static str| match r {
+        Ok(resp) => Ok((resp, verb, String::new())),
+        Err(e) => Err((e, verb, String::new())),
+    };
+    match rest {
+        "/version" | "/version/" => return plain(Ok(system::version()), "get"),
+        "/metrics" => return plain(Ok(system::metrics(state)), "get"),
+        "/openapi/v2" => return plain(openapi::v2(state, cluster, &parts.headers), "get"),
+        "/openapi/v3" | "/openapi/v3/" => {
+            return plain(openapi::v3_root(state, cluster, base), "get");
+        }
+        _ => {}
+    }
+    if let Some(gv) = rest.strip_prefix("/openapi/v3/") {
+        return plain(
+            openapi::v3_group_version(state, cluster, base, gv, parts.uri.query(), &parts.headers),
+            "get",
+        );
+    }
+    let params = match Params::parse(parts.uri.query()) {
+        Ok(p) => p,
+        Err(e) => return Err((e, "", String::new())),
+    };
+    let Some(target) = info::parse(&parts.method, rest, params.watch) else {
+        return Err((Status::path_not_found().into(), "", String::new()));
+    };
+    let accept = parts
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    match target {
+        Target::CoreVersions => plain(Ok(discovery::core_versions(state, cluster, accept)), "get"),
+        Target::Groups => plain(discovery::groups(state, cluster, accept), "get"),
+        Target::Group(g) => plain(discovery::group(state, cluster, &g), "get"),
+        Target::ResourceList { group, version } => plain(
+            discovery::resource_list(state, cluster, &group, &version),
+            "get",
+        ),
+        Target::Resource(req) => {
+            let verb = req.verb.as_str();
+            let resource = req.resource.clone();
+            match resource::handle(state, cluster, user, req, params, parts, body).await {
+                Ok(r) => Ok((r, verb, resource)),
+                Err(e) => Err((e, verb, resource)),
+            }
+        }
+    }
+}

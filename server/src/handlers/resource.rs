@@ -1,0 +1,597 @@
+//! Resource requests: get, list, watch, create, update, patch, delete and
+//! deletecollection on a resource or one of its subresources.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::Value;
+use trellis_apis::Status;
+use trellis_apis::patch::{self, PatchError};
+
+use crate::auth::UserInfo;
+use crate::cluster::LogicalCluster;
+use crate::error::{ApiError, ApiResult};
+use crate::managed;
+use crate::registry::ResourceDef;
+use crate::registry::filter::Filter;
+use crate::registry::store::{
+    DeleteOpts, Deleted, ListAt, ListQuery, Mutation, Store, WriteCtx, delete_success,
+};
+use crate::request::body;
+use crate::request::info::{ResourceRequest, Verb};
+use crate::request::media::{self, BodyFormat, Output};
+use crate::request::params::{FieldValidation, Params, RvMatch};
+use crate::response;
+use crate::state::AppState;
+use crate::table::IncludeObject;
+
+pub async fn handle(
+    state: &AppState,
+    cluster: &LogicalCluster,
+    _user: &UserInfo,
+    req: ResourceRequest,
+    params: Params,
+    parts: http::request::Parts,
+    body: Body,
+) -> ApiResult<Response> {
+    let registry = state.clusters.registry(cluster);
+    let Some(def) = registry
+        .get(&req.group, &req.version, &req.resource)
+        .cloned()
+    else {
+        return Err(Status::path_not_found().into());
+    };
+    // A namespace in the URL of a cluster-scoped resource addresses nothing.
+    if !def.namespaced && req.namespace.is_some() {
+        return Err(Status::path_not_found().into());
+    }
+    let accept = parts
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let output = media::negotiate(accept, false)?;
+    let include =
+        IncludeObject::parse(params.include_object.as_deref()).map_err(ApiError::bad_request)?;
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let manager = match &params.field_manager {
+        Some(m) => {
+            if m.len() > 128 {
+                return Err(invalid_param(
+                    "fieldManager",
+                    m,
+                    "must be no more than 128 characters",
+                ));
+            }
+            m.clone()
+        }
+        None => managed::manager_from_user_agent(user_agent),
+    };
+    let subresource = req.subresource.as_deref();
+    match subresource {
+        None => {}
+        Some("status") if def.status_subresource => {}
+        Some(s) if def.extra_subresources.contains(&s) => {}
+        Some(_) => return Err(Status::path_not_found().into()),
+    }
+    if subresource.is_none() && !def.supports(req.verb.as_str()) {
+        return Err(Status::method_not_supported(&def.group_resource(), req.verb.as_str()).into());
+    }
+    let cx = Call {
+        state,
+        def: &def,
+        cluster: &cluster.name,
+        namespace: req.namespace.as_deref(),
+        output,
+        include,
+        params: &params,
+        manager: &manager,
+    };
+    match (req.verb, subresource) {
+        (Verb::Get, _) => cx.get(req.name.as_deref().unwrap_or("")).await,
+        (Verb::List, None) => cx.list().await,
+        (Verb::Watch, None) => {
+            let mut params = params.clone();
+            if let Some(name) = &req.name {
+                // Watching one object is watching its name.
+                params.field_selector = Some(match params.field_selector {
+                    Some(fs) if !fs.is_empty() => format!("{fs},metadata.name={name}"),
+                    _ => format!("metadata.name={name}"),
+                });
+            }
+            super::watch::watch(
+                state,
+                &def,
+                &cluster.name,
+                req.namespace.as_deref(),
+                &params,
+                output,
+                include,
+            )
+            .await
+        }
+        (Verb::Create, None) => cx.create(body, content_type.as_deref()).await,
+        (Verb::Update, sub) => {
+            cx.update(
+                req.name.as_deref().unwrap_or(""),
+                sub,
+                body,
+                content_type.as_deref(),
+            )
+            .await
+        }
+        (Verb::Patch, sub) if sub != Some("finalize") => {
+            cx.patch(
+                req.name.as_deref().unwrap_or(""),
+                sub,
+                body,
+                content_type.as_deref(),
+            )
+            .await
+        }
+        (Verb::Delete, None) => cx.delete(req.name.as_deref().unwrap_or(""), body).await,
+        (Verb::DeleteCollection, None) => cx.delete_collection(body).await,
+        (verb, _) => Err(Status::method_not_supported(&def.group_resource(), verb.as_str()).into()),
+    }
+}
+
+fn invalid_param(field: &str, value: &str, detail: &str) -> ApiError {
+    let gk = trellis_apis::GroupKind {
+        group: "meta.k8s.io".into(),
+        kind: "Options".into(),
+    };
+    Status::invalid(
+        &gk,
+        "",
+        &[trellis_apis::FieldError::invalid(field, value, detail)],
+    )
+    .into()
+}
+
+struct Call<'a> {
+    state: &'a AppState,
+    def: &'a Arc<ResourceDef>,
+    cluster: &'a str,
+    namespace: Option<&'a str>,
+    output: Output,
+    include: IncludeObject,
+    params: &'a Params,
+    manager: &'a str,
+}
+
+/// The resourceVersion semantics of a list.
+pub fn list_at(params: &Params) -> ApiResult<ListAt> {
+    let rv = params.resource_version.as_deref().filter(|v| !v.is_empty());
+    let parse_rv = |v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            let gk = trellis_apis::GroupKind {
+                group: "meta.k8s.io".into(),
+                kind: "ListOptions".into(),
+            };
+            ApiError::from(Status::invalid(
+                &gk,
+                "",
+                &[trellis_apis::FieldError::invalid(
+                    "resourceVersion",
+                    v,
+                    "must be a non-negative integer",
+                )],
+            ))
+        })
+    };
+    if params.resource_version_match.is_some() && rv.is_none() {
+        return Err(invalid_param(
+            "resourceVersionMatch",
+            "",
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
+    }
+    if params.continue_token.is_some() {
+        if params.resource_version_match.is_some() {
+            return Err(invalid_param(
+                "resourceVersionMatch",
+                "",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if rv.is_some_and(|v| v != "0") {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
+        return Ok(ListAt::Latest);
+    }
+    Ok(match (rv, params.resource_version_match) {
+        (None, _) | (Some("0"), None) => ListAt::Latest,
+        (Some("0"), Some(RvMatch::NotOlderThan)) => ListAt::Latest,
+        (Some("0"), Some(RvMatch::Exact)) => {
+            return Err(invalid_param(
+                "resourceVersionMatch",
+                "Exact",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+        (Some(v), Some(RvMatch::Exact)) => ListAt::Exact(parse_rv(v)?),
+        (Some(v), Some(RvMatch::NotOlderThan)) => ListAt::NotOlderThan(parse_rv(v)?),
+        // Legacy semantics: an RV with a limit pages from exactly that RV.
+        (Some(v), None) if params.limit.is_some_and(|l| l > 0) => ListAt::Exact(parse_rv(v)?),
+        (Some(v), None) => ListAt::NotOlderThan(parse_rv(v)?),
+    })
+}
+
+fn patch_error(e: PatchError) -> ApiError {
+    match e {
+        PatchError::Malformed(m) => ApiError::bad_request(m),
+        PatchError::TooManyOperations(_) => Status::request_entity_too_large(e.to_string()).into(),
+        PatchError::Inapplicable(m) => {
+            let mut s = Status::failure(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+            );
+            s.details.causes.push(trellis_apis::StatusCause {
+                reason: "UnexpectedServerResponse".into(),
+                message: m,
+                field: String::new(),
+            });
+            s.into()
+        }
+    }
+}
+
+/// The 415 for unsupported patch types, listing what is accepted.
+fn unsupported_patch(def: &ResourceDef) -> ApiError {
+    let _ = def;
+    Status::unsupported_media_type(
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
+    )
+    .into()
+}
+
+impl Call<'_> {
+    fn ctx<'s>(&'s self, subresource: Option<&'s str>) -> WriteCtx<'s> {
+        WriteCtx {
+            cluster: self.cluster,
+            def: self.def,
+            namespace: self.namespace,
+            manager: self.manager,
+            dry_run: self.params.dry_run,
+            validation: self.params.field_validation(),
+            subresource,
+        }
+    }
+
+    async fn get(&self, name: &str) -> ApiResult<Response> {
+        let rec = self
+            .state
+            .store
+            .get(self.cluster, self.def, self.namespace, name)
+            .await?;
+        let bytes = Store::served(self.def, &rec.value)?;
+        response::object(self.def, self.output, self.include, StatusCode::OK, bytes)
+    }
+
+    async fn list(&self) -> ApiResult<Response> {
+        let filter = Filter::parse(
+            self.def,
+            self.params.label_selector.as_deref(),
+            self.params.field_selector.as_deref(),
+        )?;
+        let at = list_at(self.params)?;
+        let limit = self.params.limit.filter(|l| *l > 0).map(|l| l as usize);
+        let q = ListQuery {
+            filter: &filter,
+            limit,
+            continue_token: self.params.continue_token.as_deref(),
+            at,
+        };
+        let page = self
+            .state
+            .store
+            .list(self.cluster, self.def, self.namespace, &q)
+            .await?;
+        response::list(
+            self.def,
+            self.output,
+            self.include,
+            page.items,
+            page.revision,
+            page.continue_token.as_deref(),
+        )
+    }
+
+    async fn read_body(
+        &self,
+        body: Body,
+        content_type: Option<&str>,
+    ) -> ApiResult<(BodyFormat, bytes::Bytes)> {
+        let format = media::body_format(content_type).ok_or_else(|| {
+            ApiError::from(Status::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml{}",
+                ""
+            )))
+        })?;
+        if format == BodyFormat::Protobuf {
+            return Err(Status::unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            )
+            .into());
+        }
+        Ok((format, body::read(body).await?))
+    }
+
+    async fn create(&self, body: Body, content_type: Option<&str>) -> ApiResult<Response> {
+        let (format, bytes) = self.read_body(body, content_type).await?;
+        if format.is_patch() {
+            return Err(Status::unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml").into());
+        }
+        let value = body::parse_document(&bytes, format)?;
+        let (obj, warnings) = Store::decode(self.def, value, self.params.field_validation())?;
+        let ctx = self.ctx(None);
+        let res = self.state.store.create(&ctx, obj, warnings).await?;
+        let resp = response::object(
+            self.def,
+            self.output,
+            self.include,
+            StatusCode::CREATED,
+            res.object,
+        )?;
+        Ok(response::with_warnings(resp, &res.warnings))
+    }
+
+    async fn update(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        body: Body,
+        content_type: Option<&str>,
+    ) -> ApiResult<Response> {
+        let (format, bytes) = self.read_body(body, content_type).await?;
+        if format.is_patch() {
+            return Err(Status::unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml").into());
+        }
+        let value = body::parse_document(&bytes, format)?;
+        let pinned_rv = value
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let (obj, warnings) = Store::decode(self.def, value, self.params.field_validation())?;
+        if pinned_rv.is_none() && !self.def.strategy.allow_unconditional_update() {
+            return Err(Status::invalid(
+                &self.def.group_kind(),
+                name,
+                &[trellis_apis::FieldError::invalid(
+                    "metadata.resourceVersion",
+                    "0x0",
+                    "must be specified for an update",
+                )],
+            )
+            .into());
+        }
+        let ctx = self.ctx(sub);
+        let allow_create = sub.is_none() && self.def.strategy.allow_create_on_update();
+        let res = self
+            .state
+            .store
+            .update_with(&ctx, name, |cur| match cur {
+                None if allow_create => Ok(Mutation::Create {
+                    body: obj.clone(),
+                    warnings: warnings.clone(),
+                }),
+                None => Err(Status::not_found(&self.def.group_resource(), name).into()),
+                Some(_) => Ok(Mutation::Update {
+                    body: obj.clone(),
+                    pinned_rv: pinned_rv.clone(),
+                    warnings: warnings.clone(),
+                }),
+            })
+            .await?;
+        let code = if res.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let resp = response::object(self.def, self.output, self.include, code, res.object)?;
+        Ok(response::with_warnings(resp, &res.warnings))
+    }
+
+    async fn patch(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        body: Body,
+        content_type: Option<&str>,
+    ) -> ApiResult<Response> {
+        let format = media::body_format(content_type);
+        let format = match format {
+            Some(f @ (BodyFormat::JsonPatch | BodyFormat::MergePatch)) => f,
+            _ => return Err(unsupported_patch(self.def)),
+        };
+        if self.params.force.is_some() {
+            return Err(invalid_param(
+                "force",
+                "true",
+                "may not be specified for non-apply patch",
+            ));
+        }
+        let bytes = body::read(body).await?;
+        let ops = match format {
+            BodyFormat::JsonPatch => Some(patch::parse_json_patch(&bytes).map_err(patch_error)?),
+            _ => None,
+        };
+        let merge: Option<Value> = match format {
+            BodyFormat::MergePatch => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+            ),
+            _ => None,
+        };
+        let ctx = self.ctx(sub);
+        let validation = self.params.field_validation();
+        let def = self.def;
+        let res = self
+            .state
+            .store
+            .update_with(&ctx, name, |cur| {
+                let Some(cur) = cur else {
+                    return Err(Status::not_found(&def.group_resource(), name).into());
+                };
+                let cur_rv = cur
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let patched = match (&ops, &merge) {
+                    (Some(ops), _) => patch::apply_json_patch(&cur, ops).map_err(patch_error)?,
+                    (_, Some(m)) => patch::apply_merge_patch(&cur, m).map_err(patch_error)?,
+                    _ => unreachable!("one patch kind is set"),
+                };
+                // A patch that sets resourceVersion makes it a precondition.
+                let patched_rv = patched
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let pinned_rv =
+                    (!patched_rv.is_empty() && patched_rv != cur_rv).then_some(patched_rv);
+                let (obj, warnings) = decode_patched(def, patched, validation)?;
+                Ok(Mutation::Update {
+                    body: obj,
+                    pinned_rv,
+                    warnings,
+                })
+            })
+            .await?;
+        let resp = response::object(
+            self.def,
+            self.output,
+            self.include,
+            StatusCode::OK,
+            res.object,
+        )?;
+        Ok(response::with_warnings(resp, &res.warnings))
+    }
+
+    async fn delete(&self, name: &str, body: Body) -> ApiResult<Response> {
+        let opts = self.delete_opts(body).await?;
+        let ctx = self.ctx(None);
+        match self.state.store.delete(&ctx, name, &opts).await? {
+            Deleted::Pending(obj) => {
+                response::object(self.def, self.output, self.include, StatusCode::OK, obj)
+            }
+            Deleted::Gone { uid, .. } => {
+                let s = delete_success(&self.def.group_resource(), name, &uid);
+                Ok(response::json(
+                    StatusCode::OK,
+                    &serde_json::to_value(&s).expect("Status serialises"),
+                ))
+            }
+        }
+    }
+
+    async fn delete_opts(&self, body: Body) -> ApiResult<DeleteOpts> {
+        let bytes = body::read(body).await?;
+        let mut opts = DeleteOpts {
+            dry_run: self.params.dry_run,
+            ..Default::default()
+        };
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+            opts.uid = v
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            opts.resource_version = v
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(Value::Array(dr)) = v.get("dryRun") {
+                for d in dr {
+                    match d.as_str() {
+                        Some("All") => opts.dry_run = true,
+                        other => {
+                            return Err(invalid_param(
+                                "dryRun",
+                                other.unwrap_or(""),
+                                "supported values: \"All\"",
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str)
+                && !matches!(p, "Orphan" | "Background" | "Foreground")
+            {
+                return Err(invalid_param(
+                    "propagationPolicy",
+                    p,
+                    "supported values: \"Orphan\", \"Background\", \"Foreground\"",
+                ));
+            }
+        }
+        if let Some(p) = &self.params.propagation_policy
+            && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            return Err(invalid_param(
+                "propagationPolicy",
+                p,
+                "supported values: \"Orphan\", \"Background\", \"Foreground\"",
+            ));
+        }
+        Ok(opts)
+    }
+
+    async fn delete_collection(&self, body: Body) -> ApiResult<Response> {
+        let opts = self.delete_opts(body).await?;
+        let filter = Filter::parse(
+            self.def,
+            self.params.label_selector.as_deref(),
+            self.params.field_selector.as_deref(),
+        )?;
+        let ctx = self.ctx(None);
+        let (items, revision) = self
+            .state
+            .store
+            .delete_collection(&ctx, &filter, &opts)
+            .await?;
+        response::list(self.def, Output::JSON, self.include, items, revision, None)
+    }
+}
+
+/// Decodes a patched object; unknown fields and type errors are reported
+/// against `patch` as the API server does for JSON and merge patches.
+pub fn decode_patched(
+    def: &ResourceDef,
+    patched: Value,
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
+    let patched_text = patched.to_string();
+    let invalid = |detail: String| -> ApiError {
+        Status::invalid(
+            &trellis_apis::GroupKind::default(),
+            "",
+            &[trellis_apis::FieldError::invalid(
+                "patch",
+                patched_text.clone(),
+                detail,
+            )],
+        )
+        .into()
+    };
+    match Store::decode(def, patched, validation) {
+        Ok(r) => Ok(r),
+        Err(e) if e.code() == 400 => Err(invalid(e.status().message.clone())),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,336 @@
+//! Watch streams: `{"type":...,"object":...}\n` frames over a chunked
+//! response, as client-go, kube-rs and the Python client read them.
+//!
+//! * Unset or `"0"` resourceVersion: synthetic ADDED events for every
+//!   matching object first, then changes.
+//! * `resourceVersion=N`: changes after N; if N is older than the retained
+//!   history, one in-stream ERROR 410 (kube-rs ignores the HTTP status of a
+//!   watch, so a plain 410 would make it retry forever).
+//! * `sendInitialEvents=true` (WatchList): the initial state, then a
+//!   BOOKMARK annotated `k8s.io/initial-events-end`.
+//! * Selectors are applied to both the new and the previous state of each
+//!   change, so objects moving in or out of the selection produce ADDED or
+//!   DELETED, as the Kubernetes watch cache does.
+//! * Bookmarks (when allowed) carry the newest revision the watch is known
+//!   to be complete up to, from the storage's progress notifications.
+//! * The stream ends at `timeoutSeconds`, when the server shuts down, or if
+//!   the client falls too far behind (it then re-watches from its last
+//!   resourceVersion).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::StatusCode;
+use serde_json::{Value, json};
+use trellis_apis::Status;
+use trellis_storage::{EventKind, ListOptions, ReadAt, WatchItem};
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::WatchGuard;
+use crate::registry::ResourceDef;
+use crate::registry::filter::Filter;
+use crate::registry::store::Store;
+use crate::request::media::{Output, Shape};
+use crate::request::params::{Params, RvMatch};
+use crate::response;
+use crate::state::AppState;
+use crate::table::{self, IncludeObject};
+
+/// Turns objects into frames in the negotiated shape.
+struct Encoder {
+    def: Arc<ResourceDef>,
+    output: Output,
+    include: IncludeObject,
+    columns_sent: bool,
+}
+
+impl Encoder {
+    fn frame(&mut self, kind: &str, object: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(object.len() + 32);
+        out.put_slice(b"{\"type\":\"");
+        out.put_slice(kind.as_bytes());
+        out.put_slice(b"\",\"object\":");
+        out.put_slice(object);
+        out.put_slice(b"}\n");
+        out.freeze()
+    }
+
+    /// A frame for a stored-form object.
+    fn event(&mut self, kind: &str, stored: &Bytes) -> ApiResult<Bytes> {
+        let served = Store::served(&self.def, stored)?;
+        match self.output.shape {
+            Shape::Object => Ok(self.frame(kind, &served)),
+            Shape::Table { v1beta1 } => {
+                let obj: Value = serde_json::from_slice(&served)
+                    .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let row =
+                    response::table_row(&self.def, &obj, self.include, jiff::Timestamp::now());
+                let cols = (!self.columns_sent).then(|| self.def.strategy.table_columns());
+                self.columns_sent = true;
+                let t = table::table(cols.as_deref(), vec![row], &rv, None, v1beta1);
+                Ok(self.frame(kind, t.to_string().as_bytes()))
+            }
+            Shape::Metadata { v1beta1 } => {
+                let obj: Value = serde_json::from_slice(&served)
+                    .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
+                Ok(self.frame(
+                    kind,
+                    table::partial_metadata(&obj, v1beta1)
+                        .to_string()
+                        .as_bytes(),
+                ))
+            }
+        }
+    }
+
+    fn bookmark(&mut self, revision: u64, initial_events_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": revision.to_string()});
+        if initial_events_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = match self.output.shape {
+            Shape::Metadata { v1beta1 } => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" }, "metadata": meta})
+            }
+            _ => {
+                json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": meta})
+            }
+        };
+        self.frame("BOOKMARK", obj.to_string().as_bytes())
+    }
+
+    fn error(&mut self, status: &Status) -> Bytes {
+        self.frame("ERROR", &status.to_json())
+    }
+}
+
+fn parse_rv(v: &str) -> ApiResult<u64> {
+    v.parse::<u64>().map_err(|_| {
+        let gk = trellis_apis::GroupKind {
+            group: "meta.k8s.io".into(),
+            kind: "ListOptions".into(),
+        };
+        Status::invalid(
+            &gk,
+            "",
+            &[trellis_apis::FieldError::invalid(
+                "resourceVersion",
+                v,
+                "must be a non-negative integer",
+            )],
+        )
+        .into()
+    })
+}
+
+fn matches(def: &ResourceDef, filter: &Filter, bytes: &[u8]) -> bool {
+    if filter.is_trivial() {
+        return true;
+    }
+    serde_json::from_slice::<Value>(bytes).is_ok_and(|o| filter.matches(def, &o))
+}
+
+pub async fn watch(
+    state: &AppState,
+    def: &Arc<ResourceDef>,
+    cluster: &str,
+    namespace: Option<&str>,
+    params: &Params,
+    output: Output,
+    include: IncludeObject,
+) -> ApiResult<Response> {
+    let filter = Filter::parse(
+        def,
+        params.label_selector.as_deref(),
+        params.field_selector.as_deref(),
+    )?;
+    let prefix = Store::prefix(def, cluster, namespace, &filter)?;
+    let rv = params.resource_version.as_deref().filter(|v| !v.is_empty());
+    let send_initial = params.send_initial_events;
+    if send_initial.is_some() {
+        if params.resource_version_match != Some(RvMatch::NotOlderThan) {
+            return Err(invalid(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+            ));
+        }
+        if send_initial == Some(true) && !params.allow_watch_bookmarks {
+            return Err(invalid(
+                "allowWatchBookmarks",
+                "allowWatchBookmarks must be true when sendInitialEvents is set",
+            ));
+        }
+    } else if params.resource_version_match.is_some() {
+        return Err(invalid(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ));
+    }
+    let initial = match (send_initial, rv) {
+        (Some(true), _) => true,
+        (Some(false), _) => false,
+        (None, None | Some("0")) => true,
+        (None, Some(_)) => false,
+    };
+    let storage = state.store.storage.clone();
+    let mut encoder = Encoder {
+        def: def.clone(),
+        output,
+        include,
+        columns_sent: false,
+    };
+    let mut head: Vec<Bytes> = Vec::new();
+    let start_rev = if initial {
+        let page = storage
+            .list(ListOptions {
+                prefix: prefix.clone(),
+                start_after: None,
+                limit: None,
+                at: ReadAt::Latest,
+            })
+            .await
+            .map_err(|e| ApiError::from_storage(e, &def.group_resource(), ""))?;
+        if let Some(v) = rv.filter(|v| *v != "0") {
+            let want = parse_rv(v)?;
+            if want > page.revision {
+                return Err(Status::too_large_resource_version(want, page.revision).into());
+            }
+        }
+        for rec in &page.items {
+            if matches(def, &filter, &rec.value) {
+                head.push(encoder.event("ADDED", &rec.value)?);
+            }
+        }
+        if send_initial == Some(true) {
+            head.push(encoder.bookmark(page.revision, true));
+        }
+        page.revision
+    } else {
+        match rv {
+            Some(v) if v != "0" => parse_rv(v)?,
+            _ => storage.current_revision(),
+        }
+    };
+    let timeout = params.timeout.unwrap_or(state.config.default_watch_timeout);
+    let bookmarks = params.allow_watch_bookmarks;
+    let bookmark_every = state.config.bookmark_interval;
+    let mut shutdown = state.shutdown.clone();
+    let guard = WatchGuard::new(&state.metrics.watches);
+    let events = match storage.watch(prefix, start_rev).await {
+        Ok(s) => Some(s),
+        Err(trellis_storage::Error::Expired { requested, .. }) => {
+            head.push(encoder.error(&Status::expired(format!(
+                "too old resource version: {requested} ({})",
+                storage.stats().compacted_revision + 1
+            ))));
+            None
+        }
+        Err(e) => return Err(ApiError::from_storage(e, &def.group_resource(), "")),
+    };
+    let def = def.clone();
+    let body = async_stream(move |mut emit| async move {
+        let _guard = guard;
+        for frame in head {
+            if !emit.send(frame).await {
+                return;
+            }
+        }
+        let Some(mut events) = events else { return };
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + bookmark_every, bookmark_every);
+        let mut progress = start_rev;
+        loop {
+            let frame = tokio::select! {
+                _ = &mut deadline => return,
+                _ = shutdown.changed() => return,
+                // The client went away: stop without waiting for an event.
+                _ = emit.0.closed() => return,
+                _ = ticker.tick(), if bookmarks => Some(encoder.bookmark(progress, false)),
+                item = events.next() => match item {
+                    None | Some(Err(_)) => return,
+                    Some(Ok(WatchItem::Progress(r))) => { progress = progress.max(r); None }
+                    Some(Ok(WatchItem::Event(e))) => {
+                        progress = progress.max(e.revision);
+                        let now_in = e.kind != EventKind::Deleted && matches(&def, &filter, &e.value);
+                        let was_in = e.prev.as_ref().is_some_and(|p| matches(&def, &filter, &p.value));
+                        let out = match (e.kind, was_in, now_in) {
+                            (EventKind::Deleted, true, _) => Some(("DELETED", e.value.clone())),
+                            (EventKind::Deleted, false, _) => None,
+                            (_, false, true) => Some(("ADDED", e.value.clone())),
+                            (_, true, true) => Some(("MODIFIED", e.value.clone())),
+                            (_, true, false) => Some(("DELETED", e.prev.as_ref().expect("was_in implies prev").restamped(e.revision))),
+                            (_, false, false) => None,
+                        };
+                        match out {
+                            Some((kind, bytes)) => match encoder.event(kind, &bytes) {
+                                Ok(f) => Some(f),
+                                Err(_) => return,
+                            },
+                            None => None,
+                        }
+                    }
+                },
+            };
+            if let Some(f) = frame
+                && !emit.send(f).await
+            {
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn invalid(field: &str, detail: &str) -> ApiError {
+    let gk = trellis_apis::GroupKind {
+        group: "meta.k8s.io".into(),
+        kind: "ListOptions".into(),
+    };
+    Status::invalid(
+        &gk,
+        "",
+        &[trellis_apis::FieldError::forbidden(field, detail)],
+    )
+    .into()
+}
+
+/// A minimal channel-backed stream: the producer future runs as a spawned
+/// task and ends when the client goes away (send fails).
+struct Emitter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl Emitter {
+    async fn send(&mut self, b: Bytes) -> bool {
+        self.0.send(b).await.is_ok()
+    }
+}
+
+fn async_stream<F, Fut>(
+    producer: F,
+) -> Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>
+where
+    F: FnOnce(Emitter) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(producer(Emitter(tx)));
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok(b), rx))
+    }))
+}

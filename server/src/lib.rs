@@ -1,0 +1,248 @@
+//! Trellis' Kubernetes API server.
+//!
+//! One process serves the Kubernetes REST API for many logical clusters
+//! (workspaces). The request path is:
+//!
+//! 1. [`serve`]: TLS, HTTP/1.1 and HTTP/2, graceful shutdown;
+//! 2. [`handlers`]: access log and metrics, cluster resolution
+//!    ([`cluster`]), authentication ([`auth`]), then discovery, OpenAPI or a
+//!    resource request;
+//! 3. [`registry`]: the cluster's registry finds the resource definition and
+//!    its strategy; the one generic [`registry::store`] runs the operation
+//!    (decode, defaults, validation, managedFields, compare-and-swap);
+//! 4. `trellis-storage`: durable commit and watch fan-out; watches are
+//!    encoded in [`handlers::watch`].
+//!
+//! Errors become Kubernetes `Status` objects in exactly one place,
+//! [`error`]. [`router`] is public so handlers can be exercised without a
+//! socket; the `trellis` binary only parses flags and calls [`run`].
+
+pub mod auth;
+pub mod builtin;
+pub mod cluster;
+pub mod controllers;
+pub mod error;
+pub mod handlers;
+pub mod managed;
+pub mod meta;
+pub mod metrics;
+pub mod pki;
+pub mod registry;
+pub mod request;
+pub mod response;
+pub mod schemas;
+pub mod serve;
+pub mod state;
+pub mod table;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use handlers::router;
+use serde_json::json;
+pub use state::{AppState, ServerConfig};
+use trellis_storage::{SledConfig, SledStorage, Storage};
+
+use crate::auth::UserInfo;
+use crate::registry::store::WriteCtx;
+use crate::request::params::FieldValidation;
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing files under the data directory failed.
+    #[error("I/O: {0}")]
+    Io(String),
+    /// Certificates or keys could not be generated or read.
+    #[error("PKI: {0}")]
+    Pki(String),
+    /// The TLS configuration is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The storage engine failed to open or close.
+    #[error("storage: {0}")]
+    Storage(#[from] trellis_storage::Error),
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The command line or configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Everything `trellis serve` can be told.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub address: IpAddr,
+    pub port: u16,
+    /// Operator-supplied serving certificate and key (PEM).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub server: ServerConfig,
+    /// How long shutdown waits for open connections.
+    pub shutdown_grace: Duration,
+    /// Override the storage's retained watch history (events); tests use a
+    /// small one to exercise expiry.
+    pub history_events: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_dir: PathBuf::from(".trellis"),
+            address: IpAddr::from([127, 0, 0, 1]),
+            port: 6443,
+            tls_cert: None,
+            tls_key: None,
+            server: ServerConfig::default(),
+            shutdown_grace: Duration::from_secs(10),
+            history_events: None,
+        }
+    }
+}
+
+/// The namespaces every fresh root workspace starts with.
+const ROOT_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> Result<(), Error> {
+    let registry = state.clusters.registry(&cluster::LogicalCluster {
+        name: cluster.into(),
+        path: cluster.into(),
+    });
+    let def = registry
+        .get("", "v1", "namespaces")
+        .expect("namespaces are built in")
+        .clone();
+    for name in names {
+        let ctx = WriteCtx {
+            cluster,
+            def: &def,
+            namespace: None,
+            manager: "trellis",
+            dry_run: false,
+            validation: FieldValidation::Strict,
+            subresource: None,
+        };
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        match state.store.create(&ctx, obj, Vec::new()).await {
+            Ok(_) => {}
+            Err(e) if e.code() == 409 => {}
+            Err(e) => return Err(Error::Config(format!("creating namespace {name}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the server until `shutdown` resolves, then shuts down cleanly:
+/// stops accepting, ends watches, lets in-flight requests finish and closes
+/// the store.
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| Error::Io(format!("creating {}: {e}", opts.data_dir.display())))?;
+    let pki_paths = pki::Paths::new(&opts.data_dir);
+    let ca = pki::Ca::load_or_create(&pki_paths)?;
+    let token = pki::admin_token(&pki_paths)?;
+    let (cert_pem, key_pem) = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => (
+            std::fs::read_to_string(c)
+                .map_err(|e| Error::Io(format!("reading {}: {e}", c.display())))?,
+            std::fs::read_to_string(k)
+                .map_err(|e| Error::Io(format!("reading {}: {e}", k.display())))?,
+        ),
+        (None, None) => {
+            let (c, k) = ca.issue_serving(&pki::serving_names(opts.address))?;
+            std::fs::write(pki_paths.serving_cert(), &c).map_err(|e| Error::Io(e.to_string()))?;
+            std::fs::write(pki_paths.serving_key(), &k).map_err(|e| Error::Io(e.to_string()))?;
+            (c, k)
+        }
+        _ => {
+            return Err(Error::Config(
+                "--tls-cert and --tls-key must be given together".into(),
+            ));
+        }
+    };
+    let tls = serve::tls_config(&cert_pem, &key_pem, Some(&ca.cert_pem))?;
+
+    let mut storage_cfg = SledConfig::new(opts.data_dir.join("db"));
+    if let Some(n) = opts.history_events {
+        storage_cfg.history = trellis_storage::HistoryConfig {
+            min_events: n,
+            max_events: n,
+            ..Default::default()
+        };
+        storage_cfg.progress_interval = Duration::from_millis(500);
+    }
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(storage_cfg)?);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let addr = SocketAddr::new(opts.address, opts.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let mut server_cfg = opts.server.clone();
+    server_cfg.external_address = local.to_string();
+    let state = AppState::new(storage.clone(), server_cfg, shutdown_rx);
+    state.auth.add_token(
+        token.clone(),
+        UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec![auth::MASTERS.into()],
+            extra: Default::default(),
+        },
+    );
+    ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
+    let controller = tokio::spawn(controllers::namespace::run(state.clone()));
+
+    let host = if opts.address.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        opts.address
+    };
+    let server_url = match host {
+        IpAddr::V6(v6) => format!("https://[{v6}]:{}", local.port()),
+        IpAddr::V4(v4) => format!("https://{v4}:{}", local.port()),
+    };
+    let kubeconfig_path = opts.data_dir.join("admin.kubeconfig");
+    pki::write_kubeconfig(
+        &kubeconfig_path,
+        &pki::kubeconfig(
+            &format!("{server_url}/clusters/root"),
+            &ca.cert_pem,
+            "admin",
+            &token,
+        ),
+    )?;
+    let kubeconfig_abs = std::fs::canonicalize(&kubeconfig_path).unwrap_or(kubeconfig_path);
+    println!(
+        "Trellis is serving {server_url}; use it with: export KUBECONFIG={}",
+        kubeconfig_abs.display()
+    );
+    tracing::info!(address = %local, "serving");
+
+    let router = router(state.clone());
+    // Flip the shutdown flag as soon as shutdown is requested, so open
+    // watches end while connections drain.
+    let flag = shutdown_tx.clone();
+    let trigger = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = flag.send(true);
+    };
+    let result = serve::serve(listener, router, Some(tls), trigger, opts.shutdown_grace).await;
+    let _ = shutdown_tx.send(true);
+    let _ = controller.await;
+    drop(state);
+    storage.close().await?;
+    tracing::info!("stopped");
+    result
+}

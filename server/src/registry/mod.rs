@@ -1,0 +1,71 @@
+//! Which resources a logical cluster serves, and the generic store that
+//! serves them.
+
+pub mod filter;
+pub mod resource;
+pub mod store;
+pub mod strategy;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use resource::{Converter, ResourceDef};
+pub use strategy::{Decoded, NameRule, Strategy};
+
+/// The resources served in one logical cluster, indexed for routing and
+/// discovery.
+#[derive(Default, Clone)]
+pub struct Registry {
+    /// (group, version, plural) → definition.
+    by_gvr: BTreeMap<(String, String, String), Arc<ResourceDef>>,
+    /// Group → versions in preference order (first is preferred).
+    versions: BTreeMap<String, Vec<String>>,
+    /// Groups in the order discovery lists them.
+    group_order: Vec<String>,
+}
+
+impl Registry {
+    pub fn add(&mut self, def: ResourceDef) {
+        let def = Arc::new(def);
+        if !self.versions.contains_key(&def.group) {
+            self.group_order.push(def.group.clone());
+        }
+        let versions = self.versions.entry(def.group.clone()).or_default();
+        if !versions.contains(&def.version) {
+            versions.push(def.version.clone());
+        }
+        self.by_gvr.insert(
+            (def.group.clone(), def.version.clone(), def.resource.clone()),
+            def,
+        );
+    }
+
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<ResourceDef>> {
+        self.by_gvr
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+    }
+
+    /// Groups (including the core group `""`) with their served versions,
+    /// preferred first.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.group_order
+            .iter()
+            .map(|g| (g.as_str(), self.versions[g].as_slice()))
+    }
+
+    pub fn versions_of(&self, group: &str) -> Option<&[String]> {
+        self.versions.get(group).map(Vec::as_slice)
+    }
+
+    /// Resources of one group/version, in name order.
+    pub fn resources(&self, group: &str, version: &str) -> impl Iterator<Item = &Arc<ResourceDef>> {
+        self.by_gvr
+            .iter()
+            .filter(move |((g, v, _), _)| g == group && v == version)
+            .map(|(_, d)| d)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ResourceDef>> {
+        self.by_gvr.values()
+    }
+}

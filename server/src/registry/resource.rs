@@ -1,0 +1,122 @@
+//! The description of one served resource in one group/version.
+//!
+//! A resource served in several versions (or, like Events, in two groups)
+//! has one `ResourceDef` per served group/version, all sharing a storage
+//! keyspace and a storage version; a [`Converter`] maps between the stored
+//! form and each served form. The common case (served == stored) never
+//! parses stored bytes on reads.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use trellis_apis::schema::Schema;
+use trellis_apis::{GroupKind, GroupResource};
+use trellis_storage::keys::Keyspace;
+
+use super::strategy::Strategy;
+
+/// Converts objects between the storage version and one served version.
+pub trait Converter: Send + Sync + 'static {
+    /// Stored form → served form (apiVersion included).
+    fn to_served(&self, obj: Value) -> Value;
+    /// Served form → stored form (apiVersion included).
+    fn to_stored(&self, obj: Value) -> Value;
+}
+
+/// The verbs a resource supports, as listed in discovery.
+pub const ALL_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// How a `scale` subresource maps onto the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScaleSpec {
+    /// JSON path (`.spec.replicas`) of the desired replicas.
+    pub spec_replicas_path: String,
+    pub status_replicas_path: String,
+    pub label_selector_path: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ResourceDef {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub singular: String,
+    pub kind: String,
+    pub list_kind: String,
+    pub namespaced: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub verbs: Vec<&'static str>,
+    /// Whether `status` is a subresource (main writes ignore it).
+    pub status_subresource: bool,
+    pub scale: Option<ScaleSpec>,
+    /// Other subresources served by dedicated handlers (e.g. `finalize`).
+    pub extra_subresources: Vec<&'static str>,
+    pub keyspace: Keyspace,
+    /// `None` when this version is the storage version.
+    pub converter: Option<Arc<dyn Converter>>,
+    pub strategy: Arc<dyn Strategy>,
+    /// The structural schema of the served form.
+    pub schema: Arc<Schema>,
+    /// The definition name of the served form in the cluster's OpenAPI.
+    pub openapi_name: String,
+    /// Whether the type can be sent and received as protobuf.
+    pub protobuf: bool,
+    /// Stable hash of the storage group/resource/version, for discovery.
+    pub storage_version_hash: String,
+}
+
+impl ResourceDef {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn group_resource(&self) -> GroupResource {
+        GroupResource::new(self.group.clone(), self.resource.clone())
+    }
+
+    pub fn group_kind(&self) -> GroupKind {
+        GroupKind {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+        }
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+impl std::fmt::Debug for ResourceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ResourceDef({}/{} {})",
+            self.api_version(),
+            self.resource,
+            self.kind
+        )
+    }
+}
+
+/// A storage-version hash in the style Kubernetes publishes (base64 of the
+/// first 8 bytes of sha256 over "group/version/kind").
+pub fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{group}/{version}/{kind}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+}

@@ -1,0 +1,995 @@
+//! The one generic store every resource is served through.
+//!
+//! Like `k8s.io/apiserver/pkg/registry/generic/registry.Store`: create,
+//! get, list, update, patch, delete and deletecollection are written once;
+//! what differs per resource comes from its [`Strategy`](super::Strategy).
+//! Writes are read-modify-write loops over the storage's compare-and-swap,
+//! retried on conflict unless the client pinned a resourceVersion.
+//!
+//! Objects travel in two forms: the *served* form of the requested
+//! group/version and the *stored* form. The strategy's `decode` works on the
+//! served form; everything else (defaults, validation, selectors, tables)
+//! on the stored form. Reads of the storage version return stored bytes
+//! untouched.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use trellis_apis::{FieldError, GroupResource, Status, StatusCause, StatusDetails};
+use trellis_storage::keys::Keyspace;
+use trellis_storage::{ListOptions, Preconditions, ReadAt, Record, Storage};
+
+use super::ResourceDef;
+use super::filter::Filter;
+use crate::error::{ApiError, ApiResult};
+use crate::managed::{self, Scope};
+use crate::meta::{self, Sentinel};
+use crate::request::params::FieldValidation;
+
+/// Attempts for read-modify-write loops that lose a compare-and-swap.
+const MAX_RETRIES: usize = 16;
+/// Attempts to find an unused generated name.
+const MAX_GENERATE_ATTEMPTS: usize = 8;
+
+/// Who writes, where, and how.
+#[derive(Clone, Debug)]
+pub struct WriteCtx<'a> {
+    pub cluster: &'a str,
+    pub def: &'a Arc<ResourceDef>,
+    /// Namespace from the URL (namespaced resources).
+    pub namespace: Option<&'a str>,
+    pub manager: &'a str,
+    pub dry_run: bool,
+    pub validation: FieldValidation,
+    /// `status` or `finalize` for subresource writes.
+    pub subresource: Option<&'a str>,
+}
+
+impl WriteCtx<'_> {
+    fn scope(&self) -> Scope {
+        match (self.subresource, self.def.status_subresource) {
+            (Some("status"), _) => Scope::Status,
+            (_, true) => Scope::Main,
+            _ => Scope::Whole,
+        }
+    }
+}
+
+/// The outcome of a write.
+#[derive(Debug)]
+pub struct WriteResult {
+    /// The object as the client asked for it (served form), as JSON.
+    pub object: Bytes,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// The outcome of a delete.
+#[derive(Debug)]
+pub enum Deleted {
+    /// Removed from storage; `object` is its final state.
+    Gone { object: Bytes, uid: String },
+    /// Deletion started but waits for finalizers; the object as it is now.
+    Pending(Bytes),
+}
+
+/// Options of a DELETE.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOpts {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+/// A page of a list, in the served form.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Bytes>,
+    pub revision: u64,
+    pub continue_token: Option<String>,
+}
+
+/// What a list asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct ListQuery<'a> {
+    pub filter: &'a Filter,
+    pub limit: Option<usize>,
+    pub continue_token: Option<&'a str>,
+    pub at: ListAt,
+}
+
+/// Which revision a list reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListAt {
+    Latest,
+    /// Exactly this revision (410 if compacted).
+    Exact(u64),
+    /// This revision or newer (504 if the store has not reached it).
+    NotOlderThan(u64),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: u64,
+    start: String,
+}
+
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+fn encode_continue(rv: u64, last_key: &[u8], prefix: &[u8]) -> String {
+    let start = String::from_utf8_lossy(&last_key[prefix.len()..]).into_owned();
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start,
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&token).expect("token serialises"))
+}
+
+fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
+    let bad = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let t: ContinueToken = serde_json::from_slice(&raw)
+        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    if t.v != "meta.k8s.io/v1" {
+        return Err(bad("server does not recognize this encoded key"));
+    }
+    if t.start.contains("..") || t.start.starts_with('/') {
+        return Err(bad("key path is not allowed"));
+    }
+    Ok(t)
+}
+
+pub struct Store {
+    pub storage: Arc<dyn Storage>,
+    sentinel: Sentinel,
+    namespaces: Keyspace,
+}
+
+fn parse(bytes: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal("stored object is not valid JSON", e))
+}
+
+fn to_json(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).expect("JSON values serialise"))
+}
+
+impl Store {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Store {
+            storage,
+            sentinel: Sentinel::default(),
+            namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
+        }
+    }
+
+    fn key(
+        def: &ResourceDef,
+        cluster: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Bytes> {
+        let ns = if def.namespaced {
+            namespace.unwrap_or("")
+        } else {
+            ""
+        };
+        def.keyspace
+            .object(cluster, ns, name)
+            .map_err(|_| Status::not_found(&def.group_resource(), name).into())
+    }
+
+    /// The served form of stored bytes.
+    pub fn served(def: &ResourceDef, stored: &Bytes) -> ApiResult<Bytes> {
+        match &def.converter {
+            None => Ok(stored.clone()),
+            Some(c) => Ok(to_json(&c.to_served(parse(stored)?))),
+        }
+    }
+
+    /// The served form of a stored object value.
+    pub fn served_value(def: &ResourceDef, stored: Value) -> Value {
+        match &def.converter {
+            None => stored,
+            Some(c) => c.to_served(stored),
+        }
+    }
+
+    // ----------------------------------------------------------------- reads
+
+    pub async fn get(
+        &self,
+        cluster: &str,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Record> {
+        let key = Self::key(def, cluster, namespace, name)?;
+        match self.storage.get(&key).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Status::not_found(&def.group_resource(), name).into()),
+            Err(e) => Err(ApiError::from_storage(e, &def.group_resource(), name)),
+        }
+    }
+
+    /// The storage prefix a list or watch scans.
+    pub fn prefix(
+        def: &ResourceDef,
+        cluster: &str,
+        namespace: Option<&str>,
+        filter: &Filter,
+    ) -> ApiResult<Bytes> {
+        let bad = |_| ApiError::bad_request("invalid namespace or name in request");
+        match (def.namespaced, namespace, filter.single_name()) {
+            (true, Some(ns), Some(name)) => def.keyspace.object(cluster, ns, name).map_err(bad),
+            (true, Some(ns), None) => def.keyspace.namespace(cluster, ns).map_err(bad),
+            (false, _, Some(name)) => def.keyspace.object(cluster, "", name).map_err(bad),
+            _ => def.keyspace.cluster(cluster).map_err(bad),
+        }
+    }
+
+    /// One page of objects matching `q.filter`.
+    pub async fn list(
+        &self,
+        cluster: &str,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        q: &ListQuery<'_>,
+    ) -> ApiResult<ListPage> {
+        let ListQuery {
+            filter,
+            limit,
+            continue_token,
+            at,
+        } = *q;
+        let prefix = Self::prefix(def, cluster, namespace, filter)?;
+        let (mut start_after, mut read_at) = (None, ReadAt::Latest);
+        if let Some(tok) = continue_token {
+            let t = decode_continue(tok)?;
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(t.start.as_bytes());
+            start_after = Some(Bytes::from(k));
+            read_at = ReadAt::Revision(t.rv);
+        } else {
+            match at {
+                ListAt::Latest => {}
+                ListAt::Exact(rv) => read_at = ReadAt::Revision(rv),
+                ListAt::NotOlderThan(rv) => {
+                    let current = self.storage.current_revision();
+                    if rv > current {
+                        return Err(Status::too_large_resource_version(rv, current).into());
+                    }
+                }
+            }
+        }
+        let trivial = filter.is_trivial();
+        let want = limit.unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut last_key: Option<Bytes> = None;
+        let mut more = false;
+        let revision = loop {
+            let batch = if trivial {
+                want.saturating_sub(items.len())
+            } else {
+                want.saturating_sub(items.len()).clamp(64, 4096)
+            };
+            let page = self
+                .storage
+                .list(ListOptions {
+                    prefix: prefix.clone(),
+                    start_after: start_after.clone(),
+                    limit: (batch != usize::MAX).then_some(batch),
+                    at: read_at,
+                })
+                .await
+                .map_err(|e| match (e, continue_token) {
+                    (trellis_storage::Error::Expired { .. }, Some(_)) => {
+                        Status::expired(CONTINUE_EXPIRED).into()
+                    }
+                    (e, _) => ApiError::from_storage(e, &def.group_resource(), ""),
+                })?;
+            read_at = ReadAt::Revision(page.revision);
+            let n = page.items.len();
+            for (i, rec) in page.items.into_iter().enumerate() {
+                if items.len() == want {
+                    more = true;
+                    break;
+                }
+                start_after = Some(rec.key.clone());
+                let keep = if trivial {
+                    true
+                } else {
+                    let obj = parse(&rec.value)?;
+                    filter.matches(def, &obj)
+                };
+                if keep {
+                    last_key = Some(rec.key.clone());
+                    items.push(Self::served(def, &rec.value)?);
+                }
+                if items.len() == want && (i + 1 < n || page.more) {
+                    more = true;
+                    break;
+                }
+            }
+            if more || !page.more {
+                break page.revision;
+            }
+        };
+        let continue_token = match (more, &last_key) {
+            (true, Some(k)) => Some(encode_continue(revision, k, &prefix)),
+            _ => None,
+        };
+        Ok(ListPage {
+            items,
+            revision,
+            continue_token,
+        })
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// Checks `apiVersion`/`kind` of a body against the endpoint and fills
+    /// them in when absent.
+    pub fn check_type_meta(def: &ResourceDef, body: &mut Value) -> ApiResult<()> {
+        let Some(obj) = body.as_object_mut() else {
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
+        };
+        let want_av = def.api_version();
+        match obj.get("apiVersion").and_then(Value::as_str) {
+            None | Some("") => {
+                obj.insert("apiVersion".into(), Value::String(want_av));
+            }
+            Some(av) if av == want_av => {}
+            Some(av) => {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({av}) does not match the expected API version ({want_av})"
+                )));
+            }
+        }
+        match obj.get("kind").and_then(Value::as_str) {
+            None | Some("") => {
+                obj.insert("kind".into(), Value::String(def.kind.clone()));
+            }
+            Some(k) if k == def.kind => {}
+            Some(k) => {
+                return Err(ApiError::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    def.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes a served-form body into the stored form, applying
+    /// `fieldValidation` to unknown fields.
+    pub fn decode(
+        def: &ResourceDef,
+        mut body: Value,
+        validation: FieldValidation,
+    ) -> ApiResult<(Value, Vec<String>)> {
+        Self::check_type_meta(def, &mut body)?;
+        let decoded = def.strategy.decode(body, validation)?;
+        let mut warnings = Vec::new();
+        if !decoded.unknown_fields.is_empty() {
+            match validation {
+                FieldValidation::Strict => {
+                    let list: Vec<String> = decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field \"{f}\""))
+                        .collect();
+                    return Err(ApiError::bad_request(format!(
+                        "strict decoding error: {}",
+                        list.join(", ")
+                    )));
+                }
+                FieldValidation::Warn => warnings.extend(
+                    decoded
+                        .unknown_fields
+                        .iter()
+                        .map(|f| format!("unknown field \"{f}\"")),
+                ),
+                FieldValidation::Ignore => {}
+            }
+        }
+        let stored = match &def.converter {
+            None => decoded.object,
+            Some(c) => c.to_stored(decoded.object),
+        };
+        Ok((stored, warnings))
+    }
+
+    fn invalid(def: &ResourceDef, name: &str, errs: Vec<FieldError>) -> ApiResult<()> {
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Status::invalid(&def.group_kind(), name, &errs).into())
+        }
+    }
+
+    async fn check_namespace(&self, ctx: &WriteCtx<'_>, name: &str) -> ApiResult<()> {
+        let def = ctx.def;
+        if !def.namespaced {
+            return Ok(());
+        }
+        let ns = ctx.namespace.unwrap_or("");
+        let key = self
+            .namespaces
+            .object(ctx.cluster, "", ns)
+            .map_err(|_| Status::not_found(&GroupResource::new("", "namespaces"), ns))?;
+        let rec =
+            self.storage.get(&key).await.map_err(|e| {
+                ApiError::from_storage(e, &GroupResource::new("", "namespaces"), ns)
+            })?;
+        let Some(rec) = rec else {
+            return Err(Status::not_found(&GroupResource::new("", "namespaces"), ns).into());
+        };
+        let ns_obj = parse(&rec.value)?;
+        if crate::builtin::namespace::is_terminating(&ns_obj) {
+            let mut s = Status::forbidden(
+                &def.group_resource(),
+                name,
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
+            );
+            s.details.causes.push(StatusCause {
+                reason: "NamespaceTerminating".into(),
+                message: format!("namespace {ns} is being terminated"),
+                field: "metadata.namespace".into(),
+            });
+            return Err(s.into());
+        }
+        Ok(())
+    }
+
+    fn set_namespace(ctx: &WriteCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        let m = meta::meta_mut(obj);
+        if ctx.def.namespaced {
+            let url_ns = ctx.namespace.unwrap_or("");
+            match m.get("namespace").and_then(Value::as_str) {
+                Some(ns) if !ns.is_empty() && ns != url_ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => {
+                    m.insert("namespace".into(), Value::String(url_ns.to_string()));
+                }
+            }
+        } else {
+            m.remove("namespace");
+        }
+        Ok(())
+    }
+
+    /// Creates an object from a decoded (stored-form) body.
+    pub async fn create(
+        &self,
+        ctx: &WriteCtx<'_>,
+        mut obj: Value,
+        mut warnings: Vec<String>,
+    ) -> ApiResult<WriteResult> {
+        let def = ctx.def;
+        Self::set_namespace(ctx, &mut obj)?;
+        let now = meta::now_rfc3339();
+        {
+            let m = meta::meta_mut(&mut obj);
+            if m.get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+            {
+                return Err(ApiError::bad_request(
+                    "resourceVersion should not be set on objects to be created",
+                ));
+            }
+            for f in [
+                "uid",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+                "resourceVersion",
+                "generation",
+            ] {
+                m.remove(f);
+            }
+            m.insert(
+                "uid".into(),
+                Value::String(uuid::Uuid::new_v4().to_string()),
+            );
+            m.insert("creationTimestamp".into(), Value::String(now.clone()));
+            if def.strategy.tracks_generation() {
+                m.insert("generation".into(), json!(1));
+            }
+        }
+        if def.status_subresource {
+            obj.as_object_mut().expect("object").remove("status");
+        }
+        def.strategy.prepare_for_create(&mut obj);
+        let generate =
+            meta::name(&obj).is_empty() && !meta::str_field(&obj, "generateName").is_empty();
+        if generate {
+            let n = meta::generate_name(meta::str_field(&obj, "generateName"));
+            meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
+        }
+        let name = meta::name(&obj).to_string();
+        let mut errs = meta::validate_meta(&obj, def.strategy.name_rule(), def.namespaced);
+        errs.extend(def.strategy.validate(&obj));
+        Self::invalid(def, &name, errs)?;
+        self.check_namespace(ctx, &name).await?;
+        managed::record_update(
+            &def.schema,
+            None,
+            &mut obj,
+            ctx.manager,
+            &def.api_version(),
+            ctx.scope(),
+            &now,
+        );
+        if ctx.dry_run {
+            let served = Self::served_value(def, obj);
+            return Ok(WriteResult {
+                object: to_json(&served),
+                created: true,
+                warnings,
+            });
+        }
+        let uid: Arc<str> = Arc::from(meta::str_field(&obj, "uid"));
+        let mut attempts = 0;
+        loop {
+            let key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
+            let value = self.sentinel.encode(&mut obj);
+            match self.storage.create(key, value, Some(uid.clone())).await {
+                Ok(rec) => {
+                    warnings.dedup();
+                    return Ok(WriteResult {
+                        object: Self::served(def, &rec.value)?,
+                        created: true,
+                        warnings,
+                    });
+                }
+                Err(trellis_storage::Error::AlreadyExists)
+                    if generate && attempts + 1 < MAX_GENERATE_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    let n = meta::generate_name(meta::str_field(&obj, "generateName"));
+                    meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
+                }
+                Err(e) => {
+                    return Err(ApiError::from_storage(
+                        e,
+                        &def.group_resource(),
+                        meta::name(&obj),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The update half of a write: `old` (stored form) becomes `new`.
+    /// Returns the object to store, or `None` for a no-op.
+    fn prepare_update(
+        &self,
+        ctx: &WriteCtx<'_>,
+        old: &Value,
+        mut new: Value,
+        now: &str,
+    ) -> ApiResult<Option<Value>> {
+        let def = ctx.def;
+        Self::set_namespace(ctx, &mut new)?;
+        let old_meta = meta::meta(old).clone();
+        {
+            let m = meta::meta_mut(&mut new);
+            for f in [
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_meta.get(f) {
+                    Some(v) => m.insert(f.into(), v.clone()),
+                    None => m.remove(f),
+                };
+            }
+            if m.get("uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+                && let Some(uid) = old_meta.get("uid")
+            {
+                m.insert("uid".into(), uid.clone());
+            }
+            m.remove("selfLink");
+            m.remove("resourceVersion");
+        }
+        match ctx.subresource {
+            Some("status") => {
+                // Only status (and managedFields) change through /status.
+                let mut merged = old.clone();
+                merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+                if let Some(mf) = new.pointer("/metadata/managedFields") {
+                    meta::meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
+                }
+                if merged["status"].is_null() {
+                    merged.as_object_mut().expect("object").remove("status");
+                }
+                meta::meta_mut(&mut merged).remove("resourceVersion");
+                new = merged;
+            }
+            Some("finalize") => {
+                let mut merged = old.clone();
+                merged["spec"] = json!({"finalizers": new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]))});
+                meta::meta_mut(&mut merged).remove("resourceVersion");
+                new = merged;
+            }
+            _ => {
+                if def.status_subresource {
+                    match old.get("status") {
+                        Some(s) => new["status"] = s.clone(),
+                        None => {
+                            new.as_object_mut().expect("object").remove("status");
+                        }
+                    }
+                }
+                def.strategy.prepare_for_update(&mut new, old);
+            }
+        }
+        if def.strategy.tracks_generation() && ctx.subresource.is_none() {
+            let outside_meta = |o: &Value| -> Value {
+                let mut o = o.clone();
+                if let Some(m) = o.as_object_mut() {
+                    m.remove("metadata");
+                    m.remove("status");
+                }
+                o
+            };
+            if outside_meta(&new) != outside_meta(old) {
+                let g = old_meta
+                    .get("generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    + 1;
+                meta::meta_mut(&mut new).insert("generation".into(), json!(g));
+            }
+        }
+        let name = meta::name(&new).to_string();
+        let mut errs = meta::validate_meta(&new, def.strategy.name_rule(), def.namespaced);
+        errs.extend(meta::validate_meta_update(&new, old));
+        errs.extend(def.strategy.validate_update(&new, old));
+        Self::invalid(def, &name, errs)?;
+        managed::record_update(
+            &def.schema,
+            Some(old),
+            &mut new,
+            ctx.manager,
+            &def.api_version(),
+            ctx.scope(),
+            now,
+        );
+        let mut old_cmp = old.clone();
+        meta::meta_mut(&mut old_cmp).remove("resourceVersion");
+        if new == old_cmp {
+            return Ok(None);
+        }
+        Ok(Some(new))
+    }
+
+    /// A read-modify-write of one object. `mutate` gets the current object
+    /// in served form and returns the new served-form body; it is re-run
+    /// when the write loses a race (unless the body pins a resourceVersion).
+    pub async fn update_with<F>(
+        &self,
+        ctx: &WriteCtx<'_>,
+        name: &str,
+        mut mutate: F,
+    ) -> ApiResult<WriteResult>
+    where
+        F: FnMut(Option<Value>) -> ApiResult<Mutation>,
+    {
+        let def = ctx.def;
+        let key = Self::key(def, ctx.cluster, ctx.namespace, name)?;
+        let gr = def.group_resource();
+        for _ in 0..MAX_RETRIES {
+            let cur = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::from_storage(e, &gr, name))?;
+            let Some(cur) = cur else {
+                return match mutate(None)? {
+                    Mutation::Create { body, warnings } => self.create(ctx, body, warnings).await,
+                    Mutation::Update { .. } => Err(Status::not_found(&gr, name).into()),
+                };
+            };
+            let old = parse(&cur.value)?;
+            let served_old = Self::served_value(def, old.clone());
+            let (new, pinned_rv, mut warnings) = match mutate(Some(served_old))? {
+                Mutation::Update {
+                    body,
+                    pinned_rv,
+                    warnings,
+                } => (body, pinned_rv, warnings),
+                Mutation::Create { .. } => {
+                    return Err(ApiError::internal(
+                        "update produced a create",
+                        "mutation mismatch",
+                    ));
+                }
+            };
+            if meta::name(&new) != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    meta::name(&new)
+                )));
+            }
+            if let Some(rv) = &pinned_rv
+                && rv.parse::<u64>().ok() != Some(cur.revision)
+            {
+                return Err(Status::modified_conflict(&gr, name).into());
+            }
+            let now = meta::now_rfc3339();
+            let Some(mut new) = self.prepare_update(ctx, &old, new, &now)? else {
+                return Ok(WriteResult {
+                    object: Self::served(def, &cur.value)?,
+                    created: false,
+                    warnings,
+                });
+            };
+            // The last finalizer gone from an object being deleted: delete it.
+            if meta::is_deleting(&new)
+                && meta::finalizers(&new).is_empty()
+                && !def.strategy.deletion_blocked(&new)
+            {
+                if ctx.dry_run {
+                    return Ok(WriteResult {
+                        object: to_json(&Self::served_value(def, new)),
+                        created: false,
+                        warnings,
+                    });
+                }
+                let value = self.sentinel.encode(&mut new);
+                match self
+                    .storage
+                    .update(key.clone(), value, Some(cur.revision))
+                    .await
+                {
+                    Ok(rec) => {
+                        let gone = self
+                            .storage
+                            .delete(
+                                key.clone(),
+                                Preconditions {
+                                    uid: None,
+                                    revision: Some(rec.revision),
+                                },
+                            )
+                            .await
+                            .map_err(|e| ApiError::from_storage(e, &gr, name))?;
+                        return Ok(WriteResult {
+                            object: Self::served(def, &gone.value)?,
+                            created: false,
+                            warnings,
+                        });
+                    }
+                    Err(trellis_storage::Error::Conflict { .. }) if pinned_rv.is_none() => continue,
+                    Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
+                }
+            }
+            if ctx.dry_run {
+                meta::meta_mut(&mut new)
+                    .insert("resourceVersion".into(), json!(cur.revision.to_string()));
+                return Ok(WriteResult {
+                    object: to_json(&Self::served_value(def, new)),
+                    created: false,
+                    warnings,
+                });
+            }
+            let value = self.sentinel.encode(&mut new);
+            match self
+                .storage
+                .update(key.clone(), value, Some(cur.revision))
+                .await
+            {
+                Ok(rec) => {
+                    warnings.dedup();
+                    return Ok(WriteResult {
+                        object: Self::served(def, &rec.value)?,
+                        created: false,
+                        warnings,
+                    });
+                }
+                Err(trellis_storage::Error::Conflict { .. }) if pinned_rv.is_none() => continue,
+                Err(trellis_storage::Error::NotFound) if pinned_rv.is_none() => continue,
+                Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
+            }
+        }
+        Err(Status::modified_conflict(&gr, name).into())
+    }
+
+    // ---------------------------------------------------------------- delete
+
+    pub async fn delete(
+        &self,
+        ctx: &WriteCtx<'_>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> ApiResult<Deleted> {
+        let def = ctx.def;
+        let gr = def.group_resource();
+        let key = Self::key(def, ctx.cluster, ctx.namespace, name)?;
+        for _ in 0..MAX_RETRIES {
+            let cur = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::from_storage(e, &gr, name))?;
+            let Some(cur) = cur else {
+                return Err(Status::not_found(&gr, name).into());
+            };
+            let mut obj = parse(&cur.value)?;
+            let uid = meta::str_field(&obj, "uid").to_string();
+            if let Some(want) = &opts.uid
+                && *want != uid
+            {
+                return Err(Status::conflict(
+                    &gr,
+                    name,
+                    &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"),
+                )
+                .into());
+            }
+            if let Some(want) = &opts.resource_version
+                && want.parse::<u64>().ok() != Some(cur.revision)
+            {
+                return Err(Status::conflict(
+                    &gr,
+                    name,
+                    &format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {}", cur.revision),
+                )
+                .into());
+            }
+            let graceful =
+                !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);
+            if graceful {
+                if meta::is_deleting(&obj) {
+                    return Ok(Deleted::Pending(Self::served(def, &cur.value)?));
+                }
+                {
+                    let m = meta::meta_mut(&mut obj);
+                    m.insert(
+                        "deletionTimestamp".into(),
+                        Value::String(meta::now_rfc3339()),
+                    );
+                    m.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    if let Some(g) = m.get("generation").and_then(Value::as_i64)
+                        && g > 0
+                    {
+                        m.insert("generation".into(), json!(g + 1));
+                    }
+                    m.remove("resourceVersion");
+                }
+                def.strategy.begin_deletion(&mut obj);
+                if opts.dry_run || ctx.dry_run {
+                    return Ok(Deleted::Pending(to_json(&Self::served_value(def, obj))));
+                }
+                let value = self.sentinel.encode(&mut obj);
+                match self
+                    .storage
+                    .update(key.clone(), value, Some(cur.revision))
+                    .await
+                {
+                    Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value)?)),
+                    Err(trellis_storage::Error::Conflict { .. }) => continue,
+                    Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
+                }
+            }
+            if opts.dry_run || ctx.dry_run {
+                return Ok(Deleted::Gone {
+                    object: Self::served(def, &cur.value)?,
+                    uid,
+                });
+            }
+            match self
+                .storage
+                .delete(
+                    key.clone(),
+                    Preconditions {
+                        uid: None,
+                        revision: Some(cur.revision),
+                    },
+                )
+                .await
+            {
+                Ok(rec) => {
+                    return Ok(Deleted::Gone {
+                        object: Self::served(def, &rec.value)?,
+                        uid,
+                    });
+                }
+                Err(trellis_storage::Error::Conflict { .. }) => continue,
+                Err(trellis_storage::Error::NotFound) => {
+                    return Err(Status::not_found(&gr, name).into());
+                }
+                Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
+            }
+        }
+        Err(Status::modified_conflict(&gr, name).into())
+    }
+
+    /// Deletes every object matching `filter`; returns what was deleted
+    /// (or marked for deletion).
+    pub async fn delete_collection(
+        &self,
+        ctx: &WriteCtx<'_>,
+        filter: &Filter,
+        opts: &DeleteOpts,
+    ) -> ApiResult<(Vec<Bytes>, u64)> {
+        let q = ListQuery {
+            filter,
+            limit: None,
+            continue_token: None,
+            at: ListAt::Latest,
+        };
+        let page = self.list(ctx.cluster, ctx.def, ctx.namespace, &q).await?;
+        let mut out = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            let obj = parse(&item)?;
+            let name = meta::name(&obj).to_string();
+            let ns = meta::str_field(&obj, "namespace").to_string();
+            let item_ctx = WriteCtx {
+                namespace: if ctx.def.namespaced { Some(&ns) } else { None },
+                ..ctx.clone()
+            };
+            match self
+                .delete(
+                    &item_ctx,
+                    &name,
+                    &DeleteOpts {
+                        dry_run: opts.dry_run,
+                        ..Default::default()
+                    },
+                )
+                .await
+            {
+                Ok(Deleted::Gone { object, .. }) | Ok(Deleted::Pending(object)) => out.push(object),
+                Err(e) if e.code() == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((out, self.storage.current_revision()))
+    }
+}
+
+/// What a read-modify-write produces.
+pub enum Mutation {
+    /// Replace the current object (served form).
+    Update {
+        body: Value,
+        pinned_rv: Option<String>,
+        warnings: Vec<String>,
+    },
+    /// The object is missing and should be created (stored form, decoded).
+    Create { body: Value, warnings: Vec<String> },
+}
+
+/// `Status{Success}` for an immediate delete.
+pub fn delete_success(gr: &GroupResource, name: &str, uid: &str) -> Status {
+    Status::success(StatusDetails {
+        name: name.into(),
+        group: gr.group.clone(),
+        kind: gr.resource.clone(),
+        uid: uid.into(),
+        ..Default::default()
+    })
+}

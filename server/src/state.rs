@@ -1,0 +1,100 @@
+//! Shared server state, handed to every handler.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use trellis_storage::Storage;
+
+use crate::auth::Authenticator;
+use crate::builtin::Builtins;
+use crate::cluster::{Clusters, LogicalCluster};
+use crate::handlers::openapi::GvDoc;
+use crate::metrics::Metrics;
+use crate::registry::store::Store;
+use crate::schemas::Definitions;
+
+/// Behaviour knobs of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// How often a watch with `allowWatchBookmarks` gets a bookmark.
+    pub bookmark_interval: Duration,
+    /// Watch duration when the client gives no `timeoutSeconds`.
+    pub default_watch_timeout: Duration,
+    /// Address clients reach us at (discovery's serverAddressByClientCIDRs).
+    pub external_address: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bookmark_interval: Duration::from_secs(60),
+            default_watch_timeout: Duration::from_secs(1800),
+            external_address: "127.0.0.1:6443".into(),
+        }
+    }
+}
+
+pub struct State {
+    pub store: Store,
+    pub clusters: Clusters,
+    pub definitions: Definitions,
+    pub auth: Authenticator,
+    pub metrics: Metrics,
+    pub config: ServerConfig,
+    /// Flips to `true` when the server shuts down; watches end.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// OpenAPI v3 documents of the built-in registry.
+    builtin_openapi: std::sync::OnceLock<Arc<BTreeMap<String, GvDoc>>>,
+}
+
+/// Cheap to clone; what axum hands to handlers.
+#[derive(Clone)]
+pub struct AppState(pub Arc<State>);
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        config: ServerConfig,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        let Builtins {
+            registry,
+            definitions,
+        } = crate::builtin::builtins();
+        AppState(Arc::new(State {
+            store: Store::new(storage),
+            clusters: Clusters::new(Arc::new(registry)),
+            definitions,
+            auth: Authenticator::new(),
+            metrics: Metrics::default(),
+            config,
+            shutdown,
+            builtin_openapi: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// The OpenAPI v3 documents of a cluster.
+    pub fn openapi_cache(&self, cluster: &LogicalCluster) -> Arc<BTreeMap<String, GvDoc>> {
+        self.builtin_openapi
+            .get_or_init(|| {
+                Arc::new(crate::handlers::openapi::build_v3(
+                    &self.clusters.registry(cluster),
+                    &self.definitions,
+                ))
+            })
+            .clone()
+    }
+
+    /// The schema definitions visible in a cluster.
+    pub fn definitions_for(&self, _cluster: &LogicalCluster) -> Definitions {
+        self.definitions.clone()
+    }
+}

@@ -1,0 +1,305 @@
+//! The one harness every black-box test uses: start the real `trellis`
+//! binary on a free loopback port with a temporary data directory, talk to
+//! it with kubectl 1.33 and kube-rs through the admin kubeconfig it writes,
+//! keep its log per test (under `target/test-logs/`), stop it on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Path of kubectl 1.33: `$TRELLIS_KUBECTL`, else `kubectl.1.33` next to the
+/// file `kubectl` on PATH resolves to, else `kubectl`.
+pub fn kubectl_path() -> PathBuf {
+    if let Ok(p) = std::env::var("TRELLIS_KUBECTL") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("kubectl");
+        if candidate.exists() {
+            let real = std::fs::canonicalize(&candidate).unwrap_or(candidate.clone());
+            let versioned = real.parent().map(|p| p.join("kubectl.1.33"));
+            if let Some(v) = versioned.filter(|v| v.exists()) {
+                return v;
+            }
+            return candidate;
+        }
+    }
+    PathBuf::from("kubectl")
+}
+
+fn log_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is target/tmp; keep logs beside it.
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = base.parent().unwrap_or(&base).join("test-logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    dir
+}
+
+/// A free loopback port (for tests that restart the server on the same one).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub struct Server {
+    pub name: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    pub port: u16,
+    pub url: String,
+    pub kubeconfig: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory.
+    pub fn start(name: &str) -> Server {
+        Self::start_with(name, &[])
+    }
+
+    pub fn start_with(name: &str, args: &[&str]) -> Server {
+        Self::start_on(name, 0, args)
+    }
+
+    /// Starts on a given port (0 for any), for tests that restart on it.
+    pub fn start_on(name: &str, port: u16, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let mut s = Server {
+            name: name.to_string(),
+            data_dir,
+            _dir: Some(dir),
+            port: 0,
+            url: String::new(),
+            kubeconfig: PathBuf::new(),
+            log: log_dir().join(format!("{name}.log")),
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        let _ = std::fs::remove_file(&s.log);
+        s.spawn(port);
+        s
+    }
+
+    fn spawn(&mut self, port: u16) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--port")
+            .arg(port.to_string())
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start trellis");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: server did not start; see {}",
+                    self.name,
+                    self.log.display()
+                )
+            });
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .expect("serving URL")
+            .trim_end_matches(';')
+            .to_string();
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        self.url = url;
+        self.kubeconfig = self.data_dir.join("admin.kubeconfig");
+        self.child = Some(child);
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit cleanly.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..300 {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!(
+            "{}: server did not stop within 15s after SIGTERM",
+            self.name
+        );
+    }
+
+    /// Stops and starts again on the same data directory and port.
+    pub fn restart(&mut self) {
+        let port = self.port;
+        let status = self.stop();
+        assert!(status.success(), "clean shutdown, got {status}");
+        self.spawn(port);
+    }
+
+    /// kubectl 1.33 against this server.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_in(None, args)
+    }
+
+    pub fn kubectl_in(&self, stdin: Option<&str>, args: &[&str]) -> Output {
+        let home = self.data_dir.parent().expect("parent").join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let mut cmd = Command::new(kubectl_path());
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", &home)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// kubectl that must fail; returns stderr.
+    pub fn kubectl_err(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).expect("utf-8")
+    }
+
+    /// A raw HTTPS request with curl (no client-side retries), as admin;
+    /// returns (status, body).
+    pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let token = std::fs::read_to_string(self.data_dir.join("pki/admin.token")).expect("token");
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            method,
+            "--cacert",
+        ])
+        .arg(self.data_dir.join("pki/ca.crt"))
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {}", token.trim()),
+            "-H",
+            "Content-Type: application/json",
+        ]);
+        if let Some(b) = body {
+            cmd.args(["--data-binary", b]);
+        }
+        let out = cmd
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').expect("status line");
+        (code.trim().parse().expect("status code"), body.to_string())
+    }
+
+    /// A kube-rs client from the admin kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        client_for(&self.kubeconfig).await
+    }
+
+    /// Writes a file into the test's directory and returns its path.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.data_dir.parent().expect("parent").join(name);
+        std::fs::write(&p, contents).expect("write file");
+        p
+    }
+}
+
+pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(cfg).expect("client")
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

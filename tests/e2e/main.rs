@@ -1,0 +1,9 @@
+//! Black-box tests: the real `trellis` binary driven by kubectl 1.33 and
+//! kube-rs. One test binary; each module covers one capability.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_kube_rs;
+mod api_kubectl;
+mod api_wire;
