@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]

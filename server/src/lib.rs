@@ -24,6 +24,7 @@ pub mod controllers;
 pub mod error;
 pub mod handlers;
 pub mod managed;
+pub mod memory;
 pub mod meta;
 pub mod metrics;
 pub mod pki;
@@ -202,6 +203,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     );
     ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
+    tokio::spawn(memory::run(state.shutdown.clone()));
 
     let host = if opts.address.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])

@@ -6,6 +6,8 @@
 
 use axum::body::Body;
 use axum::response::Response;
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -110,9 +112,47 @@ pub fn object(
     }
 }
 
-/// A page of objects (served-form bytes).
+/// How one list item is rendered.
+#[derive(Clone, Copy)]
+enum RowKind {
+    Object,
+    Table,
+    Metadata { v1beta1: bool },
+}
+
+impl RowKind {
+    /// The item's encoding; `None` if the stored bytes are not JSON.
+    fn encode(
+        self,
+        def: &ResourceDef,
+        include: IncludeObject,
+        now: jiff::Timestamp,
+        item: &Bytes,
+    ) -> Option<Bytes> {
+        match self {
+            RowKind::Object => Some(item.clone()),
+            RowKind::Table => {
+                let obj: Value = serde_json::from_slice(item).ok()?;
+                Some(Bytes::from(table_row(def, &obj, include, now).to_string()))
+            }
+            RowKind::Metadata { v1beta1 } => {
+                let obj: Value = serde_json::from_slice(item).ok()?;
+                Some(Bytes::from(
+                    table::partial_metadata(&obj, v1beta1).to_string(),
+                ))
+            }
+        }
+    }
+}
+
+/// Roughly how much a list response chunk holds before it is sent.
+const CHUNK: usize = 64 * 1024;
+
+/// A page of objects (served-form bytes), streamed: items are encoded as
+/// the client reads, so a 100k-object list never exists as one buffer or as
+/// 100k parsed objects at once.
 pub fn list(
-    def: &ResourceDef,
+    def: &Arc<ResourceDef>,
     output: Output,
     include: IncludeObject,
     items: Vec<Bytes>,
@@ -120,87 +160,111 @@ pub fn list(
     continue_token: Option<&str>,
 ) -> ApiResult<Response> {
     let rv = revision.to_string();
-    match (output.shape, output.encoding) {
-        (Shape::Object, Encoding::Json) => {
-            let mut meta = json!({"resourceVersion": rv});
-            if let Some(c) = continue_token {
-                meta["continue"] = json!(c);
-            }
-            let size: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 256;
-            let mut out = BytesMut::with_capacity(size);
-            out.put_slice(b"{\"kind\":");
-            out.put_slice(
-                serde_json::to_string(&def.list_kind)
-                    .expect("string")
-                    .as_bytes(),
-            );
-            out.put_slice(b",\"apiVersion\":");
-            out.put_slice(
-                serde_json::to_string(&def.api_version())
-                    .expect("string")
-                    .as_bytes(),
-            );
-            out.put_slice(b",\"metadata\":");
-            out.put_slice(meta.to_string().as_bytes());
-            out.put_slice(b",\"items\":[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.put_u8(b',');
-                }
-                out.put_slice(item);
-            }
-            out.put_slice(b"]}");
-            Ok(raw(StatusCode::OK, "application/json", out.freeze()))
-        }
-        (Shape::Object, _) => {
-            let parsed: Vec<Value> = items.iter().map(|b| parse(b)).collect::<ApiResult<_>>()?;
-            let mut meta = json!({"resourceVersion": rv});
-            if let Some(c) = continue_token {
-                meta["continue"] = json!(c);
-            }
-            encode(
-                StatusCode::OK,
-                output,
-                &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": parsed}),
-            )
-        }
-        (Shape::Table { v1beta1 }, _) => {
-            let now = jiff::Timestamp::now();
-            let rows: Vec<Value> = items
-                .iter()
-                .map(|b| parse(b).map(|o| table_row(def, &o, include, now)))
-                .collect::<ApiResult<_>>()?;
-            encode(
-                StatusCode::OK,
-                output,
-                &table::table(
-                    Some(&def.strategy.table_columns()),
-                    rows,
-                    &rv,
-                    continue_token,
-                    v1beta1,
-                ),
-            )
-        }
-        (Shape::Metadata { v1beta1 }, _) => {
-            let parsed: Vec<Value> = items
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(c) = continue_token {
+        meta["continue"] = json!(c);
+    }
+    if output.encoding == Encoding::Yaml {
+        // YAML lists are rare and small; build them whole.
+        let parsed: Vec<Value> = match output.shape {
+            Shape::Metadata { v1beta1 } => items
                 .iter()
                 .map(|b| parse(b).map(|o| table::partial_metadata(&o, v1beta1)))
-                .collect::<ApiResult<_>>()?;
-            let mut meta = json!({"resourceVersion": rv});
-            if let Some(c) = continue_token {
-                meta["continue"] = json!(c);
-            }
-            let api_version = if v1beta1 {
-                "meta.k8s.io/v1beta1"
-            } else {
-                "meta.k8s.io/v1"
-            };
-            encode(
-                StatusCode::OK,
-                output,
-                &json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": meta, "items": parsed}),
+                .collect::<ApiResult<_>>()?,
+            _ => items.iter().map(|b| parse(b)).collect::<ApiResult<_>>()?,
+        };
+        return yaml(
+            StatusCode::OK,
+            &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": parsed}),
+        );
+    }
+    let av = |v1beta1: bool| {
+        if v1beta1 {
+            "meta.k8s.io/v1beta1"
+        } else {
+            "meta.k8s.io/v1"
+        }
+    };
+    let (head, kind) = match output.shape {
+        Shape::Object => (
+            format!(
+                "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{meta},\"items\":[",
+                Value::from(def.list_kind.clone()),
+                Value::from(def.api_version())
+            ),
+            RowKind::Object,
+        ),
+        Shape::Table { v1beta1 } => {
+            let cols: Vec<Value> = def
+                .strategy
+                .table_columns()
+                .iter()
+                .map(crate::table::Column::to_json)
+                .collect();
+            (
+                format!(
+                    "{{\"kind\":\"Table\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"columnDefinitions\":{},\"rows\":[",
+                    av(v1beta1),
+                    Value::Array(cols)
+                ),
+                RowKind::Table,
             )
         }
+        Shape::Metadata { v1beta1 } => (
+            format!(
+                "{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
+                av(v1beta1)
+            ),
+            RowKind::Metadata { v1beta1 },
+        ),
+    };
+    let def = def.clone();
+    let now = jiff::Timestamp::now();
+    struct St {
+        items: std::vec::IntoIter<Bytes>,
+        head: Option<String>,
+        first: bool,
+        done: bool,
     }
+    let state = St {
+        items: items.into_iter(),
+        head: Some(head),
+        first: true,
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, move |mut st| {
+        let def = def.clone();
+        async move {
+            if st.done {
+                return None;
+            }
+            let mut out = BytesMut::with_capacity(CHUNK + 4096);
+            if let Some(h) = st.head.take() {
+                out.put_slice(h.as_bytes());
+            }
+            while out.len() < CHUNK {
+                let Some(item) = st.items.next() else {
+                    out.put_slice(b"]}");
+                    st.done = true;
+                    break;
+                };
+                let Some(encoded) = kind.encode(&def, include, now, &item) else {
+                    tracing::error!("skipping a stored object that is not valid JSON");
+                    continue;
+                };
+                if !st.first {
+                    out.put_u8(b',');
+                }
+                st.first = false;
+                out.put_slice(&encoded);
+            }
+            Some((Ok::<Bytes, std::io::Error>(out.freeze()), st))
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }

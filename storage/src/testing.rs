@@ -637,19 +637,26 @@ pub async fn slow_watcher_is_terminated(b: &dyn Backend) {
     let start = s.current_revision();
     let mut slow = s.watch(key("g/r/"), start).await.unwrap();
     let mut fast = s.watch(key("g/r/"), start).await.unwrap();
+    // The fast watcher acknowledges every event; the writer waits for each
+    // acknowledgement, so only the stalled watcher can fall behind.
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel();
     let fast_reader = tokio::spawn(async move {
         let mut n = 0;
         while n < 200 {
-            next_event(&mut fast).await;
+            let e = next_event(&mut fast).await;
+            ack_tx.send(e.revision).unwrap();
             n += 1;
         }
         n
     });
     let writes = tokio::time::timeout(Duration::from_secs(30), async {
         for i in 0..200u64 {
-            s.create(key(&format!("g/r/c/ns/k{i}")), value(i), None)
+            let rev = s
+                .create(key(&format!("g/r/c/ns/k{i}")), value(i), None)
                 .await
-                .unwrap();
+                .unwrap()
+                .revision;
+            while ack_rx.recv().await.expect("fast watcher alive") < rev {}
         }
     });
     writes

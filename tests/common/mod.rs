@@ -160,6 +160,17 @@ impl Server {
         );
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Starts again after [`Server::stop`], on the same data dir and port.
+    pub fn restart_stopped(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn(self.port);
+    }
+
     /// Stops and starts again on the same data directory and port.
     pub fn restart(&mut self) {
         let port = self.port;

@@ -26,7 +26,7 @@
 //! checkpointer stops draining it beyond `max_pending_events`: if folding
 //! falls behind, commits wait rather than the WAL growing without bound.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
+use super::recovery::WalEntry;
+use crate::hub::Hub;
 use crate::wal::WalBatch;
 use crate::{Error, Event, EventKind, Record, Result};
 
@@ -111,6 +113,12 @@ pub(crate) fn decode_record(key: Bytes, raw: Bytes) -> Result<Record> {
 pub(crate) struct Checkpointer {
     pub db: sled::Db,
     pub objects: sled::Tree,
+    pub wal: sled::Tree,
+    /// Every WAL record still on disk, oldest first.
+    pub wal_index: Arc<parking_lot::Mutex<VecDeque<WalEntry>>>,
+    pub hub: Arc<Hub>,
+    /// WAL bytes kept beyond the checkpoint purely as restart history.
+    pub persisted_history_bytes: u64,
     /// Revision up to which `objects` is complete and durable.
     pub applied: Arc<AtomicU64>,
     pub failed: Arc<AtomicBool>,
@@ -194,9 +202,46 @@ impl Checkpointer {
         self.db.flush()?;
         self.objects
             .insert(APPLIED_MARKER, &last.to_be_bytes()[..])?;
+        // The marker must be durable before the WAL it replaces goes.
+        self.db.flush()?;
         self.applied.store(last, Ordering::Release);
+        self.compact_wal(last)?;
         tracing::debug!(revision = last, keys, elapsed = ?started.elapsed(), "checkpoint folded");
         Ok(())
+    }
+
+    /// Drops WAL records that recovery no longer needs (folded into the
+    /// checkpoint) once the in-memory history has let go of them too or the
+    /// persisted history is over its byte budget. Oldest first, so the log
+    /// stays contiguous if we crash midway. sled keeps these large records
+    /// in memory while they exist, so this also bounds memory.
+    fn compact_wal(&self, applied: u64) -> Result<()> {
+        let history_floor = self.hub.compacted();
+        loop {
+            let front = {
+                let idx = self.wal_index.lock();
+                let history_bytes: u64 = idx
+                    .iter()
+                    .take_while(|e| e.last <= applied)
+                    .map(|e| e.bytes)
+                    .sum();
+                match idx.front() {
+                    Some(f)
+                        if f.last <= applied
+                            && (f.last <= history_floor
+                                || history_bytes > self.persisted_history_bytes) =>
+                    {
+                        *f
+                    }
+                    _ => return Ok(()),
+                }
+            };
+            self.wal.remove(&crate::wal::key(front.first)[..])?;
+            let mut idx = self.wal_index.lock();
+            if idx.front().is_some_and(|f| f.first == front.first) {
+                idx.pop_front();
+            }
+        }
     }
 }
 

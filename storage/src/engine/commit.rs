@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
 
 use arc_swap::ArcSwap;
@@ -70,14 +70,9 @@ pub(crate) struct Committer {
     pub working: Snapshot,
     pub published: Arc<ArcSwap<Snapshot>>,
     pub hub: Arc<Hub>,
-    /// Every WAL record still on disk, oldest first.
-    pub wal_index: VecDeque<WalEntry>,
-    /// Revision up to which the checkpoint is complete and durable.
-    pub applied: Arc<AtomicU64>,
-    /// Bytes of WAL records kept beyond the checkpoint only as watch history
-    /// for after a restart. WAL records are sled blobs, which sled keeps in
-    /// memory while they exist, so this is also a memory bound.
-    pub persisted_history_bytes: u64,
+    /// Every WAL record still on disk, oldest first (compacted by the
+    /// checkpointer).
+    pub wal_index: Arc<parking_lot::Mutex<VecDeque<WalEntry>>>,
     pub to_checkpoint: SyncSender<Arc<WalBatch>>,
     pub to_dispatch: Sender<Arc<WalBatch>>,
     pub failed: Arc<AtomicBool>,
@@ -299,7 +294,7 @@ impl Committer {
         let _ = self.to_checkpoint.send(batch);
     }
 
-    /// Appends one WAL record, compacts the log and flushes.
+    /// Appends one WAL record and flushes. (The checkpointer compacts.)
     fn log(&mut self, batch: &WalBatch) -> Result<()> {
         // One plain insert: a single key is written atomically, and unlike a
         // sled `Batch` it does not take sled's database-wide write lock, so
@@ -308,30 +303,8 @@ impl Committer {
         let size = record.len() as u64;
         self.wal
             .insert(&wal::key(batch.first_revision)[..], record)?;
-        // Drop WAL records recovery no longer needs (folded into the
-        // checkpoint) once the in-memory history has let go of them too or
-        // the persisted history is over its byte budget. Oldest first, so the
-        // log stays contiguous if we crash midway.
-        let applied = self.applied.load(Ordering::Acquire);
-        let history_floor = self.hub.compacted();
-        let mut history_bytes: u64 = self
-            .wal_index
-            .iter()
-            .take_while(|e| e.last <= applied)
-            .map(|e| e.bytes)
-            .sum();
-        while let Some(&front) = self.wal_index.front() {
-            if front.last > applied
-                || (front.last > history_floor && history_bytes <= self.persisted_history_bytes)
-            {
-                break;
-            }
-            self.wal.remove(&wal::key(front.first)[..])?;
-            history_bytes -= front.bytes;
-            self.wal_index.pop_front();
-        }
         self.db.flush()?;
-        self.wal_index.push_back(WalEntry {
+        self.wal_index.lock().push_back(WalEntry {
             first: batch.first_revision,
             last: batch.last_revision(),
             bytes: size,

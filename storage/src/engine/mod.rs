@@ -86,7 +86,7 @@ impl SledConfig {
             checkpoint: CheckpointConfig::default(),
             persisted_history_bytes: 8 << 20,
             progress_interval: std::time::Duration::from_secs(5),
-            cache_capacity: 32 << 20,
+            cache_capacity: 16 << 20,
         }
     }
 }
@@ -149,10 +149,15 @@ impl SledStorage {
         let failed = Arc::new(AtomicBool::new(false));
 
         let (ck_tx, ck_rx) = std::sync::mpsc::sync_channel::<Arc<WalBatch>>(1024);
+        let wal_index = Arc::new(Mutex::new(rec.wal_index));
         let checkpointer = {
             let ck = checkpoint::Checkpointer {
                 db: db.clone(),
                 objects,
+                wal: wal_tree.clone(),
+                wal_index: wal_index.clone(),
+                hub: hub.clone(),
+                persisted_history_bytes: config.persisted_history_bytes,
                 applied: applied.clone(),
                 failed: failed.clone(),
                 config: config.checkpoint.clone(),
@@ -191,9 +196,7 @@ impl SledStorage {
             working: rec.snapshot,
             published: published.clone(),
             hub: hub.clone(),
-            wal_index: rec.wal_index,
-            applied: applied.clone(),
-            persisted_history_bytes: config.persisted_history_bytes,
+            wal_index,
             to_checkpoint: ck_tx,
             to_dispatch: dispatch_tx,
             failed: failed.clone(),
