@@ -7,3 +7,4 @@ mod common;
 mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;
+mod readme;
