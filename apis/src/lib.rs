@@ -11,6 +11,7 @@ pub mod fields;
 pub mod labels;
 pub mod patch;
 pub mod schema;
+pub mod ssa;
 pub mod status;
 pub mod validation;
 

@@ -253,6 +253,61 @@ impl Loader<'_> {
     }
 }
 
+/// Removes fields the schema does not declare, as the API server prunes
+/// them; returns their paths (`spec.foo`, `spec.ports[0].bar`). Nodes that
+/// preserve unknown fields keep them, but their declared properties are
+/// still pruned beneath; embedded resources always keep `apiVersion`,
+/// `kind` and `metadata`.
+pub fn prune(value: &mut Value, schema: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    prune_at(value, schema, &mut String::new(), &mut out);
+    out
+}
+
+fn prune_at(value: &mut Value, schema: &Schema, path: &mut String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(m) => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for k in keys {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k);
+                let child = schema
+                    .properties
+                    .get(&k)
+                    .cloned()
+                    .or_else(|| schema.additional_properties.clone());
+                let embedded_meta = schema.embedded_resource
+                    && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
+                match child {
+                    Some(c) => prune_at(m.get_mut(&k).expect("key exists"), &c, path, out),
+                    None if schema.preserve_unknown_fields
+                        || embedded_meta
+                        || (schema.ty.is_none() && schema.properties.is_empty()) => {}
+                    None => {
+                        m.remove(&k);
+                        out.push(path.clone());
+                    }
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(is) = &schema.items {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    prune_at(item, is, path, out);
+                    path.truncate(len);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn parse_type(t: &str) -> Option<Type> {
     Some(match t {
         "object" => Type::Object,
@@ -301,6 +356,15 @@ mod tests {
             ListType::Map(vec!["uid".into()])
         );
         assert!(meta.field("nope").is_none());
+        let mut v = json!({"metadata": {"labels": {"a": "1"}, "bogus": 1}, "schema": {"items": {"x": 1}}, "top": [1]});
+        assert_eq!(
+            prune(&mut v, &s),
+            vec!["metadata.bogus".to_string(), "top".to_string()]
+        );
+        assert_eq!(
+            v,
+            json!({"metadata": {"labels": {"a": "1"}}, "schema": {"items": {"x": 1}}})
+        );
         // Recursion stops at a free-form node.
         let props = s.field("schema").unwrap();
         assert!(

@@ -130,6 +130,7 @@ async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> R
             dry_run: false,
             validation: FieldValidation::Strict,
             subresource: None,
+            apply: false,
         };
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         match state.store.create(&ctx, obj, Vec::new()).await {

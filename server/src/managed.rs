@@ -25,15 +25,7 @@ const STRIPPED_META: [&str; 8] = [
 ];
 
 /// One managedFields entry with its decoded set.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub manager: String,
-    pub operation: String,
-    pub api_version: String,
-    pub time: Option<String>,
-    pub subresource: String,
-    pub fields: FieldSet,
-}
+pub use trellis_apis::ssa::Manager as Entry;
 
 /// Which part of the object a write may own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

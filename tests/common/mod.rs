@@ -235,6 +235,17 @@ impl Server {
     /// A raw HTTPS request with curl (no client-side retries), as admin;
     /// returns (status, body).
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        self.curl_as(method, path, "application/json", body)
+    }
+
+    /// [`Server::curl`] with a given Content-Type.
+    pub fn curl_as(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&str>,
+    ) -> (u16, String) {
         let token = std::fs::read_to_string(self.data_dir.join("pki/admin.token")).expect("token");
         let mut cmd = Command::new("curl");
         cmd.args([
@@ -252,7 +263,7 @@ impl Server {
             "-H",
             &format!("Authorization: Bearer {}", token.trim()),
             "-H",
-            "Content-Type: application/json",
+            &format!("Content-Type: {content_type}"),
         ]);
         if let Some(b) = body {
             cmd.args(["--data-binary", b]);

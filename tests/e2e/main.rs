@@ -8,3 +8,4 @@ mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;
 mod readme;
+mod writes_ssa;

@@ -147,6 +147,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
                 dry_run: false,
                 validation: FieldValidation::Ignore,
                 subresource: None,
+                apply: false,
             };
             if let Err(e) = state
                 .store
@@ -172,6 +173,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         dry_run: false,
         validation: FieldValidation::Ignore,
         subresource: Some("finalize"),
+        apply: false,
     };
     let res = state
         .store

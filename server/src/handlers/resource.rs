@@ -248,11 +248,39 @@ fn patch_error(e: PatchError) -> ApiError {
     }
 }
 
+/// upstream `NewConflictError`: 409 with one cause per conflicting field.
+fn apply_conflict(
+    def: &ResourceDef,
+    name: &str,
+    conflicts: &[trellis_apis::ssa::Conflict],
+) -> ApiError {
+    let mut s = Status::failure(
+        409,
+        "Conflict",
+        trellis_apis::ssa::conflict_message(conflicts),
+    );
+    s.details = trellis_apis::StatusDetails {
+        name: name.into(),
+        group: def.group.clone(),
+        kind: def.resource.clone(),
+        causes: conflicts
+            .iter()
+            .map(|c| trellis_apis::StatusCause {
+                reason: "FieldManagerConflict".into(),
+                message: format!("conflict with {}", c.manager),
+                field: c.path_string(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    s.into()
+}
+
 /// The 415 for unsupported patch types, listing what is accepted.
 fn unsupported_patch(def: &ResourceDef) -> ApiError {
     let _ = def;
     Status::unsupported_media_type(
-        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
     )
     .into()
 }
@@ -267,6 +295,7 @@ impl Call<'_> {
             dry_run: self.params.dry_run,
             validation: self.params.field_validation(),
             subresource,
+            apply: false,
         }
     }
 
@@ -415,6 +444,7 @@ impl Call<'_> {
         let format = media::body_format(content_type);
         let format = match format {
             Some(f @ (BodyFormat::JsonPatch | BodyFormat::MergePatch)) => f,
+            Some(BodyFormat::ApplyPatch) => return self.apply(name, sub, body).await,
             _ => return Err(unsupported_patch(self.def)),
         };
         if self.params.force.is_some() {
@@ -479,6 +509,169 @@ impl Call<'_> {
             StatusCode::OK,
             res.object,
         )?;
+        Ok(response::with_warnings(resp, &res.warnings))
+    }
+
+    /// Server-side apply (`application/apply-patch+yaml`).
+    async fn apply(&self, name: &str, sub: Option<&str>, body: Body) -> ApiResult<Response> {
+        let def = self.def;
+        let Some(manager) = self.params.field_manager.clone().filter(|m| !m.is_empty()) else {
+            let gk = trellis_apis::GroupKind {
+                group: "meta.k8s.io".into(),
+                kind: "PatchOptions".into(),
+            };
+            return Err(Status::invalid(
+                &gk,
+                "",
+                &[trellis_apis::FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                )],
+            )
+            .into());
+        };
+        let bytes = body::read(body).await?;
+        let mut applied = body::parse_yaml(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("error decoding YAML: {}", e.status().message))
+        })?;
+        let Some(obj) = applied.as_object_mut() else {
+            return Err(ApiError::bad_request(
+                "error decoding YAML: the apply patch must be an object",
+            ));
+        };
+        if obj
+            .get("metadata")
+            .and_then(|m| m.get("managedFields"))
+            .is_some_and(|m| !m.is_null())
+        {
+            return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+        }
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "Object 'Kind' is missing in '{}'",
+                String::from_utf8_lossy(&bytes).trim()
+            )));
+        }
+        if av != def.api_version() {
+            return Err(ApiError::bad_request(format!(
+                "Incorrect version specified in apply patch. Specified patch version: {av}, expected: {}",
+                def.api_version()
+            )));
+        }
+        if kind != def.kind {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the apply patch ({kind}) does not match the expected kind ({})",
+                def.kind
+            )));
+        }
+        {
+            let m = crate::meta::meta_mut(&mut applied);
+            match m.get("name").and_then(Value::as_str) {
+                Some(n) if n != name => {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    m.insert("name".into(), Value::String(name.to_string()));
+                }
+            }
+            if def.namespaced {
+                let ns = self.namespace.unwrap_or("");
+                match m.get("namespace").and_then(Value::as_str) {
+                    Some(n) if !n.is_empty() && n != ns => {
+                        return Err(ApiError::bad_request(
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                        ));
+                    }
+                    _ => {
+                        m.insert("namespace".into(), Value::String(ns.to_string()));
+                    }
+                }
+            }
+        }
+        let unknown = trellis_apis::schema::prune(&mut applied, &def.schema);
+        let mut warnings = Vec::new();
+        if !unknown.is_empty() {
+            match self.params.field_validation() {
+                FieldValidation::Ignore => {}
+                FieldValidation::Warn => {
+                    warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+                }
+                FieldValidation::Strict => {
+                    let gvk = format!(
+                        "{}, Kind={}",
+                        if def.group.is_empty() {
+                            format!("/{}", def.version)
+                        } else {
+                            def.api_version()
+                        },
+                        def.kind
+                    );
+                    return Err(ApiError::bad_request(format!(
+                        "failed to create typed patch object ({gvk}): .{}: field not declared in schema",
+                        unknown[0]
+                    )));
+                }
+            }
+        }
+        let force = self.params.force.unwrap_or(false);
+        let mut ctx = self.ctx(sub);
+        ctx.manager = &manager;
+        ctx.apply = true;
+        let scope = ctx.scope();
+        let subresource = if sub == Some("status") { "status" } else { "" };
+        let validation = self.params.field_validation();
+        let res = self
+            .state
+            .store
+            .update_with(&ctx, name, |cur| {
+                let creating = cur.is_none();
+                let live = cur.unwrap_or_else(|| {
+                    let mut o = serde_json::json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
+                    if let Some(ns) = self.namespace.filter(|_| def.namespaced) {
+                        o["metadata"]["namespace"] = Value::String(ns.to_string());
+                    }
+                    o
+                });
+                let managers = managed::decode(&live);
+                let strip = |o: &Value| managed::strip(o, scope);
+                let me = managed::Entry {
+                    manager: manager.clone(),
+                    operation: "Apply".into(),
+                    subresource: subresource.into(),
+                    api_version: def.api_version(),
+                    time: Some(crate::meta::now_rfc3339()),
+                    fields: Default::default(),
+                };
+                let run = trellis_apis::ssa::Apply { schema: &def.schema, live: &live, applied: &applied, strip: &strip, manager: me, force };
+                let (mut merged, managers) = match trellis_apis::ssa::apply(run, managers) {
+                    Ok(r) => r,
+                    Err(trellis_apis::ssa::ApplyError::Conflicts(c)) => return Err(apply_conflict(def, name, &c)),
+                    Err(trellis_apis::ssa::ApplyError::Invalid(m)) => {
+                        return Err(Status::invalid(&def.group_kind(), name, &[trellis_apis::FieldError::invalid("", "", m)]).into());
+                    }
+                };
+                managed::store(&mut merged, managers);
+                crate::meta::meta_mut(&mut merged).remove("resourceVersion");
+                let (obj, mut w) = Store::decode(def, merged, validation)?;
+                w.extend(warnings.iter().cloned());
+                if creating {
+                    Ok(Mutation::Create { body: obj, warnings: w })
+                } else {
+                    Ok(Mutation::Update { body: obj, pinned_rv: None, warnings: w })
+                }
+            })
+            .await?;
+        let code = if res.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let resp = response::object(self.def, self.output, self.include, code, res.object)?;
         Ok(response::with_warnings(resp, &res.warnings))
     }
 

@@ -45,10 +45,13 @@ pub struct WriteCtx<'a> {
     pub validation: FieldValidation,
     /// `status` or `finalize` for subresource writes.
     pub subresource: Option<&'a str>,
+    /// A server-side apply: the caller already computed managedFields.
+    pub apply: bool,
 }
 
 impl WriteCtx<'_> {
-    fn scope(&self) -> Scope {
+    /// Which part of the object this write's manager may own.
+    pub fn scope(&self) -> Scope {
         match (self.subresource, self.def.status_subresource) {
             (Some("status"), _) => Scope::Status,
             (_, true) => Scope::Main,
@@ -528,15 +531,17 @@ impl Store {
         errs.extend(def.strategy.validate(&obj));
         Self::invalid(def, &name, errs)?;
         self.check_namespace(ctx, &name).await?;
-        managed::record_update(
-            &def.schema,
-            None,
-            &mut obj,
-            ctx.manager,
-            &def.api_version(),
-            ctx.scope(),
-            &now,
-        );
+        if !ctx.apply {
+            managed::record_update(
+                &def.schema,
+                None,
+                &mut obj,
+                ctx.manager,
+                &def.api_version(),
+                ctx.scope(),
+                &now,
+            );
+        }
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
             return Ok(WriteResult {
@@ -668,15 +673,17 @@ impl Store {
         errs.extend(meta::validate_meta_update(&new, old));
         errs.extend(def.strategy.validate_update(&new, old));
         Self::invalid(def, &name, errs)?;
-        managed::record_update(
-            &def.schema,
-            Some(old),
-            &mut new,
-            ctx.manager,
-            &def.api_version(),
-            ctx.scope(),
-            now,
-        );
+        if !ctx.apply {
+            managed::record_update(
+                &def.schema,
+                Some(old),
+                &mut new,
+                ctx.manager,
+                &def.api_version(),
+                ctx.scope(),
+                now,
+            );
+        }
         let mut old_cmp = old.clone();
         meta::meta_mut(&mut old_cmp).remove("resourceVersion");
         if new == old_cmp {
