@@ -5,15 +5,19 @@
 //! `serde_json::Value` and typed structs, so the server, tests and tools can
 //! share them without pulling in the runtime.
 
+pub mod error;
 pub mod field_error;
 pub mod fieldpath;
 pub mod fields;
 pub mod labels;
 pub mod patch;
+pub mod proto;
 pub mod schema;
+pub mod smp;
 pub mod ssa;
 pub mod status;
 pub mod validation;
 
+pub use error::{Error, Result};
 pub use field_error::{ErrorType, FieldError};
 pub use status::{GroupKind, GroupResource, Status, StatusCause, StatusDetails};

@@ -65,9 +65,76 @@ fn describe(op: &PatchOperation, kind: &json_patch::PatchErrorKind) -> String {
     }
 }
 
+/// One operation as sent. Like evanphx/json-patch, the document only has to
+/// be a list of objects to decode; unknown operations, malformed pointers
+/// and missing values are reported when the operation is applied (422).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RawOperation {
+    #[serde(default)]
+    op: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    value: Option<Value>,
+}
+
+impl RawOperation {
+    fn to_operation(&self) -> Result<PatchOperation, PatchError> {
+        let pointer = |p: &str, what: &str| {
+            PointerBuf::parse(p).map_err(|_| {
+                PatchError::Inapplicable(format!(
+                    "{} operation does not apply: doc is missing {what}: {p:?}: missing value",
+                    self.op
+                ))
+            })
+        };
+        let value = || {
+            self.value.clone().ok_or_else(|| {
+                PatchError::Inapplicable(format!(
+                    "{} operation does not apply: doc is missing value: missing value",
+                    self.op
+                ))
+            })
+        };
+        let from = || pointer(self.from.as_deref().unwrap_or(""), "from path");
+        let path = pointer(&self.path, "path")?;
+        Ok(match self.op.as_str() {
+            "add" => PatchOperation::Add(json_patch::AddOperation {
+                path,
+                value: value()?,
+            }),
+            "remove" => PatchOperation::Remove(json_patch::RemoveOperation { path }),
+            "replace" => PatchOperation::Replace(json_patch::ReplaceOperation {
+                path,
+                value: value()?,
+            }),
+            "move" => PatchOperation::Move(json_patch::MoveOperation {
+                from: from()?,
+                path,
+            }),
+            "copy" => PatchOperation::Copy(json_patch::CopyOperation {
+                from: from()?,
+                path,
+            }),
+            // evanphx treats a missing value as null for `test`.
+            "test" => PatchOperation::Test(json_patch::TestOperation {
+                path,
+                value: self.value.clone().unwrap_or(Value::Null),
+            }),
+            other => {
+                return Err(PatchError::Inapplicable(format!(
+                    "Unexpected kind: {other}"
+                )));
+            }
+        })
+    }
+}
+
 /// Parses a JSON patch document.
-pub fn parse_json_patch(bytes: &[u8]) -> Result<Vec<PatchOperation>, PatchError> {
-    let ops: Vec<PatchOperation> =
+pub fn parse_json_patch(bytes: &[u8]) -> Result<Vec<RawOperation>, PatchError> {
+    let ops: Vec<RawOperation> =
         serde_json::from_slice(bytes).map_err(|e| PatchError::Malformed(e.to_string()))?;
     if ops.len() > MAX_OPERATIONS {
         return Err(PatchError::TooManyOperations(ops.len()));
@@ -76,9 +143,10 @@ pub fn parse_json_patch(bytes: &[u8]) -> Result<Vec<PatchOperation>, PatchError>
 }
 
 /// Applies a JSON patch to `doc`, all or nothing.
-pub fn apply_json_patch(doc: &Value, ops: &[PatchOperation]) -> Result<Value, PatchError> {
+pub fn apply_json_patch(doc: &Value, raw: &[RawOperation]) -> Result<Value, PatchError> {
     let mut out = doc.clone();
-    for op in ops {
+    for r in raw {
+        let op = &r.to_operation()?;
         if let PatchOperation::Test(t) = op
             && t.value.is_null()
             && out.pointer(t.path.as_str()).is_none()
@@ -142,6 +210,30 @@ mod tests {
     }
 
     #[test]
+    fn malformed_operations_fail_on_application() {
+        let doc = json!({"a": 1});
+        for (ops, want) in [
+            (
+                json!([{"op": "add", "path": "x", "value": 1}]),
+                "add operation does not apply: doc is missing path: \"x\": missing value",
+            ),
+            (
+                json!([{"op": "frob", "path": "/a"}]),
+                "Unexpected kind: frob",
+            ),
+            (
+                json!([{"op": "replace", "path": "/a"}]),
+                "replace operation does not apply: doc is missing value: missing value",
+            ),
+        ] {
+            assert_eq!(
+                patch(doc.clone(), ops).unwrap_err(),
+                PatchError::Inapplicable(want.into())
+            );
+        }
+    }
+
+    #[test]
     fn atomic_and_errors() {
         let doc = json!({"a": 1});
         let err = patch(
@@ -158,7 +250,7 @@ mod tests {
             Err(PatchError::Malformed(_))
         ));
         assert!(matches!(
-            patch(doc.clone(), json!([{"op": "frob", "path": "/a"}])),
+            patch(doc.clone(), json!([1])),
             Err(PatchError::Malformed(_))
         ));
         let too_many: Vec<Value> = (0..10_001)

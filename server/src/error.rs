@@ -62,6 +62,60 @@ impl ApiError {
     }
 }
 
+/// Failures of the pure API logic (patches, protobuf). A protobuf failure
+/// reaching here is a request body the server could not decode; encoding
+/// failures are server faults and are reported with [`ApiError::internal`]
+/// where they happen.
+impl From<trellis_apis::Error> for ApiError {
+    fn from(e: trellis_apis::Error) -> Self {
+        use trellis_apis::Error as E;
+        use trellis_apis::patch::PatchError;
+        match e {
+            E::Patch(PatchError::Malformed(m)) => ApiError::bad_request(m),
+            E::Patch(e @ PatchError::TooManyOperations(_)) => {
+                Status::request_entity_too_large(e.to_string()).into()
+            }
+            // Upstream wraps a patch that does not apply in a generic 422.
+            E::Patch(PatchError::Inapplicable(m)) => {
+                let mut s = Status::failure(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                );
+                s.details.causes.push(trellis_apis::StatusCause {
+                    reason: "UnexpectedServerResponse".into(),
+                    message: m,
+                    field: String::new(),
+                });
+                s.into()
+            }
+            // Upstream answers some malformed directives (an unknown
+            // `$patch`, a missing merge key) with a 500 through
+            // `ErrorToAPIStatus`; they are the client's fault, so a 400 here.
+            E::StrategicMerge(e) => {
+                let (code, reason) = match e.http_code() {
+                    500 => (400, "BadRequest"),
+                    c => (c, e.status_reason()),
+                };
+                Status::failure(code, reason, e.status_message()).into()
+            }
+            E::Protobuf(e) => ApiError::bad_request(format!("protobuf decoding error: {e}")),
+        }
+    }
+}
+
+impl From<trellis_apis::patch::PatchError> for ApiError {
+    fn from(e: trellis_apis::patch::PatchError) -> Self {
+        trellis_apis::Error::from(e).into()
+    }
+}
+
+impl From<trellis_apis::smp::SmpError> for ApiError {
+    fn from(e: trellis_apis::smp::SmpError) -> Self {
+        trellis_apis::Error::from(e).into()
+    }
+}
+
 impl From<Status> for ApiError {
     fn from(s: Status) -> Self {
         ApiError(Box::new(s))

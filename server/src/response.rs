@@ -58,7 +58,12 @@ fn yaml(code: StatusCode, v: &Value) -> ApiResult<Response> {
 fn encode(code: StatusCode, output: Output, v: &Value) -> ApiResult<Response> {
     match output.encoding {
         Encoding::Yaml => yaml(code, v),
-        _ => Ok(json(code, v)),
+        Encoding::Protobuf => {
+            let body = trellis_apis::proto::encode(v)
+                .map_err(|e| ApiError::internal("protobuf encoding", e))?;
+            Ok(raw(code, trellis_apis::proto::CONTENT_TYPE, body))
+        }
+        Encoding::Json => Ok(json(code, v)),
     }
 }
 
@@ -163,6 +168,13 @@ pub fn list(
     let mut meta = json!({"resourceVersion": rv});
     if let Some(c) = continue_token {
         meta["continue"] = json!(c);
+    }
+    if output.encoding == Encoding::Protobuf {
+        let parsed: Vec<Value> = items.iter().map(|b| parse(b)).collect::<ApiResult<_>>()?;
+        let body =
+            trellis_apis::proto::encode_list(&def.api_version(), &def.list_kind, &meta, &parsed)
+                .map_err(|e| ApiError::internal("protobuf encoding", e))?;
+        return Ok(raw(StatusCode::OK, trellis_apis::proto::CONTENT_TYPE, body));
     }
     if output.encoding == Encoding::Yaml {
         // YAML lists are rare and small; build them whole.

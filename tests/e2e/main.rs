@@ -8,4 +8,5 @@ mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;
 mod readme;
+mod writes_patch_proto;
 mod writes_ssa;

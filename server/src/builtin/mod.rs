@@ -67,6 +67,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         schema: Arc::new(trellis_apis::schema::Schema::default()),
         openapi_name,
         protobuf: true,
+        strategic_merge: true,
         storage_version_hash: storage_version_hash(sg, "v1", spec.kind),
     }
 }

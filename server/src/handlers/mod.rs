@@ -51,6 +51,14 @@ async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // The body's media type tells an operator which client dialect (JSON,
+    // protobuf, a patch flavour) a request used.
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
     let label = resp.extensions().get::<RequestLabel>().cloned();
@@ -63,6 +71,7 @@ async fn access_log(req: Request, next: Next) -> Response {
         verb,
         resource,
         path,
+        content_type,
         status = resp.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1e3,
         "request"

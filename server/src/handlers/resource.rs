@@ -8,7 +8,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::Value;
 use trellis_apis::Status;
-use trellis_apis::patch::{self, PatchError};
+use trellis_apis::patch;
 
 use crate::auth::UserInfo;
 use crate::cluster::LogicalCluster;
@@ -51,7 +51,7 @@ pub async fn handle(
         .headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let output = media::negotiate(accept, false)?;
+    let output = media::negotiate(accept, def.speaks_protobuf())?;
     let include =
         IncludeObject::parse(params.include_object.as_deref()).map_err(ApiError::bad_request)?;
     let content_type = parts
@@ -228,26 +228,6 @@ pub fn list_at(params: &Params) -> ApiResult<ListAt> {
     })
 }
 
-fn patch_error(e: PatchError) -> ApiError {
-    match e {
-        PatchError::Malformed(m) => ApiError::bad_request(m),
-        PatchError::TooManyOperations(_) => Status::request_entity_too_large(e.to_string()).into(),
-        PatchError::Inapplicable(m) => {
-            let mut s = Status::failure(
-                422,
-                "Invalid",
-                "the server rejected our request due to an error in our request",
-            );
-            s.details.causes.push(trellis_apis::StatusCause {
-                reason: "UnexpectedServerResponse".into(),
-                message: m,
-                field: String::new(),
-            });
-            s.into()
-        }
-    }
-}
-
 /// upstream `NewConflictError`: 409 with one cause per conflicting field.
 fn apply_conflict(
     def: &ResourceDef,
@@ -276,13 +256,33 @@ fn apply_conflict(
     s.into()
 }
 
-/// The 415 for unsupported patch types, listing what is accepted.
-fn unsupported_patch(def: &ResourceDef) -> ApiError {
-    let _ = def;
-    Status::unsupported_media_type(
-        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
-    )
+/// Upstream `NewUnsupportedMediaTypeError`: a 415 naming what is accepted.
+fn unsupported_media(accepted: &[&str]) -> ApiError {
+    Status::unsupported_media_type(format!(
+        "the body of the request was in an unknown format - accepted media types include: {}",
+        accepted.join(", ")
+    ))
     .into()
+}
+
+/// The media types a create or update body may use for this resource.
+fn object_media(def: &ResourceDef) -> ApiError {
+    if def.speaks_protobuf() {
+        unsupported_media(&[media::JSON, media::YAML, media::PROTOBUF])
+    } else {
+        unsupported_media(&[media::JSON, media::YAML])
+    }
+}
+
+/// The 415 for unsupported patch types; custom resources have no strategic
+/// merge patch (no Go struct tags to drive it).
+fn unsupported_patch(def: &ResourceDef) -> ApiError {
+    let mut types = vec![media::JSON_PATCH, media::MERGE_PATCH];
+    if def.strategic_merge {
+        types.push(media::STRATEGIC_MERGE_PATCH);
+    }
+    types.push(media::APPLY_PATCH_YAML);
+    unsupported_media(&types)
 }
 
 impl Call<'_> {
@@ -343,26 +343,17 @@ impl Call<'_> {
         body: Body,
         content_type: Option<&str>,
     ) -> ApiResult<(BodyFormat, bytes::Bytes)> {
-        let format = media::body_format(content_type).ok_or_else(|| {
-            ApiError::from(Status::unsupported_media_type(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml{}",
-                ""
-            )))
-        })?;
-        if format == BodyFormat::Protobuf {
-            return Err(Status::unsupported_media_type(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-            )
-            .into());
+        let format = match media::body_format(content_type) {
+            Some(BodyFormat::Protobuf) if !self.def.speaks_protobuf() => None,
+            Some(f) if f.is_patch() => None,
+            f => f,
         }
+        .ok_or_else(|| object_media(self.def))?;
         Ok((format, body::read(body).await?))
     }
 
     async fn create(&self, body: Body, content_type: Option<&str>) -> ApiResult<Response> {
         let (format, bytes) = self.read_body(body, content_type).await?;
-        if format.is_patch() {
-            return Err(Status::unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml").into());
-        }
         let value = body::parse_document(&bytes, format)?;
         let (obj, warnings) = Store::decode(self.def, value, self.params.field_validation())?;
         let ctx = self.ctx(None);
@@ -385,9 +376,6 @@ impl Call<'_> {
         content_type: Option<&str>,
     ) -> ApiResult<Response> {
         let (format, bytes) = self.read_body(body, content_type).await?;
-        if format.is_patch() {
-            return Err(Status::unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml").into());
-        }
         let value = body::parse_document(&bytes, format)?;
         let pinned_rv = value
             .pointer("/metadata/resourceVersion")
@@ -445,6 +433,7 @@ impl Call<'_> {
         let format = match format {
             Some(f @ (BodyFormat::JsonPatch | BodyFormat::MergePatch)) => f,
             Some(BodyFormat::ApplyPatch) => return self.apply(name, sub, body).await,
+            Some(f @ BodyFormat::StrategicMergePatch) if self.def.strategic_merge => f,
             _ => return Err(unsupported_patch(self.def)),
         };
         if self.params.force.is_some() {
@@ -456,11 +445,11 @@ impl Call<'_> {
         }
         let bytes = body::read(body).await?;
         let ops = match format {
-            BodyFormat::JsonPatch => Some(patch::parse_json_patch(&bytes).map_err(patch_error)?),
+            BodyFormat::JsonPatch => Some(patch::parse_json_patch(&bytes)?),
             _ => None,
         };
         let merge: Option<Value> = match format {
-            BodyFormat::MergePatch => Some(
+            BodyFormat::MergePatch | BodyFormat::StrategicMergePatch => Some(
                 serde_json::from_slice(&bytes)
                     .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
             ),
@@ -482,8 +471,11 @@ impl Call<'_> {
                     .unwrap_or("")
                     .to_string();
                 let patched = match (&ops, &merge) {
-                    (Some(ops), _) => patch::apply_json_patch(&cur, ops).map_err(patch_error)?,
-                    (_, Some(m)) => patch::apply_merge_patch(&cur, m).map_err(patch_error)?,
+                    (Some(ops), _) => patch::apply_json_patch(&cur, ops)?,
+                    (_, Some(m)) if format == BodyFormat::StrategicMergePatch => {
+                        trellis_apis::smp::apply(&cur, m, &def.schema)?
+                    }
+                    (_, Some(m)) => patch::apply_merge_patch(&cur, m)?,
                     _ => unreachable!("one patch kind is set"),
                 };
                 // A patch that sets resourceVersion makes it a precondition.
@@ -699,8 +691,16 @@ impl Call<'_> {
             ..Default::default()
         };
         if !bytes.iter().all(u8::is_ascii_whitespace) {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+            // client-go sends DeleteOptions as protobuf when it speaks protobuf.
+            let v: Value = if bytes.starts_with(&trellis_apis::proto::MAGIC) {
+                trellis_apis::proto::decode(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            };
             opts.uid = v
                 .pointer("/preconditions/uid")
                 .and_then(Value::as_str)

@@ -69,6 +69,9 @@ pub struct ResourceDef {
     pub schema: Arc<Schema>,
     /// The definition name of the served form in the cluster's OpenAPI.
     pub openapi_name: String,
+    /// Whether strategic merge patch applies (built-in types only, as in
+    /// Kubernetes).
+    pub strategic_merge: bool,
     /// Whether the type can be sent and received as protobuf.
     pub protobuf: bool,
     /// Stable hash of the storage group/resource/version, for discovery.
@@ -82,6 +85,12 @@ impl ResourceDef {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// Whether requests and responses may be protobuf: the type is built in
+    /// and the codec knows its message.
+    pub fn speaks_protobuf(&self) -> bool {
+        self.protobuf && trellis_apis::proto::supports(&self.api_version(), &self.kind)
     }
 
     pub fn group_resource(&self) -> GroupResource {

@@ -35,10 +35,13 @@ pub async fn read(body: Body) -> ApiResult<Bytes> {
         })
 }
 
-/// Parses a JSON or YAML document into a value.
+/// Parses a JSON, YAML or protobuf document into a (JSON) value.
 pub fn parse_document(bytes: &[u8], format: BodyFormat) -> ApiResult<Value> {
     match format {
         BodyFormat::Yaml | BodyFormat::ApplyPatch => parse_yaml(bytes),
+        BodyFormat::Protobuf => {
+            Ok(trellis_apis::proto::decode(bytes).map_err(trellis_apis::Error::from)?)
+        }
         _ => serde_json::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("json parse error: {e}"))),
     }

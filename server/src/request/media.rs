@@ -100,7 +100,8 @@ pub fn negotiate(accept: Option<&str>, protobuf: bool) -> ApiResult<Output> {
         let encoding = match r.essence.as_str() {
             JSON | "*/*" | "application/*" => Encoding::Json,
             YAML => Encoding::Yaml,
-            PROTOBUF if protobuf => Encoding::Protobuf,
+            // Tables and metadata-only shapes are offered as JSON only.
+            PROTOBUF if protobuf && param(&r, "as").is_none() => Encoding::Protobuf,
             _ => continue,
         };
         let shape = match param(&r, "as") {

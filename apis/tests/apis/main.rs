@@ -1,0 +1,5 @@
+//! Integration tests of the API crate (one test binary).
+
+mod proto_roundtrip;
+mod proto_support;
+mod proto_wire;
