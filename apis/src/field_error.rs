@@ -139,11 +139,12 @@ impl FieldError {
 }
 
 /// Kubernetes renders strings quoted, numbers and bools bare, and other
-/// values with Go's `%#v`; we use compact JSON for those.
+/// values with Go's `%#v`; we use compact JSON for those. A nil value is
+/// replaced by the string "null" before formatting, hence the quotes.
 fn render_value(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => format!("{s:?}"),
-        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Null => "\"null\"".into(),
         other => other.to_string(),
     }
 }

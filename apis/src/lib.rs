@@ -5,10 +5,13 @@
 //! `serde_json::Value` and typed structs, so the server, tests and tools can
 //! share them without pulling in the runtime.
 
+pub mod cel;
+pub mod crd;
 pub mod error;
 pub mod field_error;
 pub mod fieldpath;
 pub mod fields;
+pub mod jsonpath;
 pub mod labels;
 pub mod patch;
 pub mod proto;

@@ -4,14 +4,23 @@
 //! `/clusters/<name-or-path>/...`, or `root` for unprefixed paths. The
 //! registry of served resources, storage keys, watches, discovery and
 //! OpenAPI are all per logical cluster. Clusters cost no threads or tasks:
-//! resolving one is a map lookup.
+//! resolving one is a map lookup, and a cluster that serves only built-in
+//! types shares the built-in [`ClusterApis`] instead of holding a copy.
+//!
+//! A cluster's [`ClusterApis`] is immutable: when its custom resources
+//! change, the CRD controller installs a new one. Readers hold an `Arc` for
+//! the duration of a request, so a request sees one consistent set of APIs,
+//! and caches derived from it (OpenAPI documents) live and die with it.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
+use serde_json::Value;
 
-use crate::registry::Registry;
+use crate::handlers::openapi::GvDoc;
+use crate::registry::{Registry, ResourceDef};
+use crate::schemas::Definitions;
 
 /// The root logical cluster's name.
 pub const ROOT: &str = "root";
@@ -25,14 +34,54 @@ pub struct LogicalCluster {
     pub path: String,
 }
 
-/// Known logical clusters and their resource registries.
+/// What one logical cluster serves.
+pub struct ClusterApis {
+    pub registry: Arc<Registry>,
+    /// OpenAPI definitions of the cluster's custom types, by name; the
+    /// built-in definitions are shared and looked up beneath these.
+    pub custom_definitions: BTreeMap<String, Value>,
+    openapi: OnceLock<Arc<BTreeMap<String, GvDoc>>>,
+}
+
+impl ClusterApis {
+    pub fn new(registry: Registry, custom_definitions: BTreeMap<String, Value>) -> Self {
+        ClusterApis {
+            registry: Arc::new(registry),
+            custom_definitions,
+            openapi: OnceLock::new(),
+        }
+    }
+
+    /// A definition by name: custom first, then built-in.
+    pub fn definition<'a>(&'a self, builtin: &'a Definitions, name: &str) -> Option<&'a Value> {
+        self.custom_definitions
+            .get(name)
+            .or_else(|| builtin.schemas.get(name))
+    }
+
+    /// The OpenAPI v3 documents, built on first use.
+    pub fn openapi(&self, builtin: &Definitions) -> Arc<BTreeMap<String, GvDoc>> {
+        self.openapi
+            .get_or_init(|| {
+                Arc::new(crate::handlers::openapi::build_v3(
+                    &self.registry,
+                    &|name| self.definition(builtin, name),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// Known logical clusters and what each serves.
 pub struct Clusters {
-    builtins: Arc<Registry>,
+    builtins: Arc<ClusterApis>,
     clusters: RwLock<HashMap<String, LogicalCluster>>,
+    /// Clusters that serve more than the built-ins.
+    custom: RwLock<HashMap<String, Arc<ClusterApis>>>,
 }
 
 impl Clusters {
-    pub fn new(builtins: Arc<Registry>) -> Self {
+    pub fn new(builtins: Registry) -> Self {
         let mut m = HashMap::new();
         m.insert(
             ROOT.to_string(),
@@ -42,8 +91,9 @@ impl Clusters {
             },
         );
         Clusters {
-            builtins,
+            builtins: Arc::new(ClusterApis::new(builtins, BTreeMap::new())),
             clusters: RwLock::new(m),
+            custom: RwLock::new(HashMap::new()),
         }
     }
 
@@ -52,9 +102,48 @@ impl Clusters {
         self.clusters.read().get(path_or_name).cloned()
     }
 
+    /// Everything `cluster` serves.
+    pub fn apis(&self, cluster: &LogicalCluster) -> Arc<ClusterApis> {
+        self.apis_of(&cluster.name)
+    }
+
+    /// Everything the cluster with stable name `name` serves.
+    pub fn apis_of(&self, name: &str) -> Arc<ClusterApis> {
+        self.custom
+            .read()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.builtins.clone())
+    }
+
     /// The resources served in `cluster`.
-    pub fn registry(&self, _cluster: &LogicalCluster) -> Arc<Registry> {
-        self.builtins.clone()
+    pub fn registry(&self, cluster: &LogicalCluster) -> Arc<Registry> {
+        self.apis(cluster).registry.clone()
+    }
+
+    /// The built-in resources (served in every cluster).
+    pub fn builtin_registry(&self) -> &Registry {
+        &self.builtins.registry
+    }
+
+    /// Replaces what cluster `name` serves beyond the built-ins.
+    /// `defs` must already be in discovery order within each group.
+    pub fn install_custom(
+        &self,
+        name: &str,
+        defs: Vec<ResourceDef>,
+        definitions: BTreeMap<String, Value>,
+    ) {
+        if defs.is_empty() {
+            self.custom.write().remove(name);
+            return;
+        }
+        let mut registry = (*self.builtins.registry).clone();
+        for d in defs {
+            registry.add(d);
+        }
+        let apis = Arc::new(ClusterApis::new(registry, definitions));
+        self.custom.write().insert(name.to_string(), apis);
     }
 
     pub fn names(&self) -> Vec<String> {

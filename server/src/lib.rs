@@ -21,6 +21,7 @@ pub mod auth;
 pub mod builtin;
 pub mod cluster;
 pub mod controllers;
+pub mod custom;
 pub mod error;
 pub mod handlers;
 pub mod managed;
@@ -203,7 +204,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         },
     );
     ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
+    let crd_revision = controllers::crd::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
+    let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
     tokio::spawn(memory::run(state.shutdown.clone()));
 
     let host = if opts.address.is_unspecified() {
@@ -244,6 +247,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let result = serve::serve(listener, router, Some(tls), trigger, opts.shutdown_grace).await;
     let _ = shutdown_tx.send(true);
     let _ = controller.await;
+    let _ = crd_controller.await;
     drop(state);
     storage.close().await?;
     tracing::info!("stopped");

@@ -44,8 +44,6 @@ pub struct State {
     pub config: ServerConfig,
     /// Flips to `true` when the server shuts down; watches end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// OpenAPI v3 documents of the built-in registry.
-    builtin_openapi: std::sync::OnceLock<Arc<BTreeMap<String, GvDoc>>>,
 }
 
 /// Cheap to clone; what axum hands to handlers.
@@ -71,30 +69,17 @@ impl AppState {
         } = crate::builtin::builtins();
         AppState(Arc::new(State {
             store: Store::new(storage),
-            clusters: Clusters::new(Arc::new(registry)),
+            clusters: Clusters::new(registry),
             definitions,
             auth: Authenticator::new(),
             metrics: Metrics::default(),
             config,
             shutdown,
-            builtin_openapi: std::sync::OnceLock::new(),
         }))
     }
 
     /// The OpenAPI v3 documents of a cluster.
     pub fn openapi_cache(&self, cluster: &LogicalCluster) -> Arc<BTreeMap<String, GvDoc>> {
-        self.builtin_openapi
-            .get_or_init(|| {
-                Arc::new(crate::handlers::openapi::build_v3(
-                    &self.clusters.registry(cluster),
-                    &self.definitions,
-                ))
-            })
-            .clone()
-    }
-
-    /// The schema definitions visible in a cluster.
-    pub fn definitions_for(&self, _cluster: &LogicalCluster) -> Definitions {
-        self.definitions.clone()
+        self.clusters.apis(cluster).openapi(&self.definitions)
     }
 }

@@ -5,25 +5,27 @@
 //! `duration.HumanDuration`, so `kubectl get` prints the same text against
 //! Trellis as against Kubernetes.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 /// One column definition.
 #[derive(Clone, Debug)]
 pub struct Column {
-    pub name: &'static str,
-    pub kind: &'static str,
-    pub format: &'static str,
-    pub description: &'static str,
+    pub name: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
+    pub format: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     pub priority: i32,
 }
 
 impl Column {
     pub const fn new(name: &'static str, kind: &'static str, description: &'static str) -> Self {
         Column {
-            name,
-            kind,
-            format: "",
-            description,
+            name: Cow::Borrowed(name),
+            kind: Cow::Borrowed(kind),
+            format: Cow::Borrowed(""),
+            description: Cow::Borrowed(description),
             priority: 0,
         }
     }
@@ -31,9 +33,21 @@ impl Column {
         self.priority = 1;
         self
     }
-    pub const fn formatted(mut self, format: &'static str) -> Self {
-        self.format = format;
-        self
+    /// A column whose values have a display format (`name` marks the
+    /// name column).
+    pub const fn formatted(
+        name: &'static str,
+        kind: &'static str,
+        format: &'static str,
+        description: &'static str,
+    ) -> Self {
+        Column {
+            name: Cow::Borrowed(name),
+            kind: Cow::Borrowed(kind),
+            format: Cow::Borrowed(format),
+            description: Cow::Borrowed(description),
+            priority: 0,
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -41,12 +55,12 @@ impl Column {
     }
 }
 
-pub const NAME: Column = Column::new(
+pub const NAME: Column = Column::formatted(
     "Name",
     "string",
+    "name",
     "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
-)
-.formatted("name");
+);
 
 pub const AGE: Column = Column::new(
     "Age",

@@ -246,6 +246,22 @@ impl Server {
         content_type: &str,
         body: Option<&str>,
     ) -> (u16, String) {
+        self.curl_with(
+            method,
+            path,
+            &[&format!("Content-Type: {content_type}")],
+            body,
+        )
+    }
+
+    /// [`Server::curl`] with arbitrary request headers (`"Name: value"`).
+    pub fn curl_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> (u16, String) {
         let token = std::fs::read_to_string(self.data_dir.join("pki/admin.token")).expect("token");
         let mut cmd = Command::new("curl");
         cmd.args([
@@ -259,12 +275,10 @@ impl Server {
             "--cacert",
         ])
         .arg(self.data_dir.join("pki/ca.crt"))
-        .args([
-            "-H",
-            &format!("Authorization: Bearer {}", token.trim()),
-            "-H",
-            &format!("Content-Type: {content_type}"),
-        ]);
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
         if let Some(b) = body {
             cmd.args(["--data-binary", b]);
         }

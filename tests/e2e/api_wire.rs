@@ -636,7 +636,7 @@ async fn tables_metadata_and_errors() {
     assert_eq!(strict.status, 400);
     assert_eq!(
         strict.json()["message"],
-        "strict decoding error: unknown field \"bogus\""
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogus\""
     );
     // Delete preconditions.
     let wrong_uid = json!({"preconditions": {"uid": "nope"}});

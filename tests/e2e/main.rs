@@ -7,6 +7,7 @@ mod common;
 mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;
+mod crds;
 mod readme;
 mod writes_patch_proto;
 mod writes_ssa;

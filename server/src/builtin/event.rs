@@ -156,9 +156,7 @@ impl Strategy for EventStrategy {
                 "The number of times this event has occurred.",
             )
             .wide(),
-            Column::new("Name", "string", "Name of the event.")
-                .formatted("name")
-                .wide(),
+            Column::formatted("Name", "string", "name", "Name of the event.").wide(),
         ]
     }
 

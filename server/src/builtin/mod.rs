@@ -5,6 +5,7 @@
 //! schemas come from k8s-openapi (see [`crate::schemas`]).
 
 pub mod configmap;
+pub mod crd;
 pub mod event;
 pub mod lease;
 pub mod namespace;
@@ -34,6 +35,7 @@ struct Spec {
     kind: &'static str,
     namespaced: bool,
     short_names: &'static [&'static str],
+    categories: &'static [&'static str],
     verbs: &'static [&'static str],
     /// Storage group/resource when it differs (events.k8s.io → core events).
     storage: Option<(&'static str, &'static str)>,
@@ -56,7 +58,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         list_kind: format!("{}List", spec.kind),
         namespaced: spec.namespaced,
         short_names: spec.short_names.iter().map(|s| s.to_string()).collect(),
-        categories: Vec::new(),
+        categories: spec.categories.iter().map(|s| s.to_string()).collect(),
         verbs: spec.verbs.to_vec(),
         status_subresource: spec.status_subresource,
         scale: None,
@@ -69,6 +71,8 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         protobuf: true,
         strategic_merge: true,
         storage_version_hash: storage_version_hash(sg, "v1", spec.kind),
+        terminating: false,
+        deprecation: None,
     }
 }
 
@@ -86,6 +90,7 @@ pub fn builtins() -> Builtins {
                 kind: "Namespace",
                 namespaced: false,
                 short_names: &["ns"],
+                categories: &[],
                 verbs: &[
                     "create", "delete", "get", "list", "patch", "update", "watch",
                 ],
@@ -106,6 +111,7 @@ pub fn builtins() -> Builtins {
                 kind: "ConfigMap",
                 namespaced: true,
                 short_names: &["cm"],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
@@ -124,6 +130,7 @@ pub fn builtins() -> Builtins {
                 kind: "Secret",
                 namespaced: true,
                 short_names: &[],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
@@ -142,6 +149,7 @@ pub fn builtins() -> Builtins {
                 kind: "ServiceAccount",
                 namespaced: true,
                 short_names: &["sa"],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
@@ -160,6 +168,7 @@ pub fn builtins() -> Builtins {
                 kind: "Event",
                 namespaced: true,
                 short_names: &["ev"],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
@@ -178,6 +187,7 @@ pub fn builtins() -> Builtins {
                 kind: "Event",
                 namespaced: true,
                 short_names: &["ev"],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: Some(("", "events")),
                 status_subresource: false,
@@ -196,11 +206,31 @@ pub fn builtins() -> Builtins {
                 kind: "Lease",
                 namespaced: true,
                 short_names: &[],
+                categories: &[],
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
                 extra_subresources: &[],
                 strategy: Arc::new(lease::LeaseStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(
+            &mut defs,
+            Spec {
+                group: "apiextensions.k8s.io",
+                version: "v1",
+                resource: "customresourcedefinitions",
+                singular: "customresourcedefinition",
+                kind: "CustomResourceDefinition",
+                namespaced: false,
+                short_names: &["crd", "crds"],
+                categories: &["api-extensions"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: true,
+                extra_subresources: &[],
+                strategy: Arc::new(crd::CrdStrategy),
                 converter: None,
             },
         ),

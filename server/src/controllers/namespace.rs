@@ -105,10 +105,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
     let mut seen_keyspaces = HashSet::new();
     for def in registry.all() {
         // One pass per stored resource, not per served version.
-        if !def.namespaced
-            || def.converter.is_some()
-            || !seen_keyspaces.insert(def.keyspace.clone())
-        {
+        if !def.namespaced || !seen_keyspaces.insert(def.keyspace.clone()) {
             continue;
         }
         let Ok(prefix) = def.keyspace.namespace(cluster, ns) else {

@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod openapi;
 pub mod resource;
+mod scale;
 pub mod system;
 pub mod watch;
 

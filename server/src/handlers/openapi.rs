@@ -22,7 +22,7 @@ use crate::cluster::LogicalCluster;
 use crate::error::ApiResult;
 use crate::registry::{Registry, ResourceDef};
 use crate::response;
-use crate::schemas::{Definitions, rewrite_refs};
+use crate::schemas::rewrite_refs;
 use crate::state::AppState;
 
 /// One group/version document and its hash.
@@ -84,15 +84,18 @@ fn refs_in(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Looks a definition up by name.
+pub type Lookup<'a> = dyn Fn(&str) -> Option<&'a Value> + 'a;
+
 /// Definitions reachable from `roots`.
-fn closure(defs: &Definitions, roots: impl IntoIterator<Item = String>) -> BTreeMap<String, Value> {
+fn closure(defs: &Lookup<'_>, roots: impl IntoIterator<Item = String>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut todo: Vec<String> = roots.into_iter().collect();
     while let Some(name) = todo.pop() {
         if out.contains_key(&name) {
             continue;
         }
-        let Some(schema) = defs.schemas.get(&name) else {
+        let Some(schema) = defs(&name) else {
             continue;
         };
         let mut refs = BTreeSet::new();
@@ -128,8 +131,12 @@ fn operations(def: &ResourceDef, schema_ref: &Value) -> Vec<(String, Value)> {
     for t in [
         "application/json-patch+json",
         "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
         "application/apply-patch+yaml",
     ] {
+        if t.starts_with("application/strategic") && !def.strategic_merge {
+            continue;
+        }
         patch_types.insert(t.to_string(), json!({"schema": {"type": "object"}}));
     }
     let op = |action: &str, id: &str, extra: Value| -> Value {
@@ -216,7 +223,7 @@ fn operations(def: &ResourceDef, schema_ref: &Value) -> Vec<(String, Value)> {
 }
 
 /// All v3 documents of a registry.
-pub fn build_v3(registry: &Registry, defs: &Definitions) -> BTreeMap<String, GvDoc> {
+pub fn build_v3(registry: &Registry, defs: &Lookup<'_>) -> BTreeMap<String, GvDoc> {
     let mut out = BTreeMap::new();
     for (group, versions) in registry.groups() {
         for version in versions {
@@ -357,9 +364,13 @@ pub fn v2(state: &AppState, cluster: &LogicalCluster, headers: &HeaderMap) -> Ap
         )
         .into());
     }
-    let registry = state.clusters.registry(cluster);
-    let roots: Vec<String> = registry.all().map(|d| d.openapi_name.clone()).collect();
-    let defs = closure(&state.definitions_for(cluster), roots);
+    let apis = state.clusters.apis(cluster);
+    let roots: Vec<String> = apis
+        .registry
+        .all()
+        .map(|d| d.openapi_name.clone())
+        .collect();
+    let defs = closure(&|name| apis.definition(&state.definitions, name), roots);
     let definitions: Map<String, Value> = defs
         .into_iter()
         .map(|(k, v)| (k, rewrite_refs(&v, "#/definitions/")))

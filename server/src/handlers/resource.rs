@@ -36,6 +36,17 @@ pub async fn handle(
     parts: http::request::Parts,
     body: Body,
 ) -> ApiResult<Response> {
+    // Read the whole body before anything can fail: an HTTP/2 answer sent
+    // while the client is still uploading ends in a stream reset, which
+    // clients report as a transport error instead of our Status.
+    let body = if matches!(
+        req.verb,
+        Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection
+    ) {
+        Body::from(body::read(body).await?)
+    } else {
+        body
+    };
     let registry = state.clusters.registry(cluster);
     let Some(def) = registry
         .get(&req.group, &req.version, &req.resource)
@@ -80,6 +91,7 @@ pub async fn handle(
     match subresource {
         None => {}
         Some("status") if def.status_subresource => {}
+        Some("scale") if def.scale.is_some() => {}
         Some(s) if def.extra_subresources.contains(&s) => {}
         Some(_) => return Err(Status::path_not_found().into()),
     }
@@ -96,7 +108,21 @@ pub async fn handle(
         params: &params,
         manager: &manager,
     };
-    match (req.verb, subresource) {
+    let resp = match (req.verb, subresource) {
+        (verb, Some("scale")) => {
+            cx.scale(
+                verb,
+                req.name.as_deref().unwrap_or(""),
+                body,
+                content_type.as_deref(),
+            )
+            .await
+        }
+        (Verb::Create, None) if def.terminating => {
+            let mut s = Status::method_not_supported(&def.group_resource(), "create");
+            s.message = "create not allowed while custom resource definition is terminating".into();
+            Err(s.into())
+        }
         (Verb::Get, _) => cx.get(req.name.as_deref().unwrap_or("")).await,
         (Verb::List, None) => cx.list().await,
         (Verb::Watch, None) => {
@@ -141,7 +167,12 @@ pub async fn handle(
         (Verb::Delete, None) => cx.delete(req.name.as_deref().unwrap_or(""), body).await,
         (Verb::DeleteCollection, None) => cx.delete_collection(body).await,
         (verb, _) => Err(Status::method_not_supported(&def.group_resource(), verb.as_str()).into()),
-    }
+    }?;
+    // Every answer of a deprecated version carries its warning.
+    Ok(match &def.deprecation {
+        Some(w) => response::with_warnings(resp, std::slice::from_ref(w)),
+        None => resp,
+    })
 }
 
 fn invalid_param(field: &str, value: &str, detail: &str) -> ApiError {
@@ -157,15 +188,15 @@ fn invalid_param(field: &str, value: &str, detail: &str) -> ApiError {
     .into()
 }
 
-struct Call<'a> {
-    state: &'a AppState,
-    def: &'a Arc<ResourceDef>,
-    cluster: &'a str,
-    namespace: Option<&'a str>,
-    output: Output,
-    include: IncludeObject,
-    params: &'a Params,
-    manager: &'a str,
+pub(super) struct Call<'a> {
+    pub(super) state: &'a AppState,
+    pub(super) def: &'a Arc<ResourceDef>,
+    pub(super) cluster: &'a str,
+    pub(super) namespace: Option<&'a str>,
+    pub(super) output: Output,
+    pub(super) include: IncludeObject,
+    pub(super) params: &'a Params,
+    pub(super) manager: &'a str,
 }
 
 /// The resourceVersion semantics of a list.
@@ -286,7 +317,7 @@ fn unsupported_patch(def: &ResourceDef) -> ApiError {
 }
 
 impl Call<'_> {
-    fn ctx<'s>(&'s self, subresource: Option<&'s str>) -> WriteCtx<'s> {
+    pub(super) fn ctx<'s>(&'s self, subresource: Option<&'s str>) -> WriteCtx<'s> {
         WriteCtx {
             cluster: self.cluster,
             def: self.def,

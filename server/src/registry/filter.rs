@@ -28,11 +28,10 @@ impl Filter {
             None => None,
             Some(s) => {
                 let sel = fields::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let extra = def.strategy.selectable_fields();
                 for r in sel.requirements() {
                     if r.field != "metadata.name"
                         && r.field != "metadata.namespace"
-                        && !extra.contains(&r.field.as_str())
+                        && !def.strategy.is_selectable(&r.field)
                     {
                         return Err(ApiError::bad_request(format!(
                             "field label not supported: {}",

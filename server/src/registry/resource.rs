@@ -76,6 +76,10 @@ pub struct ResourceDef {
     pub protobuf: bool,
     /// Stable hash of the storage group/resource/version, for discovery.
     pub storage_version_hash: String,
+    /// The definition is being deleted: creates are refused.
+    pub terminating: bool,
+    /// A warning sent with every response of a deprecated version.
+    pub deprecation: Option<String>,
 }
 
 impl ResourceDef {

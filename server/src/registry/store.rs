@@ -392,9 +392,12 @@ impl Store {
                         .iter()
                         .map(|f| format!("unknown field \"{f}\""))
                         .collect();
+                    // upstream `transformDecodeError` names the kind.
                     return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        list.join(", ")
+                        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                        list.join(", "),
+                        kind = def.kind,
+                        version = def.version,
                     )));
                 }
                 FieldValidation::Warn => warnings.extend(

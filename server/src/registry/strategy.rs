@@ -78,6 +78,12 @@ pub trait Strategy: Send + Sync + 'static {
         &[]
     }
 
+    /// Whether a field selector may name `field` (beyond `metadata.name`
+    /// and `metadata.namespace`). Custom resources decide at run time.
+    fn is_selectable(&self, field: &str) -> bool {
+        self.selectable_fields().contains(&field)
+    }
+
     /// The value of a selectable field (absent fields compare as "").
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         crate::table::json_path_str(obj, field)

@@ -14,6 +14,9 @@
 //! that preserves unknown fields, which is how Kubernetes treats such
 //! fields in practice.
 
+pub mod default;
+pub mod validate;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -168,6 +171,7 @@ impl Loader<'_> {
         // `allOf: [{$ref}]` is how generators attach descriptions to refs.
         if let Some(Value::Array(all)) = obj.get("allOf")
             && all.len() == 1
+            && all[0].get("$ref").is_some()
         {
             let base = self.load(&all[0]);
             return self.overlay(base, obj);

@@ -1,0 +1,506 @@
+//! The CRD controller: names, establishment, serving and cleanup of
+//! CustomResourceDefinitions in every logical cluster.
+//!
+//! Upstream splits this across the naming, establishing, finalizing and
+//! discovery controllers plus the CRD handler's informer. Here one task
+//! watches the CRD keyspace of all clusters and, for each cluster whose
+//! definitions changed, reconciles the cluster as a whole:
+//!
+//! 1. names: each definition is granted the names it asks for unless
+//!    another definition of the same group already holds them
+//!    (`NamesAccepted`); names once accepted are kept;
+//! 2. serving: every definition with accepted names is turned into
+//!    resource definitions and the cluster's APIs are replaced atomically;
+//! 3. status: only then is `Established` written, so a client that waits
+//!    for the condition can use the resource at once;
+//! 4. cleanup: a deleted definition's instances are deleted (waiting for
+//!    their own finalizers), then its cleanup finalizer is removed.
+//!
+//! Work is per cluster and driven by watch events, so a thousand idle
+//! workspaces cost nothing; a cluster with unfinished cleanup is retried.
+//! [`load`] does steps 1–2 for every cluster before the server listens, so
+//! custom resources are served from the first request after a restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use trellis_storage::keys::{self, Keyspace};
+use trellis_storage::{ListOptions, ReadAt, WatchItem};
+
+use trellis_apis::crd::{self, CLEANUP_FINALIZER};
+
+use crate::custom::api::CustomApi;
+use crate::custom::defs;
+use crate::meta;
+use crate::registry::ResourceDef;
+use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
+use crate::request::params::FieldValidation;
+use crate::state::AppState;
+
+const MANAGER: &str = "trellis-crd-controller";
+const RETRY: Duration = Duration::from_millis(500);
+
+fn keyspace() -> Keyspace {
+    Keyspace::new("apiextensions.k8s.io", "customresourcedefinitions", None)
+        .expect("valid keyspace")
+}
+
+/// Installs what every cluster serves, before the server takes requests.
+/// Returns the revision the definitions were read at.
+pub async fn load(state: &AppState) -> u64 {
+    let storage = state.store.storage.clone();
+    let rev = storage.current_revision();
+    let mut by_cluster: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    if let Ok(page) = storage
+        .list(ListOptions {
+            prefix: keyspace().all_clusters(),
+            start_after: None,
+            limit: None,
+            at: ReadAt::Revision(rev),
+        })
+        .await
+    {
+        for rec in page.items {
+            let (Some(parts), Ok(obj)) = (
+                keys::parse(&rec.key),
+                serde_json::from_slice::<Value>(&rec.value),
+            ) else {
+                continue;
+            };
+            by_cluster
+                .entry(parts.cluster.to_string())
+                .or_default()
+                .push(obj);
+        }
+    }
+    for (cluster, crds) in by_cluster {
+        install(state, &cluster, &crds);
+    }
+    rev
+}
+
+/// Runs until the server shuts down.
+pub async fn run(state: AppState, mut from: u64) {
+    let mut shutdown = state.shutdown.clone();
+    let ks = keyspace();
+    loop {
+        let storage = state.store.storage.clone();
+        let Ok(mut events) = storage.watch(ks.all_clusters(), from).await else {
+            // Too old (or closed): reconcile everything from now on.
+            from = storage.current_revision();
+            let all = clusters_with_crds(&state).await;
+            for c in all {
+                reconcile(&state, &c).await;
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            continue;
+        };
+        let mut pending: BTreeSet<String> = clusters_with_crds(&state).await;
+        let mut retry = tokio::time::interval(RETRY);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = retry.tick(), if !pending.is_empty() => {
+                    let work: Vec<String> = pending.iter().cloned().collect();
+                    for cluster in work {
+                        if reconcile(&state, &cluster).await {
+                            pending.remove(&cluster);
+                        }
+                    }
+                }
+                item = events.next() => match item {
+                    Some(Ok(WatchItem::Event(e))) => {
+                        from = e.revision;
+                        if let Some(p) = keys::parse(&e.key) {
+                            let cluster = p.cluster.to_string();
+                            if !reconcile(&state, &cluster).await {
+                                pending.insert(cluster);
+                            }
+                        }
+                    }
+                    Some(Ok(WatchItem::Progress(r))) => from = r,
+                    _ => break,
+                },
+            }
+        }
+    }
+}
+
+async fn clusters_with_crds(state: &AppState) -> BTreeSet<String> {
+    let storage = state.store.storage.clone();
+    let mut out = BTreeSet::new();
+    if let Ok(page) = storage
+        .list(ListOptions {
+            prefix: keyspace().all_clusters(),
+            start_after: None,
+            limit: None,
+            at: ReadAt::Latest,
+        })
+        .await
+    {
+        for rec in page.items {
+            if let Some(p) = keys::parse(&rec.key) {
+                out.insert(p.cluster.to_string());
+            }
+        }
+    }
+    out
+}
+
+async fn list_crds(state: &AppState, cluster: &str) -> Option<Vec<Value>> {
+    let prefix = keyspace().cluster(cluster).ok()?;
+    let page = state
+        .store
+        .storage
+        .list(ListOptions {
+            prefix,
+            start_after: None,
+            limit: None,
+            at: ReadAt::Latest,
+        })
+        .await
+        .ok()?;
+    Some(
+        page.items
+            .iter()
+            .filter_map(|r| serde_json::from_slice(&r.value).ok())
+            .collect(),
+    )
+}
+
+/// The status a definition should have given the others of its cluster:
+/// upstream's naming and establishing controllers in one step (a single
+/// server has no peers to wait for before establishing).
+fn desired_status(crd: &Value, others: &[&Value], now: &str) -> Value {
+    let mut out = crd.clone();
+    crd::sync_names(&mut out, others, &crd::ReservedNames::default(), now);
+    if crd::is_condition_true(&out, "NamesAccepted") && !crd::is_condition_true(&out, "Established")
+    {
+        crd::set_condition(&mut out, &crd::established_condition(), now);
+    }
+    out["status"].clone()
+}
+
+/// Replaces what `cluster` serves with the definitions whose names were
+/// accepted.
+fn install(state: &AppState, cluster: &str, crds: &[Value]) {
+    let mut all: Vec<ResourceDef> = Vec::new();
+    let mut definitions = BTreeMap::new();
+    let builtin = state.clusters.builtin_registry();
+    for crd in crds {
+        if !(crd::is_condition_true(crd, "NamesAccepted")
+            || crd::is_condition_true(crd, "Established"))
+        {
+            continue;
+        }
+        let Some(api) = CustomApi::from_crd(crd) else {
+            continue;
+        };
+        // Built-in resources win over custom ones of the same name.
+        if api.versions.iter().any(|v| {
+            builtin
+                .get(&api.group, &v.name, &api.names.plural)
+                .is_some()
+        }) {
+            continue;
+        }
+        match defs::build(&api, &state.definitions) {
+            Ok(b) => {
+                all.extend(b.defs);
+                definitions.extend(b.definitions);
+            }
+            Err(e) => tracing::warn!(
+                cluster,
+                crd = meta::name(crd),
+                error = %e,
+                "custom resource definition cannot be served"
+            ),
+        }
+    }
+    state.clusters.install_custom(cluster, all, definitions);
+}
+
+/// One pass over a cluster; `true` when nothing is left to retry.
+async fn reconcile(state: &AppState, cluster: &str) -> bool {
+    let Some(crds) = list_crds(state, cluster).await else {
+        return false;
+    };
+    let now = meta::now_rfc3339();
+    // Names are decided one definition at a time, oldest first, each
+    // seeing the names already granted to the others.
+    let mut current = crds.clone();
+    current.sort_by(|a, b| {
+        let ts = |o: &Value| meta::str_field(o, "creationTimestamp").to_string();
+        ts(a).cmp(&ts(b)).then(meta::name(a).cmp(meta::name(b)))
+    });
+    let mut changed: Vec<usize> = Vec::new();
+    for i in 0..current.len() {
+        let others: Vec<&Value> = current
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, o)| o)
+            .collect();
+        let status = desired_status(&current[i], &others, &now);
+        if current[i].get("status") != Some(&status) {
+            current[i]["status"] = status;
+            changed.push(i);
+        }
+    }
+    install(state, cluster, &current);
+    let mut done = true;
+    for i in changed {
+        if !write_status(state, cluster, &current[i]).await {
+            done = false;
+        }
+    }
+    for crd in &current {
+        if meta::is_deleting(crd)
+            && meta::finalizers(crd).iter().any(|f| f == CLEANUP_FINALIZER)
+            && !cleanup(state, cluster, crd).await
+        {
+            done = false;
+        }
+    }
+    done
+}
+
+fn crd_def(state: &AppState) -> Arc<ResourceDef> {
+    state
+        .clusters
+        .builtin_registry()
+        .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .expect("CRDs are built in")
+        .clone()
+}
+
+async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool {
+    let def = crd_def(state);
+    let ctx = WriteCtx {
+        cluster,
+        def: &def,
+        namespace: None,
+        manager: MANAGER,
+        dry_run: false,
+        validation: FieldValidation::Ignore,
+        subresource: Some("status"),
+        apply: false,
+    };
+    let name = meta::name(desired).to_string();
+    let status = desired["status"].clone();
+    let uid = meta::str_field(desired, "uid").to_string();
+    let res = state
+        .store
+        .update_with(&ctx, &name, |cur| {
+            let Some(mut cur) = cur else {
+                return Err(trellis_apis::Status::not_found(&def.group_resource(), &name).into());
+            };
+            // A definition deleted and recreated under the same name gets
+            // its own reconcile.
+            if meta::str_field(&cur, "uid") != uid {
+                return Err(trellis_apis::Status::conflict(
+                    &def.group_resource(),
+                    &name,
+                    "uid changed",
+                )
+                .into());
+            }
+            cur["status"] = status.clone();
+            Ok(Mutation::Update {
+                body: cur,
+                pinned_rv: None,
+                warnings: Vec::new(),
+            })
+        })
+        .await;
+    match res {
+        Ok(_) => true,
+        Err(e) if e.code() == 404 || e.code() == 409 => true,
+        Err(e) => {
+            tracing::warn!(cluster, crd = %name, error = %e, "updating CRD status");
+            false
+        }
+    }
+}
+
+/// Deletes a deleted definition's instances; removes its finalizer once
+/// none are left. `true` when the definition needs no more work.
+async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
+    let Some(api) = CustomApi::from_crd(crd) else {
+        // Never served: nothing can exist.
+        return remove_finalizer(state, cluster, crd).await;
+    };
+    let Ok(ks) = Keyspace::new(&api.group, &api.names.plural, None) else {
+        return remove_finalizer(state, cluster, crd).await;
+    };
+    let Ok(prefix) = ks.cluster(cluster) else {
+        return false;
+    };
+    let Ok(page) = state
+        .store
+        .storage
+        .list(ListOptions {
+            prefix,
+            start_after: None,
+            limit: None,
+            at: ReadAt::Latest,
+        })
+        .await
+    else {
+        return false;
+    };
+    if page.items.is_empty() {
+        return remove_finalizer(state, cluster, crd).await;
+    }
+    // Any served version's definition addresses the shared keyspace.
+    let registry = state.clusters.apis_of(cluster).registry.clone();
+    let Some(def) = registry
+        .all()
+        .find(|d| d.group == api.group && d.resource == api.names.plural)
+        .cloned()
+    else {
+        return false;
+    };
+    for rec in page.items {
+        let Some(parts) = keys::parse(&rec.key) else {
+            continue;
+        };
+        let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
+        let ctx = WriteCtx {
+            cluster,
+            def: &def,
+            namespace: ns,
+            manager: MANAGER,
+            dry_run: false,
+            validation: FieldValidation::Ignore,
+            subresource: None,
+            apply: false,
+        };
+        if let Err(e) = state
+            .store
+            .delete(&ctx, parts.name, &DeleteOpts::default())
+            .await
+            && e.code() != 404
+        {
+            tracing::warn!(cluster, error = %e, "deleting a custom resource");
+        }
+    }
+    false
+}
+
+async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool {
+    let def = crd_def(state);
+    let ctx = WriteCtx {
+        cluster,
+        def: &def,
+        namespace: None,
+        manager: MANAGER,
+        dry_run: false,
+        validation: FieldValidation::Ignore,
+        subresource: None,
+        apply: false,
+    };
+    let name = meta::name(crd).to_string();
+    let res = state
+        .store
+        .update_with(&ctx, &name, |cur| {
+            let Some(mut cur) = cur else {
+                return Err(trellis_apis::Status::not_found(&def.group_resource(), &name).into());
+            };
+            let fins: Vec<String> = meta::finalizers(&cur)
+                .into_iter()
+                .filter(|f| f != CLEANUP_FINALIZER)
+                .collect();
+            meta::meta_mut(&mut cur).insert("finalizers".into(), json!(fins));
+            Ok(Mutation::Update {
+                body: cur,
+                pinned_rv: None,
+                warnings: Vec::new(),
+            })
+        })
+        .await;
+    match res {
+        Ok(_) => true,
+        Err(e) if e.code() == 404 => true,
+        Err(e) => {
+            tracing::warn!(cluster, crd = %name, error = %e, "removing the cleanup finalizer");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crd(
+        name: &str,
+        plural: &str,
+        kind: &str,
+        shorts: &[&str],
+        accepted: Option<Value>,
+    ) -> Value {
+        let mut c = json!({
+            "metadata": {"name": name},
+            "spec": {"group": "example.io", "names": {"plural": plural, "singular": plural.trim_end_matches('s'), "kind": kind, "listKind": format!("{kind}List"), "shortNames": shorts}},
+            "status": {"acceptedNames": {"plural": "", "kind": ""}},
+        });
+        if let Some(a) = accepted {
+            c["status"]["acceptedNames"] = a;
+        }
+        c
+    }
+
+    fn cond<'a>(status: &'a Value, ty: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .unwrap()
+    }
+
+    #[test]
+    fn names_are_granted_unless_taken() {
+        let a = crd("widgets.example.io", "widgets", "Widget", &["wd"], None);
+        let s = desired_status(&a, &[], "t");
+        assert_eq!(s["acceptedNames"]["plural"], "widgets");
+        assert_eq!(s["acceptedNames"]["shortNames"], json!(["wd"]));
+        assert_eq!(cond(&s, "NamesAccepted")["reason"], "NoConflicts");
+        assert_eq!(cond(&s, "Established")["status"], "True");
+
+        let holder = crd(
+            "widgets.example.io",
+            "widgets",
+            "Widget",
+            &["wd"],
+            Some(
+                json!({"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList", "shortNames": ["wd"]}),
+            ),
+        );
+        let b = crd("gadgets.example.io", "gadgets", "Gadget", &["wd"], None);
+        let s = desired_status(&b, &[&holder], "t");
+        let c = cond(&s, "NamesAccepted");
+        assert_eq!(c["status"], "False");
+        assert_eq!(c["reason"], "ShortNamesConflict");
+        assert_eq!(c["message"], "\"wd\" is already in use");
+        assert_eq!(cond(&s, "Established")["status"], "False");
+        // The non-conflicting names are still granted.
+        assert_eq!(s["acceptedNames"]["plural"], "gadgets");
+        assert!(s["acceptedNames"].get("shortNames").is_none());
+
+        let c2 = crd("other.example.io", "others", "Widget", &[], None);
+        let s = desired_status(&c2, &[&holder], "t");
+        // Upstream checks plural, singular, shortNames, kind, listKind in
+        // order and the last failing check names the reason: "Widget" also
+        // implies the taken "WidgetList".
+        assert_eq!(cond(&s, "NamesAccepted")["reason"], "ListKindConflict");
+        assert_eq!(s["acceptedNames"]["plural"], "others");
+        assert_ne!(s["acceptedNames"]["kind"], "Widget");
+    }
+}
