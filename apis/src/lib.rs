@@ -15,6 +15,7 @@ pub mod jsonpath;
 pub mod labels;
 pub mod patch;
 pub mod proto;
+pub mod rbac;
 pub mod schema;
 pub mod smp;
 pub mod ssa;
