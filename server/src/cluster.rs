@@ -146,7 +146,49 @@ impl Clusters {
         self.custom.write().insert(name.to_string(), apis);
     }
 
+    /// Makes a logical cluster addressable by its stable name and its path.
+    pub fn register(&self, name: &str, path: &str) {
+        let lc = LogicalCluster {
+            name: name.to_string(),
+            path: path.to_string(),
+        };
+        let mut m = self.clusters.write();
+        if let Some(old) = m.get(name).cloned()
+            && old.path != path
+        {
+            m.remove(&old.path);
+        }
+        m.insert(name.to_string(), lc.clone());
+        m.insert(path.to_string(), lc);
+    }
+
+    /// Forgets a logical cluster (its workspace was deleted).
+    pub fn unregister(&self, name: &str) {
+        let mut m = self.clusters.write();
+        if let Some(lc) = m.remove(name) {
+            m.remove(&lc.path);
+        }
+        self.custom.write().remove(name);
+    }
+
+    /// The stable names of every known logical cluster.
     pub fn names(&self) -> Vec<String> {
-        self.clusters.read().keys().cloned().collect()
+        let m = self.clusters.read();
+        let mut out: Vec<String> = m
+            .iter()
+            .filter(|(k, lc)| **k == lc.name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// How many logical clusters exist.
+    pub fn len(&self) -> usize {
+        self.clusters.read().len().div_ceil(2)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.read().is_empty()
     }
 }

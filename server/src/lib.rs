@@ -36,6 +36,7 @@ pub mod schemas;
 pub mod serve;
 pub mod state;
 pub mod table;
+pub mod tenancy;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -132,6 +133,7 @@ async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> R
             validation: FieldValidation::Strict,
             subresource: None,
             apply: false,
+            user: None,
         };
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         match state.store.create(&ctx, obj, Vec::new()).await {
@@ -204,9 +206,13 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         },
     );
     ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
+    let ws_revision = controllers::workspace::bootstrap(&state)
+        .await
+        .map_err(Error::Config)?;
     let crd_revision = controllers::crd::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
     let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
+    let ws_controller = tokio::spawn(controllers::workspace::run(state.clone(), ws_revision));
     tokio::spawn(memory::run(state.shutdown.clone()));
 
     let host = if opts.address.is_unspecified() {
@@ -248,6 +254,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let _ = shutdown_tx.send(true);
     let _ = controller.await;
     let _ = crd_controller.await;
+    let _ = ws_controller.await;
     drop(state);
     storage.close().await?;
     tracing::info!("stopped");

@@ -188,7 +188,17 @@ impl Server {
         let home = self.data_dir.parent().expect("parent").join("home");
         std::fs::create_dir_all(&home).expect("home");
         let mut cmd = Command::new(kubectl_path());
+        // kubectl finds plugins (`kubectl ws` → kubectl-ws) on PATH.
+        let plugins = Path::new(env!("CARGO_BIN_EXE_kubectl-ws"))
+            .parent()
+            .expect("plugin dir")
+            .to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path =
+            std::env::join_paths(std::iter::once(plugins).chain(std::env::split_paths(&path)))
+                .expect("PATH");
         cmd.args(args)
+            .env("PATH", path)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", &home)
             .stdout(Stdio::piped())

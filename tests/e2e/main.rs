@@ -9,5 +9,7 @@ mod api_kubectl;
 mod api_wire;
 mod crds;
 mod readme;
+mod workspaces;
 mod writes_patch_proto;
 mod writes_ssa;
+mod ws_plugin;

@@ -73,6 +73,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         storage_version_hash: storage_version_hash(sg, "v1", spec.kind),
         terminating: false,
         deprecation: None,
+        admission: None,
     }
 }
 
@@ -241,6 +242,11 @@ pub fn builtins() -> Builtins {
         d.schema = Arc::new(defs.structural(&d.openapi_name));
     }
     for d in list {
+        registry.add(d);
+    }
+    let (tenancy, definitions) = crate::tenancy::resources(&defs);
+    defs.schemas.extend(definitions);
+    for d in tenancy {
         registry.add(d);
     }
     Builtins {

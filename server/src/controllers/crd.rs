@@ -290,6 +290,7 @@ async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool 
         validation: FieldValidation::Ignore,
         subresource: Some("status"),
         apply: false,
+        user: None,
     };
     let name = meta::name(desired).to_string();
     let status = desired["status"].clone();
@@ -380,6 +381,7 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
             validation: FieldValidation::Ignore,
             subresource: None,
             apply: false,
+            user: None,
         };
         if let Err(e) = state
             .store
@@ -404,6 +406,7 @@ async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool 
         validation: FieldValidation::Ignore,
         subresource: None,
         apply: false,
+        user: None,
     };
     let name = meta::name(crd).to_string();
     let res = state

@@ -145,6 +145,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
                 validation: FieldValidation::Ignore,
                 subresource: None,
                 apply: false,
+                user: None,
             };
             if let Err(e) = state
                 .store
@@ -171,6 +172,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         validation: FieldValidation::Ignore,
         subresource: Some("finalize"),
         apply: false,
+        user: None,
     };
     let res = state
         .store

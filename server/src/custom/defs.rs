@@ -213,6 +213,7 @@ pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
                     format!("{}/{} {} is deprecated", api.group, v.name, api.names.kind)
                 })
             }),
+            admission: None,
         });
     }
     Ok(out)

@@ -30,7 +30,7 @@ use crate::table::IncludeObject;
 pub async fn handle(
     state: &AppState,
     cluster: &LogicalCluster,
-    _user: &UserInfo,
+    user: &UserInfo,
     req: ResourceRequest,
     params: Params,
     parts: http::request::Parts,
@@ -107,6 +107,7 @@ pub async fn handle(
         include,
         params: &params,
         manager: &manager,
+        user,
     };
     let resp = match (req.verb, subresource) {
         (verb, Some("scale")) => {
@@ -197,6 +198,7 @@ pub(super) struct Call<'a> {
     pub(super) include: IncludeObject,
     pub(super) params: &'a Params,
     pub(super) manager: &'a str,
+    pub(super) user: &'a UserInfo,
 }
 
 /// The resourceVersion semantics of a list.
@@ -327,6 +329,7 @@ impl Call<'_> {
             validation: self.params.field_validation(),
             subresource,
             apply: false,
+            user: Some(self.user),
         }
     }
 

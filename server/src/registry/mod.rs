@@ -1,7 +1,9 @@
 //! Which resources a logical cluster serves, and the generic store that
 //! serves them.
 
+pub mod admission;
 pub mod filter;
+pub mod hooked;
 pub mod resource;
 pub mod store;
 pub mod strategy;
@@ -9,6 +11,7 @@ pub mod strategy;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use admission::{Admission, AdmitCtx};
 pub use resource::{Converter, ResourceDef};
 pub use strategy::{Decoded, NameRule, Strategy};
 

@@ -80,6 +80,8 @@ pub struct ResourceDef {
     pub terminating: bool,
     /// A warning sent with every response of a deprecated version.
     pub deprecation: Option<String>,
+    /// Admission beyond the strategy (resources that look at other objects).
+    pub admission: Option<Arc<dyn super::Admission>>,
 }
 
 impl ResourceDef {

@@ -47,6 +47,8 @@ pub struct WriteCtx<'a> {
     pub subresource: Option<&'a str>,
     /// A server-side apply: the caller already computed managedFields.
     pub apply: bool,
+    /// The caller; `None` for the server's own controllers.
+    pub user: Option<&'a crate::auth::UserInfo>,
 }
 
 impl WriteCtx<'_> {
@@ -534,6 +536,15 @@ impl Store {
         errs.extend(def.strategy.validate(&obj));
         Self::invalid(def, &name, errs)?;
         self.check_namespace(ctx, &name).await?;
+        if let Some(admission) = &def.admission {
+            let actx = super::AdmitCtx {
+                storage: &self.storage,
+                cluster: ctx.cluster,
+                user: ctx.user,
+                dry_run: ctx.dry_run,
+            };
+            admission.admit_create(&actx, &mut obj).await?;
+        }
         if !ctx.apply {
             managed::record_update(
                 &def.schema,

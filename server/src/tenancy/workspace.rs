@@ -1,0 +1,239 @@
+//! Workspace objects: admission, server-owned fields and deletion.
+//!
+//! Creating a `Workspace` in a parent only records intent; the workspace
+//! controller (`controllers::workspace`) schedules it (a logical cluster
+//! with its `LogicalCluster` object), runs initializers and marks it Ready.
+//! What must be decided synchronously is decided here, on create:
+//!
+//! * the type: the parent type's `defaultChildWorkspaceType` when none is
+//!   given, resolved to a canonical `path:name`, and both sides'
+//!   `limitAllowedParents`/`limitAllowedChildren` checked through their
+//!   aliases (refusals are 403 with kcp's messages);
+//! * the logical-cluster name, random and immutable — never the caller's
+//!   choice, so nobody can graft a workspace onto another's data;
+//! * the owner (`experimental.tenancy.kcp.io/owner`), whom the
+//!   authorization layer makes the new workspace's admin;
+//! * phase `Scheduling` and the finalizer that holds deletion until the
+//!   logical cluster's contents are gone.
+
+use rand::Rng;
+use serde_json::{Value, json};
+use trellis_apis::{FieldError, GroupResource, Status};
+
+use super::types;
+use crate::error::{ApiError, ApiResult};
+use crate::meta;
+use crate::registry::hooked::Hooks;
+use crate::registry::{Admission, AdmitCtx};
+
+/// Holds a deleted Workspace until its logical cluster is emptied.
+pub const FINALIZER: &str = "tenancy.kcp.io/workspace-content";
+pub const OWNER_ANNOTATION: &str = "experimental.tenancy.kcp.io/owner";
+
+fn gr() -> GroupResource {
+    GroupResource::new("tenancy.kcp.io", "workspaces")
+}
+
+/// A fresh logical-cluster name: 16 characters of `[a-z0-9]`, as kcp's.
+pub fn new_cluster_name() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub struct WorkspaceHooks;
+
+impl Hooks for WorkspaceHooks {
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let m = meta::meta_mut(obj);
+        let fins = m.entry("finalizers").or_insert_with(|| json!([]));
+        if let Some(a) = fins.as_array_mut()
+            && !a.iter().any(|f| f == FINALIZER)
+        {
+            a.push(json!(FINALIZER));
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        let at = |v: &Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
+        if at(new, "/spec/type") != at(old, "/spec/type") {
+            errs.push(FieldError::invalid(
+                "spec.type",
+                at(new, "/spec/type"),
+                "field is immutable",
+            ));
+        }
+        for (p, f) in [("/spec/cluster", "spec.cluster"), ("/spec/URL", "spec.URL")] {
+            let o = at(old, p);
+            let set = o.as_str().is_some_and(|s| !s.is_empty());
+            if set && at(new, p) != o {
+                errs.push(FieldError::invalid(f, at(new, p), "field is immutable"));
+            }
+        }
+        errs
+    }
+
+    fn begin_deletion(&self, obj: &mut Value) {
+        if !obj.get("status").is_some_and(Value::is_object) {
+            obj["status"] = json!({});
+        }
+        obj["status"]["phase"] = json!("Terminating");
+    }
+}
+
+pub struct WorkspaceAdmission;
+
+fn forbidden(name: &str, why: impl Into<String>) -> ApiError {
+    Status::forbidden(&gr(), name, &why.into()).into()
+}
+
+#[async_trait::async_trait]
+impl Admission for WorkspaceAdmission {
+    async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        let name = meta::name(obj).to_string();
+        let storage = ctx.storage;
+        let parent_lc = types::get(
+            storage,
+            &types::logical_clusters(),
+            ctx.cluster,
+            super::LOGICAL_CLUSTER,
+        )
+        .await
+        .map_err(|e| ApiError::internal("reading the parent logical cluster", e))?
+        .ok_or_else(|| {
+            forbidden(
+                &name,
+                "workspace type cannot be resolved: parent logical cluster not found",
+            )
+        })?;
+        if parent_lc
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(forbidden(&name, "the parent workspace is being deleted"));
+        }
+        let ann = |k: &str| {
+            parent_lc
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let parent_path = ann(super::PATH_ANNOTATION);
+        let parent_type_name = ann(super::TYPE_ANNOTATION);
+        let Some((ptp, ptn)) = parent_type_name.rsplit_once(':') else {
+            return Err(forbidden(
+                &name,
+                format!(
+                    "annotation {} on LogicalCluster must be in the form of cluster:name",
+                    super::TYPE_ANNOTATION
+                ),
+            ));
+        };
+        let parent_type = types::get_type(storage, ptp, ptn)
+            .await
+            .map_err(|e| ApiError::internal("resolving the parent type", e))?
+            .ok_or_else(|| forbidden(&name, format!("parent type cannot be resolved: workspace type \"{parent_type_name}\" not found")))?;
+
+        // The requested type, or the parent's default.
+        let (mut tpath, tname) = match obj.pointer("/spec/type/name").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => (
+                obj.pointer("/spec/type/path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                n.to_string(),
+            ),
+            _ => parent_type.default_child().ok_or_else(|| {
+                forbidden(
+                    &name,
+                    format!("spec.defaultChildWorkspaceType of workspace type {parent_type_name} must be set"),
+                )
+            })?,
+        };
+        let child_type = types::resolve_ref(storage, &parent_path, &tpath, &tname)
+            .await
+            .map_err(|e| forbidden(&name, e))?;
+        if tpath.is_empty() {
+            tpath = child_type.path.clone();
+        }
+        let child_aliases = types::aliases(storage, &child_type)
+            .await
+            .map_err(|e| forbidden(&name, e))?;
+        let parent_aliases = types::aliases(storage, &parent_type)
+            .await
+            .map_err(|e| forbidden(&name, e))?;
+        types::check_restrictions(
+            &parent_aliases,
+            &child_aliases,
+            &parent_type_name,
+            &format!("{tpath}:{tname}"),
+        )
+        .map_err(|e| forbidden(&name, e))?;
+        if let Some(bindings) = child_aliases.iter().find(|t| {
+            t.default_api_bindings()
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        }) {
+            // Bindings need the API-sharing machinery; refuse rather than
+            // create a workspace that silently lacks them.
+            return Err(forbidden(
+                &name,
+                format!(
+                    "workspace type {} has defaultAPIBindings, which this server does not support yet",
+                    bindings.qualified()
+                ),
+            ));
+        }
+
+        if !obj.get("spec").is_some_and(Value::is_object) {
+            obj["spec"] = json!({});
+        }
+        obj["spec"]["type"] = json!({"name": tname, "path": tpath});
+        let caller_is_master = ctx.user.is_none_or(|u| u.is_system_master());
+        let requested = obj
+            .pointer("/spec/cluster")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !requested.is_empty() && !caller_is_master {
+            return Err(forbidden(
+                &name,
+                "spec.cluster can only be set by system:masters",
+            ));
+        }
+        if requested.is_empty() {
+            obj["spec"]["cluster"] = json!(new_cluster_name());
+        }
+        if let Some(spec) = obj["spec"].as_object_mut() {
+            spec.remove("URL");
+        }
+        // Labels the type adds, never overriding the caller's.
+        if let Some(extra) = child_type
+            .object
+            .pointer("/spec/additionalWorkspaceLabels")
+            .and_then(Value::as_object)
+        {
+            let m = meta::meta_mut(obj);
+            let labels = m.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                for (k, v) in extra {
+                    l.entry(k.clone()).or_insert(v.clone());
+                }
+            }
+        }
+        if let Some(u) = ctx.user {
+            let owner = json!({"username": u.name, "uid": u.uid, "groups": u.groups});
+            let m = meta::meta_mut(obj);
+            let anns = m.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = anns.as_object_mut() {
+                a.insert(OWNER_ANNOTATION.into(), json!(owner.to_string()));
+            }
+        }
+        obj["status"] = json!({"phase": "Scheduling"});
+        Ok(())
+    }
+}
