@@ -606,6 +606,19 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
 async fn delete(state: &AppState, cluster: &str, name: &str, child: &str) -> bool {
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
     if !child.is_empty() {
+        // No new children from now on (admission checks this phase).
+        let lc_def = def(state, "core.kcp.io", "logicalclusters");
+        if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
+            if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
+                return false;
+            }
+            s["phase"] = json!("Terminating");
+            true
+        })
+        .await
+        {
+            return false;
+        }
         // Children first: each runs this same flow.
         let kids = list_all(
             state,

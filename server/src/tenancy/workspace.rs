@@ -112,6 +112,7 @@ impl Admission for WorkspaceAdmission {
         if parent_lc
             .pointer("/metadata/deletionTimestamp")
             .is_some_and(|v| !v.is_null())
+            || parent_lc.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         {
             return Err(forbidden(&name, "the parent workspace is being deleted"));
         }
