@@ -37,7 +37,6 @@ use crate::custom::defs;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
-use crate::request::params::FieldValidation;
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-crd-controller";
@@ -281,17 +280,7 @@ fn crd_def(state: &AppState) -> Arc<ResourceDef> {
 
 async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool {
     let def = crd_def(state);
-    let ctx = WriteCtx {
-        cluster,
-        def: &def,
-        namespace: None,
-        manager: MANAGER,
-        dry_run: false,
-        validation: FieldValidation::Ignore,
-        subresource: Some("status"),
-        apply: false,
-        user: None,
-    };
+    let ctx = WriteCtx::system(cluster, &def, None, Some("status"), MANAGER);
     let name = meta::name(desired).to_string();
     let status = desired["status"].clone();
     let uid = meta::str_field(desired, "uid").to_string();
@@ -372,17 +361,7 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
             continue;
         };
         let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
-        let ctx = WriteCtx {
-            cluster,
-            def: &def,
-            namespace: ns,
-            manager: MANAGER,
-            dry_run: false,
-            validation: FieldValidation::Ignore,
-            subresource: None,
-            apply: false,
-            user: None,
-        };
+        let ctx = WriteCtx::system(cluster, &def, ns, None, MANAGER);
         if let Err(e) = state
             .store
             .delete(&ctx, parts.name, &DeleteOpts::default())
@@ -397,17 +376,7 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
 
 async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool {
     let def = crd_def(state);
-    let ctx = WriteCtx {
-        cluster,
-        def: &def,
-        namespace: None,
-        manager: MANAGER,
-        dry_run: false,
-        validation: FieldValidation::Ignore,
-        subresource: None,
-        apply: false,
-        user: None,
-    };
+    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
     let name = meta::name(crd).to_string();
     let res = state
         .store

@@ -19,7 +19,6 @@ use trellis_storage::{ListOptions, ReadAt, WatchItem};
 use crate::builtin::namespace::{KUBERNETES_FINALIZER, spec_finalizers};
 use crate::cluster::LogicalCluster;
 use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
-use crate::request::params::FieldValidation;
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-namespace-controller";
@@ -136,17 +135,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
             if deleting {
                 continue;
             }
-            let ctx = WriteCtx {
-                cluster,
-                def,
-                namespace: Some(ns),
-                manager: MANAGER,
-                dry_run: false,
-                validation: FieldValidation::Ignore,
-                subresource: None,
-                apply: false,
-                user: None,
-            };
+            let ctx = WriteCtx::system(cluster, def, Some(ns), None, MANAGER);
             if let Err(e) = state
                 .store
                 .delete(&ctx, parts.name, &DeleteOpts::default())
@@ -163,17 +152,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
     let Some(ns_def) = registry.get("", "v1", "namespaces") else {
         return true;
     };
-    let ctx = WriteCtx {
-        cluster,
-        def: ns_def,
-        namespace: None,
-        manager: MANAGER,
-        dry_run: false,
-        validation: FieldValidation::Ignore,
-        subresource: Some("finalize"),
-        apply: false,
-        user: None,
-    };
+    let ctx = WriteCtx::system(cluster, ns_def, None, Some("finalize"), MANAGER);
     let res = state
         .store
         .update_with(&ctx, ns, |cur| {

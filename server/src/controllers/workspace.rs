@@ -35,7 +35,6 @@ use crate::cluster::ROOT;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
-use crate::request::params::FieldValidation;
 use crate::state::AppState;
 use crate::tenancy::types::{self, logical_clusters, workspaces};
 use crate::tenancy::workspace::{FINALIZER, OWNER_ANNOTATION};
@@ -61,17 +60,7 @@ fn ctx<'a>(
     def: &'a Arc<ResourceDef>,
     subresource: Option<&'a str>,
 ) -> WriteCtx<'a> {
-    WriteCtx {
-        cluster,
-        def,
-        namespace: None,
-        manager: MANAGER,
-        dry_run: false,
-        validation: FieldValidation::Ignore,
-        subresource,
-        apply: false,
-        user: None,
-    }
+    WriteCtx::system(cluster, def, None, subresource, MANAGER)
 }
 
 async fn list_all(state: &AppState, prefix: bytes::Bytes, at: ReadAt) -> Vec<(String, Value)> {

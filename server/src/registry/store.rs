@@ -51,7 +51,29 @@ pub struct WriteCtx<'a> {
     pub user: Option<&'a crate::auth::UserInfo>,
 }
 
-impl WriteCtx<'_> {
+impl<'a> WriteCtx<'a> {
+    /// A write by one of the server's own controllers: no caller to admit,
+    /// not a dry run, unknown fields ignored.
+    pub fn system(
+        cluster: &'a str,
+        def: &'a Arc<ResourceDef>,
+        namespace: Option<&'a str>,
+        subresource: Option<&'a str>,
+        manager: &'a str,
+    ) -> Self {
+        WriteCtx {
+            cluster,
+            def,
+            namespace,
+            manager,
+            dry_run: false,
+            validation: FieldValidation::Ignore,
+            subresource,
+            apply: false,
+            user: None,
+        }
+    }
+
     /// Which part of the object this write's manager may own.
     pub fn scope(&self) -> Scope {
         match (self.subresource, self.def.status_subresource) {
