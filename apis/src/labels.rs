@@ -15,6 +15,7 @@
 //! a nil `*LabelSelector`) selects nothing ([`Selector::nothing`]), exactly as
 //! `LabelSelectorAsSelector` does.
 
+use crate::goquote::go_quote;
 use crate::validation::{is_qualified_name, is_valid_label_value};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -87,35 +88,6 @@ impl fmt::Display for SelectorError {
 }
 
 impl std::error::Error for SelectorError {}
-
-/// Go's `strconv.Quote` (what `%q` and `%#v` print for strings). Printable
-/// non-ASCII characters are kept; the notion of "printable" outside ASCII is
-/// approximated (control and whitespace characters are escaped).
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c == ' ' || !(c.is_control() || c.is_whitespace()) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// Go's `%#v` of a `[]string`. An empty list is rendered as the nil slice
 /// `[]string(nil)`, which is what `LabelSelectorAsSelector` passes for a

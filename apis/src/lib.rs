@@ -11,6 +11,7 @@ pub mod error;
 pub mod field_error;
 pub mod fieldpath;
 pub mod fields;
+pub mod goquote;
 pub mod jsonpath;
 pub mod labels;
 pub mod patch;

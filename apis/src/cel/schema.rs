@@ -64,26 +64,7 @@ impl RuleSpec {
     }
 }
 
-/// Go's `%q` for a string (close enough: Rust's `{:?}` differs only for
-/// exotic escapes).
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use crate::goquote::go_quote;
 
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // `nullable`/`preserve_unknown` document the schema; values follow the data

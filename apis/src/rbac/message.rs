@@ -23,33 +23,7 @@ use crate::status::{GroupResource, Status, StatusDetails};
 
 use super::attributes::Attributes;
 
-/// Go's `%q` of a string (`strconv.Quote`): printable characters as is,
-/// `"` and `\` escaped, control characters as `\n`-style or `\xNN`/`\uNNNN`
-/// escapes.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use crate::goquote::go_quote;
 
 /// Go's `%q` of a `[]string`: `["a" "b"]`, `[]` when empty.
 pub(crate) fn go_quote_list(items: &[String]) -> String {

@@ -471,38 +471,7 @@ fn is_request_uri(s: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Go value renderings used in messages.
 
-/// Go `strconv.Quote` (`%q`): printable characters as they are, the usual
-/// escapes, `\u`/`\U` for other non-printables.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use crate::goquote::go_quote;
 
 /// Go `%v` of a float64: `%g` with the shortest precision, which switches
 /// to exponent form (`1e+06`, `1.5e-05`) when the decimal exponent is below
