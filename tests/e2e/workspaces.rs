@@ -380,6 +380,19 @@ spec:
     // (or system:masters, which the admin is).
     let adopted = create_ready(&s, "root", "adopt", None);
     assert_ne!(adopted["spec"]["cluster"], "");
+    // ... and never one that is in use: that would graft two workspaces
+    // onto one set of data.
+    for taken in ["root", adopted["spec"]["cluster"].as_str().unwrap()] {
+        let (code, body) = s.curl(
+            "POST",
+            "/apis/tenancy.kcp.io/v1alpha1/workspaces",
+            Some(&format!(
+                r#"{{"apiVersion":"tenancy.kcp.io/v1alpha1","kind":"Workspace","metadata":{{"name":"graft"}},"spec":{{"cluster":"{taken}"}}}}"#
+            )),
+        );
+        assert_eq!(code, 403, "{body}");
+        assert!(body.contains("is already in use"), "{body}");
+    }
 }
 
 #[test]

@@ -208,6 +208,23 @@ impl Admission for WorkspaceAdmission {
         }
         if requested.is_empty() {
             obj["spec"]["cluster"] = json!(new_cluster_name());
+        } else if requested == crate::cluster::ROOT
+            || types::get(
+                storage,
+                &types::logical_clusters(),
+                requested,
+                super::LOGICAL_CLUSTER,
+            )
+            .await
+            .map_err(|e| ApiError::internal("reading the requested logical cluster", e))?
+            .is_some()
+        {
+            // Two workspaces on one logical cluster would share (and on
+            // deletion purge) each other's data.
+            return Err(forbidden(
+                &name,
+                format!("logical cluster {requested:?} is already in use"),
+            ));
         }
         if let Some(spec) = obj["spec"].as_object_mut() {
             spec.remove("URL");
