@@ -28,7 +28,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use trellis_storage::keys::{self, Keyspace};
-use trellis_storage::{ListOptions, ReadAt, WatchItem};
+use trellis_storage::{ReadAt, WatchItem};
 
 use trellis_apis::crd::{self, CLEANUP_FINALIZER};
 
@@ -36,7 +36,7 @@ use crate::custom::api::CustomApi;
 use crate::custom::defs;
 use crate::meta;
 use crate::registry::ResourceDef;
-use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
+use crate::registry::store::{DeleteOpts, WriteCtx};
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-crd-controller";
@@ -50,19 +50,11 @@ fn keyspace() -> Keyspace {
 /// Installs what every cluster serves, before the server takes requests.
 /// Returns the revision the definitions were read at.
 pub async fn load(state: &AppState) -> u64 {
-    let storage = state.store.storage.clone();
-    let rev = storage.current_revision();
+    let rev = state.store.storage.current_revision();
     let mut by_cluster: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    if let Ok(page) = storage
-        .list(ListOptions {
-            prefix: keyspace().all_clusters(),
-            start_after: None,
-            limit: None,
-            at: ReadAt::Revision(rev),
-        })
-        .await
+    if let Some(items) = super::scan(state, keyspace().all_clusters(), ReadAt::Revision(rev)).await
     {
-        for rec in page.items {
+        for rec in items {
             let (Some(parts), Ok(obj)) = (
                 keys::parse(&rec.key),
                 serde_json::from_slice::<Value>(&rec.value),
@@ -131,18 +123,9 @@ pub async fn run(state: AppState, mut from: u64) {
 }
 
 async fn clusters_with_crds(state: &AppState) -> BTreeSet<String> {
-    let storage = state.store.storage.clone();
     let mut out = BTreeSet::new();
-    if let Ok(page) = storage
-        .list(ListOptions {
-            prefix: keyspace().all_clusters(),
-            start_after: None,
-            limit: None,
-            at: ReadAt::Latest,
-        })
-        .await
-    {
-        for rec in page.items {
+    if let Some(items) = super::scan(state, keyspace().all_clusters(), ReadAt::Latest).await {
+        for rec in items {
             if let Some(p) = keys::parse(&rec.key) {
                 out.insert(p.cluster.to_string());
             }
@@ -153,19 +136,9 @@ async fn clusters_with_crds(state: &AppState) -> BTreeSet<String> {
 
 async fn list_crds(state: &AppState, cluster: &str) -> Option<Vec<Value>> {
     let prefix = keyspace().cluster(cluster).ok()?;
-    let page = state
-        .store
-        .storage
-        .list(ListOptions {
-            prefix,
-            start_after: None,
-            limit: None,
-            at: ReadAt::Latest,
-        })
-        .await
-        .ok()?;
+    let items = super::scan(state, prefix, ReadAt::Latest).await?;
     Some(
-        page.items
+        items
             .iter()
             .filter_map(|r| serde_json::from_slice(&r.value).ok())
             .collect(),
@@ -286,13 +259,10 @@ async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool 
     let uid = meta::str_field(desired, "uid").to_string();
     let res = state
         .store
-        .update_with(&ctx, &name, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&def.group_resource(), &name).into());
-            };
+        .update_existing(&ctx, &name, |cur| {
             // A definition deleted and recreated under the same name gets
             // its own reconcile.
-            if meta::str_field(&cur, "uid") != uid {
+            if meta::str_field(cur, "uid") != uid {
                 return Err(trellis_apis::Status::conflict(
                     &def.group_resource(),
                     &name,
@@ -301,11 +271,7 @@ async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool 
                 .into());
             }
             cur["status"] = status.clone();
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            Ok(())
         })
         .await;
     match res {
@@ -331,20 +297,10 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
     let Ok(prefix) = ks.cluster(cluster) else {
         return false;
     };
-    let Ok(page) = state
-        .store
-        .storage
-        .list(ListOptions {
-            prefix,
-            start_after: None,
-            limit: None,
-            at: ReadAt::Latest,
-        })
-        .await
-    else {
+    let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
         return false;
     };
-    if page.items.is_empty() {
+    if items.is_empty() {
         return remove_finalizer(state, cluster, crd).await;
     }
     // Any served version's definition addresses the shared keyspace.
@@ -356,7 +312,7 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
     else {
         return false;
     };
-    for rec in page.items {
+    for rec in items {
         let Some(parts) = keys::parse(&rec.key) else {
             continue;
         };
@@ -380,20 +336,13 @@ async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool 
     let name = meta::name(crd).to_string();
     let res = state
         .store
-        .update_with(&ctx, &name, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&def.group_resource(), &name).into());
-            };
-            let fins: Vec<String> = meta::finalizers(&cur)
+        .update_existing(&ctx, &name, |cur| {
+            let fins: Vec<String> = meta::finalizers(cur)
                 .into_iter()
                 .filter(|f| f != CLEANUP_FINALIZER)
                 .collect();
-            meta::meta_mut(&mut cur).insert("finalizers".into(), json!(fins));
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
+            Ok(())
         })
         .await;
     match res {

@@ -14,11 +14,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use trellis_storage::keys::{self, Keyspace};
-use trellis_storage::{ListOptions, ReadAt, WatchItem};
+use trellis_storage::{ReadAt, WatchItem};
 
 use crate::builtin::namespace::{KUBERNETES_FINALIZER, spec_finalizers};
 use crate::cluster::LogicalCluster;
-use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
+use crate::registry::store::{DeleteOpts, WriteCtx};
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-namespace-controller";
@@ -37,16 +37,8 @@ pub async fn run(state: AppState) {
         };
         // Catch up with namespaces that were already terminating.
         let mut pending: BTreeSet<(String, String)> = BTreeSet::new();
-        if let Ok(page) = storage
-            .list(ListOptions {
-                prefix: ks.all_clusters(),
-                start_after: None,
-                limit: None,
-                at: ReadAt::Revision(start),
-            })
-            .await
-        {
-            for rec in page.items {
+        if let Some(items) = super::scan(&state, ks.all_clusters(), ReadAt::Revision(start)).await {
+            for rec in items {
                 if let Some(k) = terminating(&rec.key, &rec.value) {
                     pending.insert(k);
                 }
@@ -110,20 +102,10 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         let Ok(prefix) = def.keyspace.namespace(cluster, ns) else {
             continue;
         };
-        let Ok(page) = state
-            .store
-            .storage
-            .list(ListOptions {
-                prefix,
-                start_after: None,
-                limit: None,
-                at: ReadAt::Latest,
-            })
-            .await
-        else {
+        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
             return false;
         };
-        for rec in page.items {
+        for rec in items {
             remaining += 1;
             let Some(parts) = keys::parse(&rec.key) else {
                 continue;
@@ -155,20 +137,13 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
     let ctx = WriteCtx::system(cluster, ns_def, None, Some("finalize"), MANAGER);
     let res = state
         .store
-        .update_with(&ctx, ns, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&ns_def.group_resource(), ns).into());
-            };
-            let fins: Vec<String> = spec_finalizers(&cur)
+        .update_existing(&ctx, ns, |cur| {
+            let fins: Vec<String> = spec_finalizers(cur)
                 .into_iter()
                 .filter(|f| f != KUBERNETES_FINALIZER)
                 .collect();
             cur["spec"] = json!({"finalizers": fins});
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            Ok(())
         })
         .await;
     match res {

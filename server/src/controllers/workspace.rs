@@ -34,7 +34,7 @@ use trellis_storage::{ListOptions, Preconditions, ReadAt, WatchItem};
 use crate::cluster::ROOT;
 use crate::meta;
 use crate::registry::ResourceDef;
-use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
+use crate::registry::store::{DeleteOpts, WriteCtx};
 use crate::state::AppState;
 use crate::tenancy::types::{self, logical_clusters, workspaces};
 use crate::tenancy::workspace::{FINALIZER, OWNER_ANNOTATION};
@@ -64,20 +64,9 @@ fn ctx<'a>(
 }
 
 async fn list_all(state: &AppState, prefix: bytes::Bytes, at: ReadAt) -> Vec<(String, Value)> {
-    let Ok(page) = state
-        .store
-        .storage
-        .list(ListOptions {
-            prefix,
-            start_after: None,
-            limit: None,
-            at,
-        })
+    super::scan(state, prefix, at)
         .await
-    else {
-        return Vec::new();
-    };
-    page.items
+        .unwrap_or_default()
         .into_iter()
         .filter_map(|rec| {
             let cluster = keys::parse(&rec.key)?.cluster.to_string();
@@ -181,21 +170,14 @@ async fn set_status(
     let c = ctx(cluster, def, Some("status"));
     let res = state
         .store
-        .update_with(&c, name, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&def.group_resource(), name).into());
-            };
+        .update_existing(&c, name, |cur| {
             if !cur.get("status").is_some_and(Value::is_object) {
                 cur["status"] = json!({});
             }
             if !f(&mut cur["status"]) {
                 return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
             }
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            Ok(())
         })
         .await;
     match res {
@@ -474,16 +456,9 @@ async fn schedule(
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
     let res = state
         .store
-        .update_with(&ctx(cluster, &ws_def, None), name, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&ws_def.group_resource(), name).into());
-            };
+        .update_existing(&ctx(cluster, &ws_def, None), name, |cur| {
             cur["spec"]["URL"] = json!(url);
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            Ok(())
         })
         .await;
     if let Err(e) = res {
@@ -634,21 +609,14 @@ async fn delete(state: &AppState, cluster: &str, name: &str, child: &str) -> boo
     }
     let res = state
         .store
-        .update_with(&ctx(cluster, &ws_def, None), name, |cur| {
-            let Some(mut cur) = cur else {
-                return Err(trellis_apis::Status::not_found(&ws_def.group_resource(), name).into());
-            };
+        .update_existing(&ctx(cluster, &ws_def, None), name, |cur| {
             if let Some(f) = cur
                 .pointer_mut("/metadata/finalizers")
                 .and_then(Value::as_array_mut)
             {
                 f.retain(|x| x != FINALIZER);
             }
-            Ok(Mutation::Update {
-                body: cur,
-                pinned_rv: None,
-                warnings: Vec::new(),
-            })
+            Ok(())
         })
         .await;
     match res {

@@ -860,6 +860,33 @@ impl Store {
         Err(Status::modified_conflict(&gr, name).into())
     }
 
+    /// [`Store::update_with`] for an object that must already exist: `edit`
+    /// changes it in place (an error aborts the write); a missing object is
+    /// a 404.
+    pub async fn update_existing<F>(
+        &self,
+        ctx: &WriteCtx<'_>,
+        name: &str,
+        mut edit: F,
+    ) -> ApiResult<WriteResult>
+    where
+        F: FnMut(&mut Value) -> ApiResult<()>,
+    {
+        let gr = ctx.def.group_resource();
+        self.update_with(ctx, name, |cur| {
+            let Some(mut cur) = cur else {
+                return Err(Status::not_found(&gr, name).into());
+            };
+            edit(&mut cur)?;
+            Ok(Mutation::Update {
+                body: cur,
+                pinned_rv: None,
+                warnings: Vec::new(),
+            })
+        })
+        .await
+    }
+
     // ---------------------------------------------------------------- delete
 
     pub async fn delete(
