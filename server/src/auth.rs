@@ -10,20 +10,9 @@ use std::collections::HashMap;
 use http::HeaderMap;
 use parking_lot::RwLock;
 
-/// The authenticated user (`user.Info`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-impl UserInfo {
-    pub fn is_system_master(&self) -> bool {
-        self.groups.iter().any(|g| g == "system:masters")
-    }
-}
+/// The authenticated user (`user.Info`); the same type the RBAC layer
+/// decides on.
+pub use trellis_apis::rbac::UserInfo;
 
 pub const AUTHENTICATED: &str = "system:authenticated";
 pub const MASTERS: &str = "system:masters";
@@ -44,7 +33,11 @@ impl Authenticator {
     }
 
     /// `Ok(None)` when the request carries no credentials at all.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<UserInfo>, AuthError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        _peer: Option<&crate::serve::PeerCertificates>,
+    ) -> Result<Option<UserInfo>, AuthError> {
         let Some(auth) = headers.get(http::header::AUTHORIZATION) else {
             return Ok(None);
         };

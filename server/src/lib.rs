@@ -18,6 +18,7 @@
 //! socket; the `trellis` binary only parses flags and calls [`run`].
 
 pub mod auth;
+pub mod authz;
 pub mod builtin;
 pub mod cluster;
 pub mod controllers;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use trellis_storage::Storage;
 
 use crate::auth::Authenticator;
+use crate::authz::Authorizer;
 use crate::builtin::Builtins;
 use crate::cluster::{Clusters, LogicalCluster};
 use crate::handlers::openapi::GvDoc;
@@ -40,6 +41,7 @@ pub struct State {
     pub clusters: Clusters,
     pub definitions: Definitions,
     pub auth: Authenticator,
+    pub authz: Arc<Authorizer>,
     pub metrics: Metrics,
     pub config: ServerConfig,
     /// Flips to `true` when the server shuts down; watches end.
@@ -68,6 +70,7 @@ impl AppState {
             definitions,
         } = crate::builtin::builtins();
         AppState(Arc::new(State {
+            authz: Arc::new(Authorizer::new(storage.clone())),
             store: Store::new(storage),
             clusters: Clusters::new(registry),
             definitions,

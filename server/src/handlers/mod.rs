@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod openapi;
 pub mod resource;
+pub mod review;
 mod scale;
 pub mod system;
 pub mod watch;
@@ -110,7 +111,11 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
     if matches!(rest.as_str(), "/healthz" | "/livez" | "/readyz") {
         return system::health(&rest, parts.uri.query()).into_response();
     }
-    let user = match state.auth.authenticate(&parts.headers) {
+    let user = match state
+        .auth
+        .authenticate(&parts.headers, parts.extensions.get())
+        .await
+    {
         Ok(Some(u)) => u,
         _ => return ApiError::from(Status::unauthorized()).into_response(),
     };
@@ -183,6 +188,14 @@ async fn route(
             discovery::resource_list(state, cluster, &group, &version),
             "get",
         ),
+        Target::Resource(req) if review::handles(&req) => {
+            let verb = req.verb.as_str();
+            let resource = req.resource.clone();
+            match review::handle(state, cluster, user, req, parts, body).await {
+                Ok(r) => Ok((r, verb, resource)),
+                Err(e) => Err((e, verb, resource)),
+            }
+        }
         Target::Resource(req) => {
             let verb = req.verb.as_str();
             let resource = req.resource.clone();

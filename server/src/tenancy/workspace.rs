@@ -195,7 +195,7 @@ impl Admission for WorkspaceAdmission {
             obj["spec"] = json!({});
         }
         obj["spec"]["type"] = json!({"name": tname, "path": tpath});
-        let caller_is_master = ctx.user.is_none_or(|u| u.is_system_master());
+        let caller_is_master = ctx.user.is_none_or(|u| u.in_group(crate::auth::MASTERS));
         let requested = obj
             .pointer("/spec/cluster")
             .and_then(Value::as_str)

@@ -1,0 +1,243 @@
+//! The per-workspace policy cache and the authorizer chain.
+//!
+//! Invariant: a cached [`PolicyIndex`] reflects every RBAC write that
+//! committed before the request that reads it started. Writes call
+//! [`Authorizer::invalidate`] after they commit; an index whose build began
+//! before an invalidation (it may have read the old policy) is used for the
+//! request that built it but never cached — the `epoch` check.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::authorization::v1::{NonResourceRule, ResourceRule};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use trellis_apis::rbac::{
+    Attributes, Decision, PolicyIndex, RulesReview, SYSTEM_MASTERS, UserInfo,
+};
+use trellis_storage::keys::Keyspace;
+use trellis_storage::{ListOptions, ReadAt, Storage};
+
+use super::bootstrap::{ACCESS_PATH, ACCESS_VERB, BootstrapPolicy};
+use crate::error::{ApiError, ApiResult};
+
+/// The RBAC API group.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// `extra` key naming the logical cluster a ServiceAccount belongs to (kcp's
+/// key); its tokens are only worth a ServiceAccount identity there.
+pub const CLUSTER_NAME_EXTRA: &str = "authentication.kcp.io/cluster-name";
+
+pub struct Authorizer {
+    storage: Arc<dyn Storage>,
+    bootstrap: BootstrapPolicy,
+    cache: RwLock<HashMap<String, Arc<PolicyIndex>>>,
+    epoch: AtomicU64,
+}
+
+fn rbac_gr(resource: &str) -> trellis_apis::GroupResource {
+    trellis_apis::GroupResource {
+        group: RBAC_GROUP.into(),
+        resource: resource.into(),
+    }
+}
+
+fn keyspace(resource: &str) -> Keyspace {
+    Keyspace::new(RBAC_GROUP, resource, None).expect("RBAC keyspaces are valid")
+}
+
+/// Whether `user` is a ServiceAccount of `cluster` (and so may enter it
+/// without an access grant).
+pub fn is_service_account_of(user: &UserInfo, cluster: &str) -> bool {
+    trellis_apis::rbac::attributes::split_service_account_username(&user.name).is_some()
+        && user
+            .extra
+            .get(CLUSTER_NAME_EXTRA)
+            .is_some_and(|c| c.iter().any(|c| c == cluster))
+}
+
+impl Authorizer {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Authorizer {
+            storage,
+            bootstrap: BootstrapPolicy::new(),
+            cache: RwLock::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    pub fn bootstrap(&self) -> &BootstrapPolicy {
+        &self.bootstrap
+    }
+
+    /// Drops a workspace's cached policy; call after an RBAC write in it
+    /// commits, and when the workspace is deleted.
+    pub fn invalidate(&self, cluster: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.write().remove(cluster);
+    }
+
+    /// Number of workspaces with a cached index.
+    pub fn cached(&self) -> usize {
+        self.cache.read().len()
+    }
+
+    async fn load<T: DeserializeOwned>(&self, resource: &str, cluster: &str) -> ApiResult<Vec<T>> {
+        let prefix = keyspace(resource)
+            .cluster(cluster)
+            .map_err(|e| ApiError::internal("RBAC keyspace", e))?;
+        let page = self
+            .storage
+            .list(ListOptions {
+                prefix,
+                start_after: None,
+                limit: None,
+                at: ReadAt::Latest,
+            })
+            .await
+            .map_err(|e| ApiError::from_storage(e, &rbac_gr(resource), ""))?;
+        // An object that does not parse as its type grants nothing rather
+        // than failing every request of the workspace.
+        Ok(page
+            .items
+            .iter()
+            .filter_map(|r| serde_json::from_slice(&r.value).ok())
+            .collect())
+    }
+
+    /// The workspace's policy index, built on first use.
+    pub async fn policy(&self, cluster: &str) -> ApiResult<Arc<PolicyIndex>> {
+        if let Some(p) = self.cache.read().get(cluster) {
+            return Ok(p.clone());
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let roles: Vec<Role> = self.load("roles", cluster).await?;
+        let cluster_roles: Vec<ClusterRole> = self.load("clusterroles", cluster).await?;
+        let role_bindings: Vec<RoleBinding> = self.load("rolebindings", cluster).await?;
+        let crbs: Vec<ClusterRoleBinding> = self.load("clusterrolebindings", cluster).await?;
+        let index = Arc::new(self.build(&roles, &cluster_roles, &role_bindings, &crbs));
+        let mut cache = self.cache.write();
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(cluster.to_string(), index.clone());
+        }
+        Ok(index)
+    }
+
+    /// One workspace's objects over the bootstrap policy (same-named
+    /// workspace objects win).
+    pub fn build(
+        &self,
+        roles: &[Role],
+        cluster_roles: &[ClusterRole],
+        role_bindings: &[RoleBinding],
+        cluster_role_bindings: &[ClusterRoleBinding],
+    ) -> PolicyIndex {
+        let local_roles: HashSet<&str> = cluster_roles
+            .iter()
+            .filter_map(|r| r.metadata.name.as_deref())
+            .collect();
+        let local_bindings: HashSet<&str> = cluster_role_bindings
+            .iter()
+            .filter_map(|r| r.metadata.name.as_deref())
+            .collect();
+        let all_roles = self
+            .bootstrap
+            .cluster_roles
+            .iter()
+            .filter(|r| !local_roles.contains(r.metadata.name.as_deref().unwrap_or("")))
+            .chain(cluster_roles);
+        let all_bindings = self
+            .bootstrap
+            .cluster_role_bindings
+            .iter()
+            .filter(|r| !local_bindings.contains(r.metadata.name.as_deref().unwrap_or("")))
+            .chain(cluster_role_bindings);
+        PolicyIndex::build(roles, all_roles, role_bindings, all_bindings)
+    }
+
+    /// The whole chain for one request in `cluster` (masters, workspace
+    /// access, RBAC).
+    pub async fn authorize(&self, cluster: &str, attrs: &Attributes) -> ApiResult<Decision> {
+        if attrs.user.in_group(SYSTEM_MASTERS) {
+            return Ok(Decision::Allow {
+                reason: Arc::from(""),
+            });
+        }
+        let policy = self.policy(cluster).await?;
+        if !self.may_enter(&policy, cluster, &attrs.user) {
+            return Ok(Decision::NoOpinion {
+                reason: ACCESS_DENIED.to_string(),
+            });
+        }
+        Ok(policy.authorize(attrs))
+    }
+
+    /// Whether `user` may enter the workspace at all.
+    pub async fn has_access(&self, cluster: &str, user: &UserInfo) -> ApiResult<bool> {
+        if user.in_group(SYSTEM_MASTERS) {
+            return Ok(true);
+        }
+        let policy = self.policy(cluster).await?;
+        Ok(self.may_enter(&policy, cluster, user))
+    }
+
+    fn may_enter(&self, policy: &PolicyIndex, cluster: &str, user: &UserInfo) -> bool {
+        is_service_account_of(user, cluster)
+            || policy
+                .authorize(&Attributes::non_resource(
+                    user.clone(),
+                    ACCESS_VERB,
+                    ACCESS_PATH,
+                ))
+                .is_allowed()
+    }
+
+    /// What a SelfSubjectRulesReview reports. Masters get `*` (upstream's
+    /// privileged-group authorizer); users without access to the workspace
+    /// get nothing.
+    pub async fn rules_review(
+        &self,
+        cluster: &str,
+        user: &UserInfo,
+        namespace: &str,
+    ) -> ApiResult<RulesReview> {
+        if user.in_group(SYSTEM_MASTERS) {
+            let all = Some(vec!["*".to_string()]);
+            return Ok(RulesReview {
+                resource_rules: vec![ResourceRule {
+                    verbs: vec!["*".into()],
+                    api_groups: all.clone(),
+                    resources: all.clone(),
+                    resource_names: None,
+                }],
+                non_resource_rules: vec![NonResourceRule {
+                    verbs: vec!["*".into()],
+                    non_resource_urls: all,
+                }],
+                ..Default::default()
+            });
+        }
+        let policy = self.policy(cluster).await?;
+        if !self.may_enter(&policy, cluster, user) {
+            return Ok(RulesReview::default());
+        }
+        Ok(policy.rules_review(user, namespace))
+    }
+
+    /// The rules `user` holds in `namespace` of `cluster`, for escalation
+    /// checks; masters are handled by the caller.
+    pub async fn rules_of(
+        &self,
+        cluster: &str,
+        user: &UserInfo,
+        namespace: &str,
+    ) -> ApiResult<(Vec<k8s_openapi::api::rbac::v1::PolicyRule>, Option<String>)> {
+        let policy = self.policy(cluster).await?;
+        Ok(policy.policy_rules(user, namespace))
+    }
+}
+
+/// The reason of a refusal for want of workspace access. It must not depend
+/// on whether the workspace exists.
+pub const ACCESS_DENIED: &str = "workspace access not permitted";

@@ -1,0 +1,28 @@
+//! Authorization: may this user do this in this workspace?
+//!
+//! Upstream kube-apiserver asks a chain of authorizers; Trellis' chain, per
+//! request, after authentication and cluster resolution:
+//!
+//! 1. `system:masters` may do everything (upstream's privileged-group
+//!    authorizer, in front of RBAC);
+//! 2. workspace access, as kcp models it: the user needs the `access` verb
+//!    on the non-resource path `/` *inside* the workspace (ClusterRole
+//!    `system:kcp:workspace:access`, or anything broader such as
+//!    `cluster-admin`). ServiceAccounts of the workspace itself need no
+//!    grant. Without access every request in the workspace is refused, and
+//!    the refusal reads the same whether or not the workspace exists;
+//! 3. RBAC of the workspace ([`trellis_apis::rbac::PolicyIndex`]).
+//!
+//! Policy per workspace is the workspace's own Roles, ClusterRoles,
+//! RoleBindings and ClusterRoleBindings plus the shared bootstrap policy
+//! ([`bootstrap`]): the roles users expect (`cluster-admin`, `admin`,
+//! `edit`, `view`, discovery) exist in every workspace without being
+//! copied into each. A workspace's index is built on first use from one
+//! storage scan per RBAC resource and cached; every committed write to an
+//! RBAC object drops the workspace's entry ([`Authorizer::invalidate`]), so
+//! the next request sees the new policy.
+
+pub mod bootstrap;
+pub mod cache;
+
+pub use cache::Authorizer;
