@@ -308,6 +308,10 @@ pub enum NameRule {
     Dns1123Label,
     /// `NameIsDNS1035Label`: e.g. Service.
     Dns1035Label,
+    /// `path.ValidatePathSegmentName`: RBAC objects (`ValidateRBACName`),
+    /// whose names such as `system:discovery` only have to be usable as one
+    /// URL path segment.
+    PathSegment,
 }
 
 impl NameRule {
@@ -324,8 +328,26 @@ impl NameRule {
             NameRule::Dns1123Subdomain => dns1123_subdomain_errors(&bytes),
             NameRule::Dns1123Label => dns1123_label_errors(&bytes),
             NameRule::Dns1035Label => dns1035_label_errors(&bytes),
+            NameRule::PathSegment => path_segment_errors(name, prefix),
         }
     }
+}
+
+/// Upstream `IsValidPathSegmentName` (or `IsValidPathSegmentPrefix` for a
+/// `generateName` prefix, which may still be completed to a valid name).
+fn path_segment_errors(name: &str, prefix: bool) -> Vec<String> {
+    if !prefix {
+        for bad in [".", ".."] {
+            if name == bad {
+                return vec![format!("may not be '{bad}'")];
+            }
+        }
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|bad| name.contains(*bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+        .collect()
 }
 
 /// Upstream `NameIsDNSSubdomain(name, prefix)`.
@@ -509,6 +531,25 @@ mod tests {
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn path_segment_names() {
+        assert!(
+            NameRule::PathSegment
+                .check("system:discovery", false)
+                .is_empty()
+        );
+        assert!(NameRule::PathSegment.check("Mixed:Case", false).is_empty());
+        assert_eq!(
+            NameRule::PathSegment.check("..", false),
+            ["may not be '..'"]
+        );
+        assert_eq!(
+            NameRule::PathSegment.check("a/b%c", false),
+            ["may not contain '/'", "may not contain '%'"]
+        );
+        assert!(NameRule::PathSegment.check(".", true).is_empty());
     }
 
     #[test]

@@ -49,6 +49,10 @@ struct ServeArgs {
     /// Key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS. Unsafe: tokens and data cross the
+    /// network in clear text, and client certificates cannot be used.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -58,6 +62,117 @@ struct ServeArgs {
     /// Retained watch history in events (tests shrink it to exercise 410s).
     #[arg(long, hide = true)]
     watch_history_events: Option<usize>,
+    /// Append an audit record (one JSON line per request: user, verb,
+    /// workspace, resource, name, decision, response code) to this file.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    // Last: its help heading applies to every flag after it.
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// Authentication flags (named as kube-apiserver's).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Authentication")]
+struct AuthArgs {
+    /// Static bearer tokens, one per line: token,user,uid[,"group1,group2"].
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Issuer (`iss`) of the ServiceAccount tokens this server signs and
+    /// accepts.
+    #[arg(long, default_value = trellis_server::auth::service_account::DEFAULT_ISSUER)]
+    service_account_issuer: String,
+    /// Audiences the server accepts in ServiceAccount tokens
+    /// (comma-separated); default: the service account issuer.
+    #[arg(long, value_delimiter = ',')]
+    api_audiences: Vec<String>,
+    /// Longest ServiceAccount token lifetime (e.g. 48h, 90m); longer
+    /// requests are shortened. Default: no limit.
+    #[arg(long, value_parser = parse_duration)]
+    service_account_max_token_expiration: Option<Duration>,
+    /// Accept OpenID Connect ID tokens from this issuer (https URL).
+    #[arg(long, requires = "oidc_client_id")]
+    oidc_issuer_url: Option<String>,
+    /// The client id ID tokens must be issued for (their audience).
+    #[arg(long, requires = "oidc_issuer_url")]
+    oidc_client_id: Option<String>,
+    /// ID token claim holding the user name.
+    #[arg(long, default_value = "sub", requires = "oidc_issuer_url")]
+    oidc_username_claim: String,
+    /// Prefix for OIDC user names; default `<issuer-url>#` unless the claim
+    /// is `email`; `-` for none.
+    #[arg(long, requires = "oidc_issuer_url")]
+    oidc_username_prefix: Option<String>,
+    /// ID token claim holding the user's groups.
+    #[arg(long, requires = "oidc_issuer_url")]
+    oidc_groups_claim: Option<String>,
+    /// Prefix for OIDC group names.
+    #[arg(long, requires = "oidc_issuer_url")]
+    oidc_groups_prefix: Option<String>,
+    /// CA certificates (PEM) for the issuer's HTTPS; default: the host's.
+    #[arg(long, requires = "oidc_issuer_url")]
+    oidc_ca_file: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    fn options(self) -> trellis_server::auth::AuthOptions {
+        use trellis_server::auth::{AuthOptions, OidcOptions, ServiceAccountOptions};
+        AuthOptions {
+            token_auth_file: self.token_auth_file,
+            service_account: ServiceAccountOptions {
+                issuer: self.service_account_issuer,
+                audiences: self.api_audiences,
+                max_expiration: self.service_account_max_token_expiration,
+            },
+            oidc: self.oidc_issuer_url.map(|issuer_url| OidcOptions {
+                issuer_url,
+                client_id: self.oidc_client_id.unwrap_or_default(),
+                username_claim: self.oidc_username_claim,
+                username_prefix: self.oidc_username_prefix,
+                groups_claim: self.oidc_groups_claim,
+                groups_prefix: self.oidc_groups_prefix,
+                ca_file: self.oidc_ca_file,
+            }),
+        }
+    }
+}
+
+/// A duration as Go writes them: `90s`, `30m`, `48h`, `1h30m`; a bare
+/// number is seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: use e.g. 48h, 90m or 3600s"
+                ));
+            }
+        };
+        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration {s:?} is too long"))?;
+        num.clear();
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(format!(
+            "invalid duration {s:?}: use e.g. 48h, 90m or 3600s"
+        ));
+    }
+    Ok(Duration::from_secs(total))
 }
 
 async fn shutdown_signal() {
@@ -108,11 +223,14 @@ async fn main() -> anyhow::Result<()> {
                 port: args.port,
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
+                insecure_http: args.insecure_http,
+                auth: args.auth.options(),
                 ..Default::default()
             };
             opts.server.bookmark_interval =
                 Duration::from_secs(args.bookmark_interval_seconds.max(1));
             opts.history_events = args.watch_history_events;
+            opts.audit_log = args.audit_log_path;
             trellis_server::run(opts, shutdown_signal())
                 .await
                 .context("trellis serve")?;

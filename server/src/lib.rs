@@ -17,6 +17,7 @@
 //! [`error`]. [`router`] is public so handlers can be exercised without a
 //! socket; the `trellis` binary only parses flags and calls [`run`].
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod builtin;
@@ -89,12 +90,18 @@ pub struct Options {
     /// Operator-supplied serving certificate and key (PEM).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS (no client certificates then).
+    pub insecure_http: bool,
+    /// Authenticators: token file, ServiceAccount tokens, OIDC.
+    pub auth: auth::AuthOptions,
     pub server: ServerConfig,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,
     /// Override the storage's retained watch history (events); tests use a
     /// small one to exercise expiry.
     pub history_events: Option<usize>,
+    /// Where to append the audit log (JSON lines), if anywhere.
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -105,9 +112,12 @@ impl Default for Options {
             port: 6443,
             tls_cert: None,
             tls_key: None,
+            insecure_http: false,
+            auth: auth::AuthOptions::default(),
             server: ServerConfig::default(),
             shutdown_grace: Duration::from_secs(10),
             history_events: None,
+            audit_log: None,
         }
     }
 }
@@ -146,6 +156,42 @@ async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> R
     Ok(())
 }
 
+/// Stores the bootstrap ClusterRoles and ClusterRoleBindings in the root
+/// workspace, as kube-apiserver does in its cluster, so that they can be
+/// read there; every workspace's authorizer sees them whether stored or not
+/// (see [`authz::bootstrap`]). Existing objects are left as the operator
+/// made them.
+async fn ensure_bootstrap_policy(state: &AppState) -> Result<(), Error> {
+    let registry = state.clusters.builtin_registry();
+    let policy = state.authz.bootstrap();
+    let mut objects = Vec::new();
+    for r in &policy.cluster_roles {
+        let mut v = serde_json::to_value(r).map_err(|e| Error::Config(e.to_string()))?;
+        v["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        v["kind"] = json!("ClusterRole");
+        objects.push(("clusterroles", v));
+    }
+    for b in &policy.cluster_role_bindings {
+        let mut v = serde_json::to_value(b).map_err(|e| Error::Config(e.to_string()))?;
+        v["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+        v["kind"] = json!("ClusterRoleBinding");
+        objects.push(("clusterrolebindings", v));
+    }
+    for (resource, obj) in objects {
+        let def = registry
+            .get(authz::cache::RBAC_GROUP, "v1", resource)
+            .expect("RBAC is built in")
+            .clone();
+        let ctx = WriteCtx::system(cluster::ROOT, &def, None, None, "trellis");
+        match state.store.create(&ctx, obj, Vec::new()).await {
+            Ok(_) => {}
+            Err(e) if e.code() == 409 => {}
+            Err(e) => return Err(Error::Config(format!("creating bootstrap policy: {e}"))),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the server until `shutdown` resolves, then shuts down cleanly:
 /// stops accepting, ends watches, lets in-flight requests finish and closes
 /// the store.
@@ -174,7 +220,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
             ));
         }
     };
-    let tls = serve::tls_config(&cert_pem, &key_pem, Some(&ca.cert_pem))?;
+    let tls = if opts.insecure_http {
+        tracing::warn!(
+            "--insecure-http: serving plain HTTP; credentials and data cross the network unencrypted and client certificates are unavailable"
+        );
+        None
+    } else {
+        Some(serve::tls_config(&cert_pem, &key_pem, Some(&ca.cert_pem))?)
+    };
 
     let mut storage_cfg = SledConfig::new(opts.data_dir.join("db"));
     if let Some(n) = opts.history_events {
@@ -197,6 +250,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let mut server_cfg = opts.server.clone();
     server_cfg.external_address = local.to_string();
     let state = AppState::new(storage.clone(), server_cfg, shutdown_rx);
+    if let Some(path) = &opts.audit_log {
+        let auditor = audit::Auditor::open(path)
+            .map_err(|e| Error::Io(format!("opening audit log {}: {e}", path.display())))?;
+        let _ = state.audit.set(auditor);
+    }
     state.auth.add_token(
         token.clone(),
         UserInfo {
@@ -206,7 +264,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
             extra: Default::default(),
         },
     );
+    state
+        .auth
+        .configure(&opts.auth, &pki_paths, storage.clone())?;
     ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
+    ensure_bootstrap_policy(&state).await?;
     let ws_revision = controllers::workspace::bootstrap(&state)
         .await
         .map_err(Error::Config)?;
@@ -214,6 +276,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
     let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
     let ws_controller = tokio::spawn(controllers::workspace::run(state.clone(), ws_revision));
+    let rbac_controller = tokio::spawn(controllers::rbac::run(state.clone()));
     tokio::spawn(memory::run(state.shutdown.clone()));
 
     let host = if opts.address.is_unspecified() {
@@ -221,9 +284,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     } else {
         opts.address
     };
+    let scheme = if opts.insecure_http { "http" } else { "https" };
     let server_url = match host {
-        IpAddr::V6(v6) => format!("https://[{v6}]:{}", local.port()),
-        IpAddr::V4(v4) => format!("https://{v4}:{}", local.port()),
+        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{}", local.port()),
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{}", local.port()),
     };
     let kubeconfig_path = opts.data_dir.join("admin.kubeconfig");
     pki::write_kubeconfig(
@@ -251,11 +315,15 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         tracing::info!("shutting down");
         let _ = flag.send(true);
     };
-    let result = serve::serve(listener, router, Some(tls), trigger, opts.shutdown_grace).await;
+    let result = serve::serve(listener, router, tls, trigger, opts.shutdown_grace).await;
     let _ = shutdown_tx.send(true);
     let _ = controller.await;
     let _ = crd_controller.await;
     let _ = ws_controller.await;
+    let _ = rbac_controller.await;
+    if let Some(a) = state.audit.get() {
+        a.close().await;
+    }
     drop(state);
     storage.close().await?;
     tracing::info!("stopped");

@@ -1,9 +1,10 @@
-//! The server's own PKI: a CA, a serving certificate, the admin token and
-//! the admin kubeconfig, all under the data directory.
+//! The server's own PKI: a CA, a serving certificate, the admin token, the
+//! ServiceAccount token signing key and the admin kubeconfig, all under the
+//! data directory.
 //!
-//! The CA and token are generated once and reused on restart; the serving
-//! certificate is re-issued at every start (cheap) so its names always match
-//! the current bind address. The CA's parameters are a pure function, so
+//! The CA, token and signing key are generated once and reused on restart;
+//! the serving certificate is re-issued at every start (cheap) so its names
+//! always match the current bind address. The CA's parameters are a pure function, so
 //! the CA can sign again (client certificates) from its key alone.
 
 use std::net::IpAddr;
@@ -43,6 +44,10 @@ impl Paths {
     }
     pub fn token(&self) -> PathBuf {
         self.dir.join("admin.token")
+    }
+    /// The ServiceAccount token signing key (PKCS#8 ECDSA P-256).
+    pub fn service_account_key(&self) -> PathBuf {
+        self.dir.join("service-account.key")
     }
 }
 
@@ -133,13 +138,24 @@ impl Ca {
     }
 
     /// Issues a client certificate (CN = user, O = groups); returns
-    /// (cert PEM, key PEM).
+    /// (cert PEM, key PEM). At most two groups: rcgen keeps one value per
+    /// attribute type, so the second O is written under its OID as a
+    /// custom type (the same attribute on the wire).
     pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<(String, String), Error> {
+        if groups.len() > 2 {
+            return Err(Error::Pki(
+                "client certificates carry at most two groups".into(),
+            ));
+        }
         let key = KeyPair::generate().map_err(|e| Error::Pki(e.to_string()))?;
         let mut p = CertificateParams::default();
         p.distinguished_name.push(DnType::CommonName, user);
-        for g in groups {
-            p.distinguished_name.push(DnType::OrganizationName, *g);
+        let o_types = [
+            DnType::OrganizationName,
+            DnType::CustomDnType(vec![2, 5, 4, 10]),
+        ];
+        for (g, ty) in groups.iter().zip(o_types) {
+            p.distinguished_name.push(ty, *g);
         }
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -164,6 +180,23 @@ pub fn admin_token(paths: &Paths) -> Result<String, Error> {
     Ok(token)
 }
 
+/// The ServiceAccount token signing key (PEM), created on first use.
+/// Tokens survive restarts because the key does.
+pub fn service_account_key(paths: &Paths) -> Result<String, Error> {
+    if let Ok(pem) = std::fs::read_to_string(paths.service_account_key())
+        && !pem.trim().is_empty()
+    {
+        return Ok(pem);
+    }
+    std::fs::create_dir_all(&paths.dir)
+        .map_err(|e| Error::Io(format!("creating {}: {e}", paths.dir.display())))?;
+    // rcgen's default key is ECDSA P-256, what ES256 needs.
+    let key = KeyPair::generate().map_err(|e| Error::Pki(e.to_string()))?;
+    let pem = key.serialize_pem();
+    write_private(&paths.service_account_key(), &pem)?;
+    Ok(pem)
+}
+
 /// Names the serving certificate must carry for a bind address.
 pub fn serving_names(bind: IpAddr) -> Vec<String> {
     let mut names = vec![
@@ -183,11 +216,19 @@ pub fn serving_names(bind: IpAddr) -> Vec<String> {
     names
 }
 
-/// A kubeconfig for `server` with the CA and a bearer token.
+/// A kubeconfig for `server` with the CA and a bearer token. A plain
+/// `http://` server gets no CA (there is no TLS to verify).
 pub fn kubeconfig(server: &str, ca_pem: &str, user: &str, token: &str) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let ca = if server.starts_with("http://") {
+        String::new()
+    } else {
+        format!(
+            "\n    certificate-authority-data: {}",
+            base64::engine::general_purpose::STANDARD.encode(ca_pem)
+        )
+    };
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: trellis\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: trellis\n  context:\n    cluster: trellis\n    user: {user}\ncurrent-context: trellis\nusers:\n- name: {user}\n  user:\n    token: {token}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: trellis\n  cluster:\n    server: {server}{ca}\ncontexts:\n- name: trellis\n  context:\n    cluster: trellis\n    user: {user}\ncurrent-context: trellis\nusers:\n- name: {user}\n  user:\n    token: {token}\n"
     )
 }
 

@@ -42,6 +42,8 @@ pub struct State {
     pub definitions: Definitions,
     pub auth: Authenticator,
     pub authz: Arc<Authorizer>,
+    /// The audit log, when `--audit-log-path` is set (set once at startup).
+    pub audit: std::sync::OnceLock<crate::audit::Auditor>,
     pub metrics: Metrics,
     pub config: ServerConfig,
     /// Flips to `true` when the server shuts down; watches end.
@@ -69,9 +71,11 @@ impl AppState {
             registry,
             definitions,
         } = crate::builtin::builtins();
+        let store = Store::new(storage);
         AppState(Arc::new(State {
-            authz: Arc::new(Authorizer::new(storage.clone())),
-            store: Store::new(storage),
+            audit: std::sync::OnceLock::new(),
+            authz: store.authz.clone(),
+            store,
             clusters: Clusters::new(registry),
             definitions,
             auth: Authenticator::new(),

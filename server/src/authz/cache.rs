@@ -241,3 +241,32 @@ impl Authorizer {
 /// The reason of a refusal for want of workspace access. It must not depend
 /// on whether the workspace exists.
 pub const ACCESS_DENIED: &str = "workspace access not permitted";
+
+/// A ServiceAccount's identity is only good in its own workspace. Outside
+/// it, the user is renamed `system:kcp:serviceaccount:<cluster>:<ns>:<name>`
+/// and keeps only `system:authenticated`, so bindings written for a
+/// same-named account of the addressed workspace cannot match it.
+pub fn scope_to_cluster(user: UserInfo, cluster: Option<&str>) -> UserInfo {
+    let Some(home) = user
+        .extra
+        .get(CLUSTER_NAME_EXTRA)
+        .and_then(|c| c.first())
+        .cloned()
+    else {
+        return user;
+    };
+    if cluster == Some(home.as_str()) {
+        return user;
+    }
+    let Some((ns, name)) =
+        trellis_apis::rbac::attributes::split_service_account_username(&user.name)
+    else {
+        return user;
+    };
+    UserInfo {
+        name: format!("system:kcp:serviceaccount:{home}:{ns}:{name}"),
+        uid: user.uid.clone(),
+        groups: vec![trellis_apis::rbac::attributes::ALL_AUTHENTICATED.to_string()],
+        extra: user.extra.clone(),
+    }
+}

@@ -24,5 +24,8 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod escalation;
+pub mod impersonation;
+pub mod request;
 
 pub use cache::Authorizer;

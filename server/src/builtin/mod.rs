@@ -1,5 +1,6 @@
 //! The built-in resources every workspace serves: Namespaces, ConfigMaps,
-//! Secrets, ServiceAccounts, Events (core and events.k8s.io) and Leases.
+//! Secrets, ServiceAccounts, Events (core and events.k8s.io), Leases and the
+//! RBAC API (Roles, ClusterRoles and their bindings).
 //!
 //! Each is a [`ResourceDef`] whose strategy lives in its own module; the
 //! schemas come from k8s-openapi (see [`crate::schemas`]).
@@ -9,6 +10,8 @@ pub mod crd;
 pub mod event;
 pub mod lease;
 pub mod namespace;
+pub mod rbac;
+pub mod review;
 pub mod serviceaccount;
 pub mod typed;
 
@@ -154,7 +157,7 @@ pub fn builtins() -> Builtins {
                 verbs: &ALL_VERBS,
                 storage: None,
                 status_subresource: false,
-                extra_subresources: &[],
+                extra_subresources: &["token"],
                 strategy: Arc::new(serviceaccount::ServiceAccountStrategy),
                 converter: None,
             },
@@ -235,7 +238,98 @@ pub fn builtins() -> Builtins {
                 converter: None,
             },
         ),
+        def::<k8s_openapi::api::rbac::v1::Role>(
+            &mut defs,
+            Spec {
+                group: rbac::GROUP,
+                version: "v1",
+                resource: "roles",
+                singular: "role",
+                kind: "Role",
+                namespaced: true,
+                short_names: &[],
+                categories: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(rbac::RoleStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::rbac::v1::ClusterRole>(
+            &mut defs,
+            Spec {
+                group: rbac::GROUP,
+                version: "v1",
+                resource: "clusterroles",
+                singular: "clusterrole",
+                kind: "ClusterRole",
+                namespaced: false,
+                short_names: &[],
+                categories: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(rbac::ClusterRoleStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::rbac::v1::RoleBinding>(
+            &mut defs,
+            Spec {
+                group: rbac::GROUP,
+                version: "v1",
+                resource: "rolebindings",
+                singular: "rolebinding",
+                kind: "RoleBinding",
+                namespaced: true,
+                short_names: &[],
+                categories: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(rbac::RoleBindingStrategy),
+                converter: None,
+            },
+        ),
+        def::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(
+            &mut defs,
+            Spec {
+                group: rbac::GROUP,
+                version: "v1",
+                resource: "clusterrolebindings",
+                singular: "clusterrolebinding",
+                kind: "ClusterRoleBinding",
+                namespaced: false,
+                short_names: &[],
+                categories: &[],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(rbac::ClusterRoleBindingStrategy),
+                converter: None,
+            },
+        ),
     ];
+    // Writes to RBAC objects must not grant more than the writer holds.
+    for d in list.iter_mut() {
+        let resource = match d.resource.as_str() {
+            _ if d.group != rbac::GROUP => continue,
+            "roles" => "roles",
+            "clusterroles" => "clusterroles",
+            "rolebindings" => "rolebindings",
+            _ => "clusterrolebindings",
+        };
+        d.admission = Some(Arc::new(crate::authz::escalation::EscalationCheck {
+            resource,
+        }));
+    }
+    // Served, never stored: see `review`.
+    list.extend(review::defs(&mut defs));
     defs.apply_overlay();
     let mut registry = Registry::default();
     for d in list.iter_mut() {

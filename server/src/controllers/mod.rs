@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod namespace;
+pub mod rbac;
 pub mod workspace;
 
 use bytes::Bytes;

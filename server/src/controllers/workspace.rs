@@ -31,6 +31,8 @@ use serde_json::{Value, json};
 use trellis_storage::keys;
 use trellis_storage::{ListOptions, Preconditions, ReadAt, WatchItem};
 
+use crate::authz::bootstrap::WORKSPACE_ADMIN_BINDING;
+use crate::authz::cache::RBAC_GROUP;
 use crate::cluster::ROOT;
 use crate::meta;
 use crate::registry::ResourceDef;
@@ -44,6 +46,36 @@ const MANAGER: &str = "trellis-workspace-controller";
 const RETRY: Duration = Duration::from_millis(300);
 /// The initializer the server runs itself.
 const UNIVERSAL: &str = "root:universal";
+
+/// kcp's `workspace-admin` binding: the user who created the workspace
+/// (its owner annotation) becomes `cluster-admin` inside it. Members of
+/// `system:masters` may do everything anyway and get no binding.
+fn owner_binding(ws: &Value) -> Option<Value> {
+    let owner: Value = ws
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(OWNER_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())?;
+    let user = owner.get("username").and_then(Value::as_str)?;
+    let masters = owner
+        .get("groups")
+        .and_then(Value::as_array)
+        .is_some_and(|g| g.iter().any(|g| g == crate::auth::MASTERS));
+    if user.is_empty() || masters {
+        return None;
+    }
+    Some(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": WORKSPACE_ADMIN_BINDING},
+        "roleRef": {
+            "apiGroup": RBAC_GROUP,
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        },
+        "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": user}],
+    }))
+}
 
 fn def(state: &AppState, group: &str, resource: &str) -> Arc<ResourceDef> {
     let version = if group.is_empty() { "v1" } else { "v1alpha1" };
@@ -440,6 +472,18 @@ async fn schedule(
         tracing::warn!(cluster, name, error = %e, "creating logical cluster");
         return false;
     }
+    if let Some(binding) = owner_binding(ws) {
+        let crb_def = state
+            .clusters
+            .builtin_registry()
+            .get(RBAC_GROUP, "v1", "clusterrolebindings")
+            .expect("RBAC is built in")
+            .clone();
+        if let Err(e) = create_ignoring_conflict(state, child, &crb_def, binding).await {
+            tracing::warn!(cluster, name, error = %e, "binding the workspace owner");
+            return false;
+        }
+    }
     let inits = initializers.clone();
     let u = url.clone();
     if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
@@ -606,6 +650,7 @@ async fn delete(state: &AppState, cluster: &str, name: &str, child: &str) -> boo
             return false;
         }
         state.clusters.unregister(child);
+        state.authz.invalidate(child);
     }
     let res = state
         .store

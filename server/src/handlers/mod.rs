@@ -11,6 +11,7 @@ pub mod resource;
 pub mod review;
 mod scale;
 pub mod system;
+mod token;
 pub mod watch;
 
 use std::time::Instant;
@@ -23,7 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use trellis_apis::Status;
 
+use trellis_apis::rbac::forbidden_status;
+
+use crate::audit;
 use crate::auth::UserInfo;
+use crate::authz::{self, impersonation};
 use crate::cluster::{LogicalCluster, ROOT};
 use crate::error::{ApiError, ApiResult};
 use crate::request::info::{self, Target};
@@ -111,21 +116,17 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
     if matches!(rest.as_str(), "/healthz" | "/livez" | "/readyz") {
         return system::health(&rest, parts.uri.query()).into_response();
     }
-    let user = match state
-        .auth
-        .authenticate(&parts.headers, parts.extensions.get())
-        .await
-    {
-        Ok(Some(u)) => u,
-        _ => return ApiError::from(Status::unauthorized()).into_response(),
+    let mut audit = Audit {
+        workspace: cluster_sel.to_string(),
+        ..Default::default()
     };
-    let Some(cluster) = state.clusters.resolve(cluster_sel) else {
-        return ApiError::from(Status::path_not_found()).into_response();
-    };
-    let result = route(&state, &cluster, &user, &rest, parts, body).await;
-    let (resp, verb, resource) = match result {
-        Ok((resp, verb, resource)) => (resp, verb, resource),
-        Err((e, verb, resource)) => (e.into_response(), verb, resource),
+    let uri = parts.uri.clone();
+    let (resp, verb, resource) = match admit(&state, cluster_sel, &rest, &parts, &mut audit).await {
+        Err(e) => (e.into_response(), "", String::new()),
+        Ok((cluster, user)) => match route(&state, &cluster, &user, &rest, parts, body).await {
+            Ok((resp, verb, resource)) => (resp, verb, resource),
+            Err((e, verb, resource)) => (e.into_response(), verb, resource),
+        },
     };
     state.metrics.record(
         verb,
@@ -133,7 +134,110 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );
+    if let Some(log) = state.audit.get() {
+        audit.record(log, &uri, resp.status().as_u16());
+    }
     label(resp, verb, &resource)
+}
+
+/// What the audit log learns about a request while it is admitted.
+#[derive(Default)]
+struct Audit {
+    workspace: String,
+    cluster: String,
+    actor: Option<UserInfo>,
+    user: Option<UserInfo>,
+    attrs: Option<trellis_apis::rbac::Attributes>,
+    decision: Option<audit::Decision>,
+}
+
+impl Audit {
+    fn record(&self, log: &audit::Auditor, uri: &http::Uri, code: u16) {
+        let attrs = self.attrs.as_ref();
+        let s = |f: fn(&trellis_apis::rbac::Attributes) -> &str| attrs.map_or("", f);
+        let actor = self.actor.as_ref();
+        let impersonated = match (&self.user, actor) {
+            (Some(u), Some(a)) if u != a => Some(u.name.as_str()),
+            _ => None,
+        };
+        let verb = match attrs {
+            Some(a) => a.verb.as_str(),
+            None => "",
+        };
+        log.record(&audit::Event {
+            ts: jiff::Timestamp::now().to_string(),
+            user: actor.map_or("", |u| u.name.as_str()),
+            groups: actor.map_or(&[], |u| u.groups.as_slice()),
+            impersonated_user: impersonated,
+            verb,
+            workspace: &self.workspace,
+            cluster: &self.cluster,
+            resource: s(|a| &a.resource),
+            subresource: s(|a| &a.subresource),
+            namespace: s(|a| &a.namespace),
+            name: s(|a| &a.name),
+            uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
+            decision: self.decision.unwrap_or(if code == 401 {
+                audit::Decision::Unauthenticated
+            } else {
+                audit::Decision::Forbid
+            }),
+            code,
+        });
+    }
+}
+
+/// Authentication, workspace resolution, impersonation and authorization:
+/// the user the request runs as, and its workspace, or the refusal.
+async fn admit(
+    state: &AppState,
+    cluster_sel: &str,
+    rest: &str,
+    parts: &http::request::Parts,
+    audit: &mut Audit,
+) -> ApiResult<(LogicalCluster, UserInfo)> {
+    let actor = match state
+        .auth
+        .authenticate(&parts.headers, parts.extensions.get())
+        .await
+    {
+        Ok(Some(u)) => u,
+        _ => {
+            audit.decision = Some(audit::Decision::Unauthenticated);
+            return Err(Status::unauthorized().into());
+        }
+    };
+    let cluster = state.clusters.resolve(cluster_sel);
+    let cluster_name = cluster.as_ref().map(|c| c.name.as_str());
+    if let Some(c) = &cluster {
+        audit.workspace = c.path.clone();
+        audit.cluster = c.name.clone();
+    }
+    let actor = authz::cache::scope_to_cluster(actor, cluster_name);
+    audit.actor = Some(actor.clone());
+    let user = match impersonation::requested(&parts.headers)? {
+        None => actor,
+        Some(r) => impersonation::impersonate(&state.authz, cluster_name, &actor, r).await?,
+    };
+    let attrs = authz::request::attributes(&user, &parts.method, rest, parts.uri.query());
+    audit.user = Some(user.clone());
+    let attrs = &*audit.attrs.insert(attrs);
+    let Some(cluster) = cluster else {
+        // Only those who may see everything learn that a workspace does
+        // not exist; everyone else gets the refusal an existing workspace
+        // they cannot enter would give.
+        if user.in_group(crate::auth::MASTERS) {
+            audit.decision = Some(audit::Decision::Allow);
+            return Err(Status::path_not_found().into());
+        }
+        return Err(forbidden_status(attrs, authz::cache::ACCESS_DENIED).into());
+    };
+    let decision = state.authz.authorize(&cluster.name, attrs).await?;
+    if !decision.is_allowed() {
+        return Err(forbidden_status(attrs, decision.reason()).into());
+    }
+    audit.decision = Some(audit::Decision::Allow);
+    Ok((cluster, user))
 }
 
 type Routed = Result<(Response, &'static str, String), (ApiError, &'static str, String)>;

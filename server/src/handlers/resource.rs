@@ -110,6 +110,15 @@ pub async fn handle(
         user,
     };
     let resp = match (req.verb, subresource) {
+        (verb, Some("token")) => {
+            cx.token(
+                verb,
+                req.name.as_deref().unwrap_or(""),
+                body,
+                content_type.as_deref(),
+            )
+            .await
+        }
         (verb, Some("scale")) => {
             cx.scale(
                 verb,

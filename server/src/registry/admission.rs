@@ -1,4 +1,5 @@
-//! Admission that needs more than the object: other objects, the caller.
+//! Admission that needs more than the object: other objects, the caller,
+//! the caller's permissions.
 //!
 //! A [`Strategy`](super::Strategy) sees one object and nothing else, which
 //! covers defaulting and validation of most resources. A few resources must
@@ -20,6 +21,8 @@ use crate::error::ApiResult;
 /// What an admission step may look at.
 pub struct AdmitCtx<'a> {
     pub storage: &'a Arc<dyn Storage>,
+    /// Authorization policy, for checks such as RBAC escalation prevention.
+    pub authz: &'a Arc<crate::authz::Authorizer>,
     /// The logical cluster (stable name) the object is written in.
     pub cluster: &'a str,
     /// The caller; `None` for the server's own controllers.
@@ -31,4 +34,14 @@ pub struct AdmitCtx<'a> {
 pub trait Admission: Send + Sync + 'static {
     /// Runs before a new object is written.
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()>;
+
+    /// Runs before a changed object replaces `old`.
+    async fn admit_update(
+        &self,
+        _ctx: &AdmitCtx<'_>,
+        _new: &mut Value,
+        _old: &Value,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
 }

@@ -176,6 +176,9 @@ fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
 
 pub struct Store {
     pub storage: Arc<dyn Storage>,
+    /// Authorization policy; RBAC writes through this store invalidate it,
+    /// and admission consults it for escalation checks.
+    pub authz: Arc<crate::authz::Authorizer>,
     sentinel: Sentinel,
     namespaces: Keyspace,
 }
@@ -192,9 +195,28 @@ fn to_json(v: &Value) -> Bytes {
 impl Store {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Store {
+            authz: Arc::new(crate::authz::Authorizer::new(storage.clone())),
             storage,
             sentinel: Sentinel::default(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
+        }
+    }
+
+    fn admit_ctx<'a>(&'a self, ctx: &'a WriteCtx<'_>) -> super::AdmitCtx<'a> {
+        super::AdmitCtx {
+            storage: &self.storage,
+            authz: &self.authz,
+            cluster: ctx.cluster,
+            user: ctx.user,
+            dry_run: ctx.dry_run,
+        }
+    }
+
+    /// After any write attempt on an RBAC object (even a failed one: being
+    /// conservative costs one rebuild), the workspace's policy is stale.
+    fn written(&self, ctx: &WriteCtx<'_>) {
+        if !ctx.dry_run && ctx.def.group == crate::authz::cache::RBAC_GROUP {
+            self.authz.invalidate(ctx.cluster);
         }
     }
 
@@ -508,6 +530,17 @@ impl Store {
     pub async fn create(
         &self,
         ctx: &WriteCtx<'_>,
+        obj: Value,
+        warnings: Vec<String>,
+    ) -> ApiResult<WriteResult> {
+        let r = self.create_inner(ctx, obj, warnings).await;
+        self.written(ctx);
+        r
+    }
+
+    async fn create_inner(
+        &self,
+        ctx: &WriteCtx<'_>,
         mut obj: Value,
         mut warnings: Vec<String>,
     ) -> ApiResult<WriteResult> {
@@ -559,13 +592,9 @@ impl Store {
         Self::invalid(def, &name, errs)?;
         self.check_namespace(ctx, &name).await?;
         if let Some(admission) = &def.admission {
-            let actx = super::AdmitCtx {
-                storage: &self.storage,
-                cluster: ctx.cluster,
-                user: ctx.user,
-                dry_run: ctx.dry_run,
-            };
-            admission.admit_create(&actx, &mut obj).await?;
+            admission
+                .admit_create(&self.admit_ctx(ctx), &mut obj)
+                .await?;
         }
         if !ctx.apply {
             managed::record_update(
@@ -735,6 +764,20 @@ impl Store {
         &self,
         ctx: &WriteCtx<'_>,
         name: &str,
+        mutate: F,
+    ) -> ApiResult<WriteResult>
+    where
+        F: FnMut(Option<Value>) -> ApiResult<Mutation>,
+    {
+        let r = self.update_with_inner(ctx, name, mutate).await;
+        self.written(ctx);
+        r
+    }
+
+    async fn update_with_inner<F>(
+        &self,
+        ctx: &WriteCtx<'_>,
+        name: &str,
         mut mutate: F,
     ) -> ApiResult<WriteResult>
     where
@@ -789,6 +832,11 @@ impl Store {
                     warnings,
                 });
             };
+            if let Some(admission) = &def.admission {
+                admission
+                    .admit_update(&self.admit_ctx(ctx), &mut new, &old)
+                    .await?;
+            }
             // The last finalizer gone from an object being deleted: delete it.
             if meta::is_deleting(&new)
                 && meta::finalizers(&new).is_empty()
@@ -890,6 +938,17 @@ impl Store {
     // ---------------------------------------------------------------- delete
 
     pub async fn delete(
+        &self,
+        ctx: &WriteCtx<'_>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> ApiResult<Deleted> {
+        let r = self.delete_inner(ctx, name, opts).await;
+        self.written(ctx);
+        r
+    }
+
+    async fn delete_inner(
         &self,
         ctx: &WriteCtx<'_>,
         name: &str,
