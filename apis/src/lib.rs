@@ -13,6 +13,7 @@ pub mod fieldpath;
 pub mod fields;
 pub mod goquote;
 pub mod jsonpath;
+pub mod kcp;
 pub mod labels;
 pub mod patch;
 pub mod proto;

@@ -36,6 +36,7 @@ pub mod request;
 pub mod response;
 pub mod schemas;
 pub mod serve;
+pub mod sharing;
 pub mod state;
 pub mod table;
 pub mod tenancy;

@@ -343,6 +343,11 @@ pub fn builtins() -> Builtins {
     for d in tenancy {
         registry.add(d);
     }
+    let (sharing, definitions) = crate::sharing::resources(&defs);
+    defs.schemas.extend(definitions);
+    for d in sharing {
+        registry.add(d);
+    }
     Builtins {
         registry,
         definitions: defs,

@@ -85,7 +85,7 @@ mod tests {
         let names: Vec<String> = b
             .registry
             .all()
-            .filter(|d| d.group.ends_with("kcp.io"))
+            .filter(|d| matches!(d.group.as_str(), "tenancy.kcp.io" | "core.kcp.io"))
             .map(|d| d.resource.clone())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
