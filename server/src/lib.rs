@@ -40,6 +40,8 @@ pub mod sharing;
 pub mod state;
 pub mod table;
 pub mod tenancy;
+#[cfg(test)]
+mod testing;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};

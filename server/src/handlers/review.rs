@@ -517,17 +517,13 @@ mod tests {
 
     use axum::body::Body;
     use http::{Method, Request};
-    use tower::ServiceExt;
     use trellis_storage::keys::Keyspace;
-    use trellis_storage::{SledStorage, Storage};
 
     use super::*;
-    use crate::auth::MASTERS;
     use crate::cluster::ROOT;
     use crate::request::info::{self, Target};
-    use crate::state::ServerConfig;
+    use crate::testing::{Answer, Fixture, send};
 
-    const ADMIN_TOKEN: &str = "admin-token";
     const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
     const SAR: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
     const SSRR: &str = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
@@ -704,72 +700,14 @@ mod tests {
 
     // ---- through the router, without a socket ---------------------------
 
-    struct Fixture {
-        state: AppState,
-        _shutdown: tokio::sync::watch::Sender<bool>,
-        _dir: tempfile::TempDir,
-    }
-
     fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> =
-            Arc::new(SledStorage::open_path(dir.path().join("db")).unwrap());
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let state = AppState::new(storage, ServerConfig::default(), rx);
-        state
-            .auth
-            .add_token(ADMIN_TOKEN, UserInfo::new("admin").with_groups([MASTERS]));
-        Fixture {
-            state,
-            _shutdown: tx,
-            _dir: dir,
-        }
-    }
-
-    struct Answer {
-        code: u16,
-        content_type: String,
-        body: Bytes,
+        Fixture::new()
     }
 
     impl Answer {
         fn json(&self) -> Value {
             serde_json::from_slice(&self.body)
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-        }
-    }
-
-    async fn send(
-        state: &AppState,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Body>,
-    ) -> Answer {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"));
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = crate::router(state.clone())
-            .oneshot(b.body(body.into()).unwrap())
-            .await
-            .unwrap();
-        let code = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Answer {
-            code,
-            content_type,
-            body,
         }
     }
 

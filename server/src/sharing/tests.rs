@@ -3,44 +3,21 @@
 //! immutability and name rules of schemas, and that the embedded CRDs are
 //! themselves valid CRDs.
 
-use std::sync::Arc;
-
 use axum::body::Body;
-use http::{Method, Request};
+use http::Method;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use trellis_storage::{SledStorage, Storage};
 
-use crate::auth::{MASTERS, UserInfo};
-use crate::state::{AppState, ServerConfig};
+use crate::state::AppState;
+use crate::testing::{self, Fixture};
 
-const TOKEN: &str = "sharing-admin";
 const EXPORTS_V2: &str = "/apis/apis.kcp.io/v1alpha2/apiexports";
 const EXPORTS_V1: &str = "/apis/apis.kcp.io/v1alpha1/apiexports";
 const BINDINGS_V2: &str = "/apis/apis.kcp.io/v1alpha2/apibindings";
 const BINDINGS_V1: &str = "/apis/apis.kcp.io/v1alpha1/apibindings";
 const SCHEMAS: &str = "/apis/apis.kcp.io/v1alpha1/apiresourceschemas";
 
-struct Fixture {
-    state: AppState,
-    _shutdown: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> =
-        Arc::new(SledStorage::open_path(dir.path().join("db")).unwrap());
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(storage, ServerConfig::default(), rx);
-    state
-        .auth
-        .add_token(TOKEN, UserInfo::new("admin").with_groups([MASTERS]));
-    Fixture {
-        state,
-        _shutdown: tx,
-        _dir: dir,
-    }
+    Fixture::new()
 }
 
 async fn send(
@@ -50,22 +27,20 @@ async fn send(
     content_type: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", content_type)
-        .header("accept", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
-        .unwrap();
-    let resp = crate::router(state.clone()).oneshot(req).await.unwrap();
-    let code = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let v = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (code, v)
+    let a = testing::send(
+        state,
+        method,
+        path,
+        &[
+            ("content-type", content_type),
+            ("accept", "application/json"),
+        ],
+        body.map(|b| Body::from(b.to_string())).unwrap_or_default(),
+    )
+    .await;
+    let v = serde_json::from_slice(&a.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&a.body).into()));
+    (a.code, v)
 }
 
 async fn post(s: &AppState, path: &str, body: Value) -> (u16, Value) {
@@ -418,20 +393,16 @@ async fn v1alpha1_tables_use_v1alpha1_columns() {
     )
     .await;
     assert_eq!(code, 201);
-    let req = Request::builder()
-        .uri(EXPORTS_V1)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-        .body(Body::empty())
-        .unwrap();
-    let resp = crate::router(s.clone()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let t: Value = serde_json::from_slice(
-        &axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap(),
+    let a = testing::send(
+        s,
+        Method::GET,
+        EXPORTS_V1,
+        &[("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+        Body::empty(),
     )
-    .unwrap();
+    .await;
+    assert_eq!(a.code, 200);
+    let t: Value = serde_json::from_slice(&a.body).unwrap();
     let cols: Vec<&str> = t["columnDefinitions"]
         .as_array()
         .unwrap()

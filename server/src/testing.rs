@@ -1,0 +1,85 @@
+//! What in-crate tests share: a server state on a temporary sled store with
+//! an admin (`system:masters`) token, and requests through [`crate::router`]
+//! without a socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Method, Request};
+use tower::ServiceExt;
+use trellis_storage::{SledStorage, Storage};
+
+use crate::auth::{MASTERS, UserInfo};
+use crate::state::{AppState, ServerConfig};
+
+/// The bearer token of the fixture's admin.
+pub const ADMIN_TOKEN: &str = "admin-token";
+
+/// A server state that lives as long as the fixture (its store's directory
+/// and shutdown channel with it).
+pub struct Fixture {
+    pub state: AppState,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+/// A response, read whole.
+pub struct Answer {
+    pub code: u16,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> =
+            Arc::new(SledStorage::open_path(dir.path().join("db")).unwrap());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let state = AppState::new(storage, ServerConfig::default(), rx);
+        state
+            .auth
+            .add_token(ADMIN_TOKEN, UserInfo::new("admin").with_groups([MASTERS]));
+        Fixture {
+            state,
+            _shutdown: tx,
+            _dir: dir,
+        }
+    }
+}
+
+/// One request as the admin, with extra headers.
+pub async fn send(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Answer {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = crate::router(state.clone())
+        .oneshot(b.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Answer {
+        code,
+        content_type,
+        body,
+    }
+}
