@@ -8,9 +8,14 @@
 //! types shares the built-in [`ClusterApis`] instead of holding a copy.
 //!
 //! A cluster's [`ClusterApis`] is immutable: when its custom resources
-//! change, the CRD controller installs a new one. Readers hold an `Arc` for
-//! the duration of a request, so a request sees one consistent set of APIs,
+//! change, the controller owning them installs a new set for its
+//! [`Source`] (CRDs, APIBindings) and the cluster's APIs are rebuilt from
+//! the built-ins plus every source's set. Readers hold an `Arc` for the
+//! duration of a request, so a request sees one consistent set of APIs,
 //! and caches derived from it (OpenAPI documents) live and die with it.
+//! Sources never shadow each other: the CRD controller refuses names a
+//! binding serves and the binding controller refuses group/resources a CRD
+//! serves, so a later set wins only in a race, and then for one reconcile.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -72,12 +77,33 @@ impl ClusterApis {
     }
 }
 
+/// Who adds resources to a cluster beyond the built-ins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// CustomResourceDefinitions of the cluster (the CRD controller).
+    Crds,
+    /// Resources bound from APIExports (the APIBinding controller).
+    Bindings,
+}
+
+/// What one source adds to a cluster.
+#[derive(Default)]
+pub struct ApiSet {
+    /// In discovery order within each group.
+    pub defs: Vec<ResourceDef>,
+    /// OpenAPI definitions by name.
+    pub definitions: BTreeMap<String, Value>,
+}
+
 /// Known logical clusters and what each serves.
 pub struct Clusters {
     builtins: Arc<ClusterApis>,
     clusters: RwLock<HashMap<String, LogicalCluster>>,
     /// Clusters that serve more than the built-ins.
     custom: RwLock<HashMap<String, Arc<ClusterApis>>>,
+    /// Each source's contribution, by cluster; the lock also serializes
+    /// rebuilds so two sources installing at once both end up served.
+    parts: parking_lot::Mutex<HashMap<String, BTreeMap<Source, Arc<ApiSet>>>>,
 }
 
 impl Clusters {
@@ -94,6 +120,7 @@ impl Clusters {
             builtins: Arc::new(ClusterApis::new(builtins, BTreeMap::new())),
             clusters: RwLock::new(m),
             custom: RwLock::new(HashMap::new()),
+            parts: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,24 +153,36 @@ impl Clusters {
         &self.builtins.registry
     }
 
-    /// Replaces what cluster `name` serves beyond the built-ins.
-    /// `defs` must already be in discovery order within each group.
-    pub fn install_custom(
-        &self,
-        name: &str,
-        defs: Vec<ResourceDef>,
-        definitions: BTreeMap<String, Value>,
-    ) {
-        if defs.is_empty() {
+    /// Replaces what `source` adds to cluster `name` and rebuilds the
+    /// cluster's APIs.
+    pub fn install(&self, name: &str, source: Source, set: ApiSet) {
+        let mut parts = self.parts.lock();
+        let entry = parts.entry(name.to_string()).or_default();
+        if set.defs.is_empty() {
+            entry.remove(&source);
+        } else {
+            entry.insert(source, Arc::new(set));
+        }
+        if entry.is_empty() {
+            parts.remove(name);
             self.custom.write().remove(name);
             return;
         }
         let mut registry = (*self.builtins.registry).clone();
-        for d in defs {
-            registry.add(d);
+        let mut definitions = BTreeMap::new();
+        for set in entry.values() {
+            for d in &set.defs {
+                registry.add(d.clone());
+            }
+            definitions.extend(set.definitions.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let apis = Arc::new(ClusterApis::new(registry, definitions));
         self.custom.write().insert(name.to_string(), apis);
+    }
+
+    /// What `source` currently adds to cluster `name`.
+    pub fn installed(&self, name: &str, source: Source) -> Option<Arc<ApiSet>> {
+        self.parts.lock().get(name)?.get(&source).cloned()
     }
 
     /// Makes a logical cluster addressable by its stable name and its path.
@@ -168,6 +207,7 @@ impl Clusters {
         if let Some(lc) = m.remove(name) {
             m.remove(&lc.path);
         }
+        self.parts.lock().remove(name);
         self.custom.write().remove(name);
     }
 

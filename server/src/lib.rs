@@ -276,10 +276,13 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         .await
         .map_err(Error::Config)?;
     let crd_revision = controllers::crd::load(&state).await;
+    let sharing_revision = controllers::sharing::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
     let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
     let ws_controller = tokio::spawn(controllers::workspace::run(state.clone(), ws_revision));
     let rbac_controller = tokio::spawn(controllers::rbac::run(state.clone()));
+    let sharing_controller =
+        tokio::spawn(controllers::sharing::run(state.clone(), sharing_revision));
     tokio::spawn(memory::run(state.shutdown.clone()));
 
     let host = if opts.address.is_unspecified() {
@@ -324,6 +327,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let _ = crd_controller.await;
     let _ = ws_controller.await;
     let _ = rbac_controller.await;
+    let _ = sharing_controller.await;
     if let Some(a) = state.audit.get() {
         a.close().await;
     }

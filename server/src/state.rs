@@ -40,6 +40,8 @@ pub struct State {
     pub store: Store,
     pub clusters: Clusters,
     pub definitions: Definitions,
+    /// Compiled APIs bound from APIExports, shared across clusters.
+    pub bound_apis: crate::sharing::bound::Cache,
     pub auth: Authenticator,
     pub authz: Arc<Authorizer>,
     /// The audit log, when `--audit-log-path` is set (set once at startup).
@@ -78,6 +80,7 @@ impl AppState {
             store,
             clusters: Clusters::new(registry),
             definitions,
+            bound_apis: Default::default(),
             auth: Authenticator::new(),
             metrics: Metrics::default(),
             config,

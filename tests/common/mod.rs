@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod users;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

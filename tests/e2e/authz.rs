@@ -14,6 +14,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::common::Server;
+use crate::common::users::{create_workspace, start_with_users};
 
 const TOKENS: &str = "\
 # token,user,uid,groups
@@ -23,115 +24,30 @@ bob-token,bob,uid-bob,system:kcp:workspace-creators
 ";
 
 fn base(s: &Server) -> String {
-    s.url.split("/clusters/").next().unwrap().to_string()
+    s.base_url()
 }
 
 /// kubectl in workspace `ws` with `token` (`None`: the admin kubeconfig).
 fn run(s: &Server, token: Option<&str>, ws: &str, stdin: Option<&str>, args: &[&str]) -> Output {
-    let server = format!("--server={}/clusters/{ws}", base(s));
-    let token = token.map(|t| format!("--token={t}"));
-    let mut all = vec![server.as_str()];
-    if let Some(t) = &token {
-        all.push(t);
-    }
-    all.extend_from_slice(args);
-    s.kubectl_in(stdin, &all)
+    s.as_user(token, ws).run(stdin, args)
 }
 
 fn ok(s: &Server, token: Option<&str>, ws: &str, args: &[&str]) -> String {
-    let o = run(s, token, ws, None, args);
-    assert!(
-        o.status.success(),
-        "kubectl {args:?} in {ws} as {token:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
+    s.as_user(token, ws).ok(args)
 }
 
 fn denied(s: &Server, token: Option<&str>, ws: &str, args: &[&str]) -> String {
-    let o = run(s, token, ws, None, args);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(
-        !o.status.success(),
-        "kubectl {args:?} in {ws} as {token:?} unexpectedly succeeded"
-    );
-    // kubectl prints most refusals as `Error from server (Forbidden)`, and
-    // some commands (`create rolebinding`) as `failed to create ...: ... is
-    // forbidden`.
-    assert!(
-        err.contains("(Forbidden)") || err.contains(" is forbidden: "),
-        "kubectl {args:?} in {ws} as {token:?}: expected Forbidden, got {err}"
-    );
-    err
+    s.as_user(token, ws).denied(args)
 }
 
 fn apply(s: &Server, token: Option<&str>, ws: &str, manifest: &str) -> Output {
-    run(s, token, ws, Some(manifest), &["create", "-f", "-"])
-}
-
-fn create_workspace(s: &Server, token: &str, name: &str) {
-    let o = apply(
-        s,
-        Some(token),
-        "root",
-        &format!(
-            "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: {name}\n"
-        ),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    ok(
-        s,
-        None,
-        "root",
-        &[
-            "wait",
-            "--for=jsonpath={.status.phase}=Ready",
-            &format!("workspace/{name}"),
-            "--timeout=30s",
-        ],
-    );
+    s.as_user(token, ws).create(manifest)
 }
 
 /// The set-up shared by the tests: the users, `root:a` owned by alice with
 /// victor as viewer, `root:b` owned by bob.
 fn setup(name: &str, dir: &tempfile::TempDir, extra_args: &[&str]) -> Server {
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(&tokens, TOKENS).unwrap();
-    let tokens = tokens.to_str().unwrap().to_string();
-    let mut args = vec!["--token-auth-file", tokens.as_str()];
-    args.extend_from_slice(extra_args);
-    let s = Server::start_with(name, &args);
-    // In root, the workspace creators may enter and create workspaces.
-    let o = apply(
-        &s,
-        None,
-        "root",
-        r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: workspace-creator
-rules:
-- apiGroups: ["tenancy.kcp.io"]
-  resources: ["workspaces"]
-  verbs: ["create", "get", "list", "watch"]
-- nonResourceURLs: ["/"]
-  verbs: ["access"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: workspace-creators
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: workspace-creator
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: Group
-  name: system:kcp:workspace-creators
-"#,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = start_with_users(name, dir, TOKENS, extra_args);
     create_workspace(&s, "alice-token", "a");
     create_workspace(&s, "bob-token", "b");
     // Alice owns root:a: she makes victor a viewer who may enter.

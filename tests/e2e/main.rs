@@ -13,6 +13,7 @@ mod crds;
 mod rbac_api;
 mod readme;
 mod review;
+mod sharing;
 mod sharing_types;
 mod workspaces;
 mod writes_patch_proto;

@@ -173,6 +173,18 @@ impl Authorizer {
         Ok(policy.authorize(attrs))
     }
 
+    /// RBAC of `cluster` alone, without the workspace-access gate: for
+    /// permissions a workspace grants to outsiders who never enter it,
+    /// like `bind` on an APIExport.
+    pub async fn authorize_rbac(&self, cluster: &str, attrs: &Attributes) -> ApiResult<Decision> {
+        if attrs.user.in_group(SYSTEM_MASTERS) {
+            return Ok(Decision::Allow {
+                reason: Arc::from(""),
+            });
+        }
+        Ok(self.policy(cluster).await?.authorize(attrs))
+    }
+
     /// Whether `user` may enter the workspace at all.
     pub async fn has_access(&self, cluster: &str, user: &UserInfo) -> ApiResult<bool> {
         if user.in_group(SYSTEM_MASTERS) {

@@ -11,6 +11,10 @@
 //! adds the `customresourcecleanup.apiextensions.k8s.io` finalizer and the
 //! `Terminating` condition; the controller deletes every instance, then
 //! removes the finalizer, which completes the deletion.
+//!
+//! A CRD may not define a group/resource an APIBinding of the workspace
+//! serves ([`NoOverlapWithBindings`], kcp's `crdnooverlappinggvr`): the
+//! bound resource would otherwise be shadowed or shadow it.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Value, json};
@@ -18,6 +22,7 @@ use trellis_apis::FieldError;
 
 use crate::error::ApiResult;
 use crate::meta;
+use crate::registry::admission::{Admission, AdmitCtx};
 use crate::registry::{Decoded, Strategy};
 use crate::request::params::FieldValidation;
 use crate::table::{self, Column, NAME};
@@ -91,5 +96,66 @@ impl Strategy for CrdStrategy {
                 .cloned()
                 .unwrap_or(Value::Null),
         ]
+    }
+}
+
+/// Refuses a CRD whose group/resource an APIBinding serves.
+pub struct NoOverlapWithBindings;
+
+#[async_trait::async_trait]
+impl Admission for NoOverlapWithBindings {
+    async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        let at = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let (group, plural) = (at("/spec/group"), at("/spec/names/plural"));
+        let ks = trellis_storage::keys::Keyspace::new("apis.kcp.io", "apibindings", None)
+            .expect("valid keyspace");
+        let Ok(prefix) = ks.cluster(ctx.cluster) else {
+            return Ok(());
+        };
+        let page = ctx
+            .storage
+            .list(trellis_storage::ListOptions {
+                prefix,
+                start_after: None,
+                limit: None,
+                at: trellis_storage::ReadAt::Latest,
+            })
+            .await
+            .map_err(|e| {
+                crate::error::ApiError::from_storage(
+                    e,
+                    &trellis_apis::GroupResource::new("apis.kcp.io", "apibindings"),
+                    "",
+                )
+            })?;
+        for rec in page.items {
+            let Ok(b) = serde_json::from_slice::<Value>(&rec.value) else {
+                continue;
+            };
+            let holds = b
+                .pointer("/status/boundResources")
+                .and_then(Value::as_array)
+                .is_some_and(|rs| {
+                    rs.iter().any(|r| {
+                        r.get("group").and_then(Value::as_str) == Some(group)
+                            && r.get("resource").and_then(Value::as_str) == Some(plural)
+                    })
+                });
+            if holds {
+                return Err(trellis_apis::Status::forbidden(
+                    &trellis_apis::GroupResource::new(
+                        "apiextensions.k8s.io",
+                        "customresourcedefinitions",
+                    ),
+                    meta::name(obj),
+                    &format!(
+                        "cannot create because resource is bound by APIBinding {:?}",
+                        meta::name(&b)
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(())
     }
 }

@@ -77,6 +77,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         terminating: false,
         deprecation: None,
         admission: None,
+        bound: None,
     }
 }
 
@@ -327,6 +328,12 @@ pub fn builtins() -> Builtins {
         d.admission = Some(Arc::new(crate::authz::escalation::EscalationCheck {
             resource,
         }));
+    }
+    // A CRD may not take a group/resource a binding serves.
+    for d in list.iter_mut() {
+        if d.group == "apiextensions.k8s.io" {
+            d.admission = Some(Arc::new(crd::NoOverlapWithBindings));
+        }
     }
     // Served, never stored: see `review`.
     list.extend(review::defs(&mut defs));

@@ -32,6 +32,7 @@ use trellis_storage::{ReadAt, WatchItem};
 
 use trellis_apis::crd::{self, CLEANUP_FINALIZER};
 
+use crate::cluster::{ApiSet, Source};
 use crate::custom::api::CustomApi;
 use crate::custom::defs;
 use crate::meta;
@@ -148,14 +149,35 @@ async fn list_crds(state: &AppState, cluster: &str) -> Option<Vec<Value>> {
 /// The status a definition should have given the others of its cluster:
 /// upstream's naming and establishing controllers in one step (a single
 /// server has no peers to wait for before establishing).
-fn desired_status(crd: &Value, others: &[&Value], now: &str) -> Value {
+fn desired_status(
+    crd: &Value,
+    others: &[&Value],
+    reserved: &crd::ReservedNames,
+    now: &str,
+) -> Value {
     let mut out = crd.clone();
-    crd::sync_names(&mut out, others, &crd::ReservedNames::default(), now);
+    crd::sync_names(&mut out, others, reserved, now);
     if crd::is_condition_true(&out, "NamesAccepted") && !crd::is_condition_true(&out, "Established")
     {
         crd::set_condition(&mut out, &crd::established_condition(), now);
     }
     out["status"].clone()
+}
+
+/// The names resources bound in `cluster` hold in `group`: a CRD created
+/// while admission could not see the binding yet still cannot take them.
+fn bound_names(state: &AppState, cluster: &str, group: &str) -> crd::ReservedNames {
+    let mut out = crd::ReservedNames::default();
+    if let Some(set) = state.clusters.installed(cluster, Source::Bindings) {
+        for d in set.defs.iter().filter(|d| d.group == group) {
+            out.resources.insert(d.resource.clone());
+            out.resources.insert(d.singular.clone());
+            out.resources.extend(d.short_names.iter().cloned());
+            out.kinds.insert(d.kind.clone());
+            out.kinds.insert(d.list_kind.clone());
+        }
+    }
+    out
 }
 
 /// Replaces what `cluster` serves with the definitions whose names were
@@ -164,6 +186,7 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) {
     let mut all: Vec<ResourceDef> = Vec::new();
     let mut definitions = BTreeMap::new();
     let builtin = state.clusters.builtin_registry();
+    let bound = state.clusters.installed(cluster, Source::Bindings);
     for crd in crds {
         if !(crd::is_condition_true(crd, "NamesAccepted")
             || crd::is_condition_true(crd, "Established"))
@@ -173,11 +196,16 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) {
         let Some(api) = CustomApi::from_crd(crd) else {
             continue;
         };
-        // Built-in resources win over custom ones of the same name.
+        // Built-in and bound resources win over custom ones of the same
+        // name.
         if api.versions.iter().any(|v| {
             builtin
                 .get(&api.group, &v.name, &api.names.plural)
                 .is_some()
+        }) || bound.as_ref().is_some_and(|b| {
+            b.defs
+                .iter()
+                .any(|d| d.group == api.group && d.resource == api.names.plural)
         }) {
             continue;
         }
@@ -194,7 +222,14 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) {
             ),
         }
     }
-    state.clusters.install_custom(cluster, all, definitions);
+    state.clusters.install(
+        cluster,
+        Source::Crds,
+        ApiSet {
+            defs: all,
+            definitions,
+        },
+    );
 }
 
 /// One pass over a cluster; `true` when nothing is left to retry.
@@ -218,7 +253,17 @@ async fn reconcile(state: &AppState, cluster: &str) -> bool {
             .filter(|(j, _)| *j != i)
             .map(|(_, o)| o)
             .collect();
-        let status = desired_status(&current[i], &others, &now);
+        let group = current[i]
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let status = desired_status(
+            &current[i],
+            &others,
+            &bound_names(state, cluster, &group),
+            &now,
+        );
         if current[i].get("status") != Some(&status) {
             current[i]["status"] = status;
             changed.push(i);
@@ -389,7 +434,7 @@ mod tests {
     #[test]
     fn names_are_granted_unless_taken() {
         let a = crd("widgets.example.io", "widgets", "Widget", &["wd"], None);
-        let s = desired_status(&a, &[], "t");
+        let s = desired_status(&a, &[], &Default::default(), "t");
         assert_eq!(s["acceptedNames"]["plural"], "widgets");
         assert_eq!(s["acceptedNames"]["shortNames"], json!(["wd"]));
         assert_eq!(cond(&s, "NamesAccepted")["reason"], "NoConflicts");
@@ -405,7 +450,7 @@ mod tests {
             ),
         );
         let b = crd("gadgets.example.io", "gadgets", "Gadget", &["wd"], None);
-        let s = desired_status(&b, &[&holder], "t");
+        let s = desired_status(&b, &[&holder], &Default::default(), "t");
         let c = cond(&s, "NamesAccepted");
         assert_eq!(c["status"], "False");
         assert_eq!(c["reason"], "ShortNamesConflict");
@@ -416,7 +461,7 @@ mod tests {
         assert!(s["acceptedNames"].get("shortNames").is_none());
 
         let c2 = crd("other.example.io", "others", "Widget", &[], None);
-        let s = desired_status(&c2, &[&holder], "t");
+        let s = desired_status(&c2, &[&holder], &Default::default(), "t");
         // Upstream checks plural, singular, shortNames, kind, listKind in
         // order and the last failing check names the reason: "Widget" also
         // implies the taken "WidgetList".

@@ -21,7 +21,7 @@
 //! listens: it creates root's LogicalCluster and the built-in
 //! WorkspaceTypes, and rebuilds the path index from stored Workspaces.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use trellis_storage::keys;
 use trellis_storage::{ListOptions, Preconditions, ReadAt, WatchItem};
 
+use super::queue::WorkQueue;
 use crate::authz::bootstrap::WORKSPACE_ADMIN_BINDING;
 use crate::authz::cache::RBAC_GROUP;
 use crate::cluster::ROOT;
@@ -46,6 +47,90 @@ const MANAGER: &str = "trellis-workspace-controller";
 const RETRY: Duration = Duration::from_millis(300);
 /// The initializer the server runs itself.
 const UNIVERSAL: &str = "root:universal";
+/// kcp's initializer that waits for a type's default API bindings.
+const APIBINDINGS: &str = "system:apibindings";
+
+/// The `(export path, export name)` of every default API binding of a type
+/// and the types it extends; a binding without a path refers to an export
+/// in the workspace of the type that lists it.
+fn default_bindings(all: &[types::Type]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for t in all {
+        for b in t.default_api_bindings().as_array().into_iter().flatten() {
+            let export = b.get("export").and_then(Value::as_str).unwrap_or("");
+            let path = match b.get("path").and_then(Value::as_str) {
+                Some(p) if !p.is_empty() => p,
+                _ => t.path.as_str(),
+            };
+            let k = (path.to_string(), export.to_string());
+            if !export.is_empty() && !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
+/// A default binding for a new workspace: named after the export plus a
+/// hash of where it points (stable, so a retried pass finds its own
+/// binding), created on behalf of the workspace's owner — whose `bind`
+/// permission the binding controller checks — and accepting every claim
+/// the export makes, as kcp's initializer does.
+async fn default_binding(
+    state: &AppState,
+    ws: &Value,
+    child: &str,
+    export_path: &str,
+    export: &str,
+) -> Value {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{child}|{export_path}|{export}").as_bytes());
+    let suffix: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
+    let prefix: String = export.chars().take(253 - 6).collect();
+    let mut b = json!({
+        "apiVersion": "apis.kcp.io/v1alpha2",
+        "kind": "APIBinding",
+        "metadata": {"name": format!("{prefix}-{}", &suffix[..5])},
+        "spec": {"reference": {"export": {"path": export_path, "name": export}}},
+    });
+    if let Some(owner) = ws
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(OWNER_ANNOTATION))
+    {
+        b["metadata"]["annotations"] =
+            json!({crate::controllers::apibinding::BINDER_ANNOTATION: owner});
+    }
+    let provider = state.clusters.resolve(export_path).map(|lc| lc.name);
+    if let Some(provider) = provider
+        && let Ok(Some(e)) = types::get(
+            &state.store.storage,
+            &super::apiexport::exports(),
+            &provider,
+            export,
+        )
+        .await
+    {
+        let claims: Vec<Value> = e
+            .pointer("/spec/permissionClaims")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let mut c = c.clone();
+                if let Some(m) = c.as_object_mut() {
+                    m.remove("defaultSelector");
+                    m.insert("state".into(), json!("Accepted"));
+                    m.insert("selector".into(), json!({"matchAll": true}));
+                }
+                c
+            })
+            .collect();
+        if !claims.is_empty() {
+            b["spec"]["permissionClaims"] = json!(claims);
+        }
+    }
+    b
+}
 
 /// kcp's `workspace-admin` binding: the user who created the workspace
 /// (its owner annotation) becomes `cluster-admin` inside it. Members of
@@ -118,8 +203,8 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
         "metadata": {"name": LOGICAL_CLUSTER, "annotations": {TYPE_ANNOTATION: "root:root", PATH_ANNOTATION: ROOT}},
         "spec": {},
     });
-    create_ignoring_conflict(state, ROOT, &lc_def, root_lc).await?;
-    set_status(state, ROOT, &lc_def, LOGICAL_CLUSTER, |s| {
+    super::create_ignoring_conflict(state, MANAGER, ROOT, &lc_def, root_lc).await?;
+    super::set_status(state, MANAGER, ROOT, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
         }
@@ -129,7 +214,7 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
     .await;
     let wt_def = def(state, "tenancy.kcp.io", "workspacetypes");
     for t in types::builtin_types() {
-        create_ignoring_conflict(state, ROOT, &wt_def, t).await?;
+        super::create_ignoring_conflict(state, MANAGER, ROOT, &wt_def, t).await?;
     }
 
     let rev = state.store.storage.current_revision();
@@ -174,80 +259,10 @@ fn root_url(state: &AppState, path: &str) -> String {
     format!("https://{}/clusters/{path}", state.config.external_address)
 }
 
-async fn create_ignoring_conflict(
-    state: &AppState,
-    cluster: &str,
-    def: &Arc<ResourceDef>,
-    obj: Value,
-) -> Result<(), String> {
-    match state
-        .store
-        .create(&ctx(cluster, def, None), obj, Vec::new())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == 409 => Ok(()),
-        Err(e) => Err(format!("creating {}: {}", def.resource, e.status().message)),
-    }
-}
-
-/// Updates the status of `name` with `f` (which says whether it changed).
-async fn set_status(
-    state: &AppState,
-    cluster: &str,
-    def: &Arc<ResourceDef>,
-    name: &str,
-    mut f: impl FnMut(&mut Value) -> bool,
-) -> bool {
-    let c = ctx(cluster, def, Some("status"));
-    let res = state
-        .store
-        .update_existing(&c, name, |cur| {
-            if !cur.get("status").is_some_and(Value::is_object) {
-                cur["status"] = json!({});
-            }
-            if !f(&mut cur["status"]) {
-                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
-            }
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 304 || e.code() == 404 => true,
-        Err(e) => {
-            tracing::warn!(cluster, name, resource = %def.resource, error = %e, "status update failed");
-            false
-        }
-    }
-}
-
-/// How many workspaces are reconciled at once. Concurrent writes share
-/// storage flushes (group commit), which is what makes creating thousands
-/// of workspaces a second possible; the bound keeps a burst from queueing
-/// unbounded work.
+/// How many workspaces are reconciled at once (see [`WorkQueue`]).
 const PARALLEL: usize = 128;
 
 type Key = (String, String);
-
-/// Reconciles keys concurrently, at most one run per key at a time; a key
-/// that changes while it runs is run again afterwards.
-struct Queue {
-    waiting: VecDeque<Key>,
-    queued: HashSet<Key>,
-    running: HashSet<Key>,
-    dirty: HashSet<Key>,
-}
-
-impl Queue {
-    fn push(&mut self, k: Key) {
-        if self.running.contains(&k) {
-            self.dirty.insert(k);
-        } else if self.queued.insert(k.clone()) {
-            self.waiting.push_back(k);
-        }
-    }
-}
 
 /// Runs until the server shuts down.
 pub async fn run(state: AppState, mut from: u64) {
@@ -265,12 +280,7 @@ pub async fn run(state: AppState, mut from: u64) {
             tokio::time::sleep(RETRY).await;
             continue;
         };
-        let mut q = Queue {
-            waiting: VecDeque::new(),
-            queued: HashSet::new(),
-            running: HashSet::new(),
-            dirty: HashSet::new(),
-        };
+        let mut q: WorkQueue<Key> = WorkQueue::new(PARALLEL);
         // Everything not Ready (or deleting) gets a look after a (re)start.
         for (cluster, ws) in
             list_all(&state, workspaces().all_clusters(), ReadAt::Revision(from)).await
@@ -280,15 +290,10 @@ pub async fn run(state: AppState, mut from: u64) {
                 q.push((cluster, meta::name(&ws).to_string()));
             }
         }
-        let mut retry_later: BTreeSet<Key> = BTreeSet::new();
         let mut inflight = FuturesUnordered::new();
         let mut retry = tokio::time::interval(RETRY);
         loop {
-            while q.running.len() < PARALLEL
-                && let Some(k) = q.waiting.pop_front()
-            {
-                q.queued.remove(&k);
-                q.running.insert(k.clone());
+            while let Some(k) = q.start_next() {
                 let st = state.clone();
                 inflight.push(async move {
                     let done = reconcile(&st, &k.0, &k.1).await;
@@ -298,18 +303,9 @@ pub async fn run(state: AppState, mut from: u64) {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some((k, done)) = inflight.next(), if !inflight.is_empty() => {
-                    q.running.remove(&k);
-                    if q.dirty.remove(&k) {
-                        q.push(k);
-                    } else if !done {
-                        retry_later.insert(k);
-                    }
+                    q.finished(k, done);
                 }
-                _ = retry.tick(), if !retry_later.is_empty() => {
-                    for k in std::mem::take(&mut retry_later) {
-                        q.push(k);
-                    }
-                }
+                _ = retry.tick(), if q.has_retries() => q.retry(),
                 item = ws_events.next() => match item {
                     Some(Ok(WatchItem::Event(e))) => {
                         from = from.max(e.revision);
@@ -404,7 +400,7 @@ async fn schedule(
         .pointer("/spec/type/name")
         .and_then(Value::as_str)
         .unwrap_or("universal");
-    let initializers: Vec<String> = match types::get_type(storage, tpath, tname).await {
+    let (initializers, default_bindings) = match types::get_type(storage, tpath, tname).await {
         Ok(Some(t)) => match types::aliases(storage, &t).await {
             Ok(all) => {
                 let mut v: Vec<String> = all
@@ -413,7 +409,11 @@ async fn schedule(
                     .map(types::Type::qualified)
                     .collect();
                 v.dedup();
-                v
+                let bindings = default_bindings(&all);
+                if !bindings.is_empty() {
+                    v.push(APIBINDINGS.to_string());
+                }
+                (v, bindings)
             }
             Err(e) => {
                 tracing::warn!(cluster, name, error = %e, "resolving workspace type");
@@ -421,7 +421,7 @@ async fn schedule(
             }
         },
         // The type was deleted since admission: nothing to initialize.
-        Ok(None) => Vec::new(),
+        Ok(None) => (Vec::new(), Vec::new()),
         Err(e) => {
             tracing::warn!(cluster, name, error = %e, "resolving workspace type");
             return false;
@@ -435,11 +435,19 @@ async fn schedule(
     if initializers.iter().any(|i| i == UNIVERSAL) {
         let ns_def = def(state, "", "namespaces");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
-        if let Err(e) = create_ignoring_conflict(state, child, &ns_def, ns).await {
+        if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await {
             tracing::warn!(cluster, name, error = %e, "initializing workspace");
             return false;
         }
         initializers.retain(|i| i != UNIVERSAL);
+    }
+    for (export_path, export) in &default_bindings {
+        let b = default_binding(state, ws, child, export_path, export).await;
+        let b_def = super::apibinding::binding_def(state);
+        if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &b_def, b).await {
+            tracing::warn!(cluster, name, error = %e, "creating a default API binding");
+            return false;
+        }
     }
     let ready = initializers.is_empty();
     let phase = if ready { "Ready" } else { "Initializing" };
@@ -468,7 +476,7 @@ async fn schedule(
             "initializers": initializers,
         },
     });
-    if let Err(e) = create_ignoring_conflict(state, child, &lc_def, lc).await {
+    if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &lc_def, lc).await {
         tracing::warn!(cluster, name, error = %e, "creating logical cluster");
         return false;
     }
@@ -479,14 +487,16 @@ async fn schedule(
             .get(RBAC_GROUP, "v1", "clusterrolebindings")
             .expect("RBAC is built in")
             .clone();
-        if let Err(e) = create_ignoring_conflict(state, child, &crb_def, binding).await {
+        if let Err(e) =
+            super::create_ignoring_conflict(state, MANAGER, child, &crb_def, binding).await
+        {
             tracing::warn!(cluster, name, error = %e, "binding the workspace owner");
             return false;
         }
     }
     let inits = initializers.clone();
     let u = url.clone();
-    if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
+    if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").is_some() {
             return false;
         }
@@ -510,7 +520,7 @@ async fn schedule(
         return false;
     }
     let now = meta::now_rfc3339();
-    set_status(state, cluster, &ws_def, name, |s| {
+    super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         s["phase"] = json!(phase);
         s["initializers"] = json!(initializers);
         let mut conds =
@@ -546,13 +556,13 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
     if inits.iter().any(|i| i == UNIVERSAL) {
         let ns_def = def(state, "", "namespaces");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
-        if create_ignoring_conflict(state, child, &ns_def, ns)
+        if super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns)
             .await
             .is_err()
         {
             return false;
         }
-        if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
+        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
             let Some(a) = s.get_mut("initializers").and_then(Value::as_array_mut) else {
                 return false;
             };
@@ -565,11 +575,39 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
         }
         inits.retain(|i| i != UNIVERSAL);
     }
+    if inits.iter().any(|i| i == APIBINDINGS) {
+        let b_def = super::apibinding::binding_def(state);
+        let Ok(prefix) = b_def.keyspace.cluster(child) else {
+            return true;
+        };
+        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
+            return false;
+        };
+        let all_bound = items.iter().all(|rec| {
+            serde_json::from_slice::<Value>(&rec.value)
+                .is_ok_and(|b| b.pointer("/status/phase").and_then(Value::as_str) == Some("Bound"))
+        });
+        if !all_bound {
+            return false;
+        }
+        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+            let Some(a) = s.get_mut("initializers").and_then(Value::as_array_mut) else {
+                return false;
+            };
+            a.retain(|i| i != APIBINDINGS);
+            true
+        })
+        .await
+        {
+            return false;
+        }
+        inits.retain(|i| i != APIBINDINGS);
+    }
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
     let now = meta::now_rfc3339();
     if !inits.is_empty() {
         // Waiting for external initializers; mirror what is left.
-        return set_status(state, cluster, &ws_def, name, |s| {
+        return super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
             if s.get("initializers") == Some(&json!(inits)) {
                 return false;
             }
@@ -578,7 +616,7 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
         })
         .await;
     }
-    if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
+    if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
         }
@@ -589,7 +627,7 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
     {
         return false;
     }
-    set_status(state, cluster, &ws_def, name, |s| {
+    super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
         }
@@ -616,7 +654,7 @@ async fn delete(state: &AppState, cluster: &str, name: &str, child: &str) -> boo
     if !child.is_empty() {
         // No new children from now on (admission checks this phase).
         let lc_def = def(state, "core.kcp.io", "logicalclusters");
-        if !set_status(state, child, &lc_def, LOGICAL_CLUSTER, |s| {
+        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
             if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
                 return false;
             }

@@ -214,6 +214,7 @@ pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
                 })
             }),
             admission: None,
+            bound: None,
         });
     }
     Ok(out)

@@ -95,6 +95,23 @@ pub async fn handle(
         Some(s) if def.extra_subresources.contains(&s) => {}
         Some(_) => return Err(Status::path_not_found().into()),
     }
+    // A bound resource's status belongs to the export's provider, who
+    // writes it through the export's endpoint; in the consumer's
+    // workspace nobody may, not even its admins (the main resource
+    // ignores status, so this is the only way in).
+    if let (Some(from), Some("status")) = (&def.bound, subresource)
+        && matches!(req.verb, Verb::Update | Verb::Patch)
+    {
+        return Err(Status::forbidden(
+            &def.group_resource(),
+            req.name.as_deref().unwrap_or(""),
+            &format!(
+                "status is owned by APIExport {} and can only be written by its provider",
+                from.export_display()
+            ),
+        )
+        .into());
+    }
     if subresource.is_none() && !def.supports(req.verb.as_str()) {
         return Err(Status::method_not_supported(&def.group_resource(), req.verb.as_str()).into());
     }

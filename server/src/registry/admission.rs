@@ -44,4 +44,10 @@ pub trait Admission: Send + Sync + 'static {
     ) -> ApiResult<()> {
         Ok(())
     }
+
+    /// Runs before a caller's delete starts (controllers' deletes are not
+    /// admitted); `obj` is the object as stored.
+    async fn admit_delete(&self, _ctx: &AdmitCtx<'_>, _obj: &Value) -> ApiResult<()> {
+        Ok(())
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use admission::{Admission, AdmitCtx};
-pub use resource::{Converter, ResourceDef};
+pub use resource::{BoundFrom, Converter, ResourceDef};
 pub use strategy::{Decoded, NameRule, Strategy};
 
 /// The resources served in one logical cluster, indexed for routing and

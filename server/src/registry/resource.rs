@@ -82,6 +82,30 @@ pub struct ResourceDef {
     pub deprecation: Option<String>,
     /// Admission beyond the strategy (resources that look at other objects).
     pub admission: Option<Arc<dyn super::Admission>>,
+    /// Set when the resource is bound from an APIExport: its status
+    /// belongs to the export's provider.
+    pub bound: Option<Arc<BoundFrom>>,
+}
+
+/// Where a bound resource comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundFrom {
+    /// The APIBinding (in the serving cluster) that binds it.
+    pub binding: String,
+    /// The provider's logical cluster (stable name).
+    pub export_cluster: String,
+    /// The provider workspace's path, for messages.
+    pub export_path: String,
+    pub export_name: String,
+    /// The export's identity hash (also in the keyspace).
+    pub identity_hash: String,
+}
+
+impl BoundFrom {
+    /// `root:provider:export`, as users name an export.
+    pub fn export_display(&self) -> String {
+        format!("{}:{}", self.export_path, self.export_name)
+    }
 }
 
 impl ResourceDef {

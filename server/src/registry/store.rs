@@ -988,6 +988,12 @@ impl Store {
                 )
                 .into());
             }
+            if ctx.user.is_some()
+                && !meta::is_deleting(&obj)
+                && let Some(admission) = &def.admission
+            {
+                admission.admit_delete(&self.admit_ctx(ctx), &obj).await?;
+            }
             let graceful =
                 !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);
             if graceful {

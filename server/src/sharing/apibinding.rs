@@ -9,15 +9,27 @@
 //! empty phase once the controller has set one. The reference is required
 //! and immutable through the schema (`oneOf` + CEL), as in kcp.
 //!
-//! Extension point: binding itself (resolving the export, conflicts,
+//! Binding itself (resolving the export, the `bind` check, conflicts,
 //! `status.boundResources`, phase and conditions) is the binding
-//! controller's job; it writes status through the status subresource.
+//! controller's job (`controllers::apibinding`). Admission here records who
+//! created the binding, for the controller's `bind` check, and guards
+//! deletion: a binding whose resources still have instances in the
+//! workspace is not deleted (409) unless it carries
+//! `apis.trellis.dev/delete-instances: "true"`, in which case the
+//! controller deletes them before the finalizer (added on create) lets the
+//! binding go. Either way no bound object outlives its binding.
 
-use serde_json::Value;
-use trellis_apis::FieldError;
+use serde_json::{Value, json};
 use trellis_apis::kcp::apibinding;
+use trellis_apis::{FieldError, GroupResource, Status};
 
 use super::conversion::Conversion;
+use crate::controllers::apibinding::{
+    BINDER_ANNOTATION, DELETE_INSTANCES_ANNOTATION, FINALIZER, binder_annotation, instance_counts,
+};
+use crate::error::ApiResult;
+use crate::meta;
+use crate::registry::admission::{Admission, AdmitCtx};
 use crate::registry::hooked::Hooks;
 
 /// `v1alpha1` ⇄ `v1alpha2`.
@@ -78,6 +90,14 @@ fn phase(obj: &Value) -> &str {
 }
 
 impl Hooks for BindingHooks {
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let mut fins = meta::finalizers(obj);
+        if !fins.iter().any(|f| f == FINALIZER) {
+            fins.push(FINALIZER.to_string());
+            meta::meta_mut(obj).insert("finalizers".into(), json!(fins));
+        }
+    }
+
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         selector_errors(obj)
     }
@@ -91,6 +111,80 @@ impl Hooks for BindingHooks {
             ));
         }
         errs
+    }
+}
+
+/// Records the binder; refuses deleting a binding with live instances.
+pub struct BindingAdmission;
+
+fn set_binder(obj: &mut Value, value: Option<&Value>) {
+    let m = meta::meta_mut(obj);
+    let anns = m.entry("annotations").or_insert_with(|| json!({}));
+    if !anns.is_object() {
+        *anns = json!({});
+    }
+    let a = anns.as_object_mut().expect("object");
+    match value {
+        Some(v) => {
+            a.insert(BINDER_ANNOTATION.into(), v.clone());
+        }
+        None => {
+            a.remove(BINDER_ANNOTATION);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Admission for BindingAdmission {
+    async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        // The server's own bindings (workspace defaults) name their binder.
+        if let Some(u) = ctx.user {
+            set_binder(obj, Some(&json!(binder_annotation(u))));
+        }
+        Ok(())
+    }
+
+    async fn admit_update(
+        &self,
+        ctx: &AdmitCtx<'_>,
+        new: &mut Value,
+        old: &Value,
+    ) -> ApiResult<()> {
+        if ctx.user.is_some() {
+            let kept = old
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(BINDER_ANNOTATION))
+                .cloned();
+            set_binder(new, kept.as_ref());
+        }
+        Ok(())
+    }
+
+    async fn admit_delete(&self, ctx: &AdmitCtx<'_>, obj: &Value) -> ApiResult<()> {
+        let asked = obj
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(DELETE_INSTANCES_ANNOTATION))
+            .and_then(Value::as_str)
+            == Some("true");
+        if asked {
+            return Ok(());
+        }
+        let counts = instance_counts(ctx.storage, ctx.cluster, obj)
+            .await
+            .map_err(|e| Status::internal(format!("counting bound instances: {e}")))?;
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let what: Vec<String> = counts.iter().map(|(gr, n)| format!("{n} {gr}")).collect();
+        Err(Status::conflict(
+            &GroupResource::new("apis.kcp.io", "apibindings"),
+            meta::name(obj),
+            &format!(
+                "instances of its resources still exist in this workspace ({}); delete them first, or annotate the APIBinding with {DELETE_INSTANCES_ANNOTATION}=true to delete them with it",
+                what.join(", ")
+            ),
+        )
+        .into())
     }
 }
 

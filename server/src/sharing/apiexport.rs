@@ -7,16 +7,43 @@
 //! else is the schema: the status is server-owned through the status
 //! subresource, which is all this groundwork enforces.
 //!
-//! Extension points, left to the controllers that give exports meaning:
-//! the identity (a Secret in `kcp-system` named after the export, its hash
-//! in `status.identityHash`, immutable once set — a hook's
-//! `validate_update` on status), the default APIExportEndpointSlice named
-//! after the export, and kcp's admission rule that claims on non-built-in
-//! resources name an `identityHash`.
+//! The identity (a Secret, by default `kcp-system/<export>`, hashed into
+//! `status.identityHash`) and the default APIExportEndpointSlice are the
+//! APIExport controller's (`controllers::apiexport`). The hash is
+//! immutable once set: bound objects are stored under it, so changing it
+//! would orphan them — [`ExportHooks`] refuses that on every write.
+//!
+//! Not done: kcp's admission rule that claims on non-built-in resources
+//! name an `identityHash`.
 
+use serde_json::Value;
+use trellis_apis::FieldError;
 use trellis_apis::kcp::apiexport;
 
 use super::conversion::Conversion;
+use crate::registry::hooked::Hooks;
+
+pub struct ExportHooks;
+
+impl Hooks for ExportHooks {
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let hash = |o: &Value| {
+            o.pointer("/status/identityHash")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (was, is) = (hash(old), hash(new));
+        if !was.is_empty() && was != is {
+            return vec![FieldError::invalid(
+                "status.identityHash",
+                Value::String(is),
+                "field is immutable",
+            )];
+        }
+        Vec::new()
+    }
+}
 
 /// `v1alpha1` ⇄ `v1alpha2`.
 pub const CONVERSION: Conversion = Conversion {

@@ -27,6 +27,7 @@
 pub mod apibinding;
 pub mod apiexport;
 pub mod apiresourceschema;
+pub mod bound;
 pub mod conversion;
 
 use std::sync::Arc;
@@ -71,7 +72,10 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
                 Arc::new(apibinding::BindingHooks),
                 Some(apibinding::CONVERSION),
             ),
-            "apiexports" => (Arc::new(NoHooks), Some(apiexport::CONVERSION)),
+            "apiexports" => (
+                Arc::new(apiexport::ExportHooks),
+                Some(apiexport::CONVERSION),
+            ),
             _ => (Arc::new(NoHooks), None),
         };
         let stored_strategy = built
@@ -90,6 +94,9 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
                 base: d.strategy.clone(),
                 hooks: hooks.clone(),
             });
+            if api.names.plural == "apibindings" {
+                d.admission = Some(Arc::new(apibinding::BindingAdmission));
+            }
             defs_out.push(d);
         }
         definitions.extend(built.definitions);

@@ -175,22 +175,6 @@ impl Admission for WorkspaceAdmission {
             &format!("{tpath}:{tname}"),
         )
         .map_err(|e| forbidden(&name, e))?;
-        if let Some(bindings) = child_aliases.iter().find(|t| {
-            t.default_api_bindings()
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-        }) {
-            // Bindings need the API-sharing machinery; refuse rather than
-            // create a workspace that silently lacks them.
-            return Err(forbidden(
-                &name,
-                format!(
-                    "workspace type {} has defaultAPIBindings, which this server does not support yet",
-                    bindings.qualified()
-                ),
-            ));
-        }
-
         if !obj.get("spec").is_some_and(Value::is_object) {
             obj["spec"] = json!({});
         }

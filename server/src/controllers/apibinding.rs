@@ -1,0 +1,992 @@
+//! The APIBinding controller: binds, serves and unbinds exported APIs in
+//! consumer clusters.
+//!
+//! Work is per consumer cluster, like the CRD controller's: the bindings
+//! of one cluster compete for group/resources, so they are judged
+//! together, oldest first, and the cluster's served set is rebuilt once
+//! from the outcome. One pass:
+//!
+//! 1. each binding's desired status is computed ([`evaluate`]): the export
+//!    is resolved (`spec.reference.export.path`, default the binding's own
+//!    workspace) and must have an identity; the user who created the
+//!    binding (recorded by admission in [`BINDER_ANNOTATION`]) needs the
+//!    `bind` verb on the export in the provider's RBAC; every exported
+//!    schema must exist; no built-in, CRD or other binding may already
+//!    serve the group/resource (`NamingConflicts`, nothing is shadowed);
+//!    permission claims the binding accepts must be ones the export makes.
+//!    Conditions and reasons are kcp's;
+//! 2. the served set is installed — before `Bound` is written, so a client
+//!    that waits for the phase can use the resource at once;
+//! 3. changed statuses are written through `/status`;
+//! 4. a deleted binding's instances are deleted (admission refused the
+//!    deletion unless there were none or the user asked for it with
+//!    [`DELETE_INSTANCES_ANNOTATION`]), then its finalizer is dropped.
+//!
+//! Once bound, a binding stays bound: a later conflict or a broken export
+//! only turns `BindingUpToDate` false and the last good resources stay
+//! served. An export that moves to a new schema is followed (same
+//! identity, so the stored objects stay).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use trellis_apis::crd::Condition;
+use trellis_apis::rbac::attributes::{Attributes, UserInfo};
+use trellis_storage::keys::Keyspace;
+use trellis_storage::{ListOptions, ReadAt};
+
+use crate::authz::cache::scope_to_cluster;
+use crate::cluster::{ApiSet, Source};
+use crate::meta;
+use crate::registry::store::{DeleteOpts, WriteCtx};
+use crate::registry::{BoundFrom, ResourceDef};
+use crate::sharing::bound;
+use crate::state::AppState;
+use crate::tenancy::types;
+
+use super::apiexport::exports;
+
+const MANAGER: &str = "trellis-apibinding-controller";
+/// Keeps a binding until its instances are gone.
+pub const FINALIZER: &str = "apis.kcp.io/apibinding-finalizer";
+/// Who created the binding (JSON: username, uid, groups, extra); set by
+/// admission, never by users.
+pub const BINDER_ANNOTATION: &str = "apis.trellis.dev/binder";
+/// `"true"` on a binding: deleting it deletes the bound resources'
+/// instances instead of being refused while they exist.
+pub const DELETE_INSTANCES_ANNOTATION: &str = "apis.trellis.dev/delete-instances";
+
+pub fn bindings() -> Keyspace {
+    Keyspace::new("apis.kcp.io", "apibindings", None).expect("valid keyspace")
+}
+
+pub fn schemas() -> Keyspace {
+    Keyspace::new("apis.kcp.io", "apiresourceschemas", None).expect("valid keyspace")
+}
+
+fn crds() -> Keyspace {
+    Keyspace::new("apiextensions.k8s.io", "customresourcedefinitions", None)
+        .expect("valid keyspace")
+}
+
+pub(crate) fn binding_def(state: &AppState) -> Arc<ResourceDef> {
+    state
+        .clusters
+        .builtin_registry()
+        .get("apis.kcp.io", "v1alpha2", "apibindings")
+        .expect("served in every cluster")
+        .clone()
+}
+
+async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Option<Vec<Value>> {
+    let prefix = ks.cluster(cluster).ok()?;
+    let items = super::scan(state, prefix, ReadAt::Latest).await?;
+    Some(
+        items
+            .iter()
+            .filter_map(|r| serde_json::from_slice(&r.value).ok())
+            .collect(),
+    )
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The group/resources a binding's status says it serves.
+fn bound_resources(b: &Value) -> Vec<(String, String, String, String)> {
+    b.pointer("/status/boundResources")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        str_at(r, "/group").to_string(),
+                        str_at(r, "/resource").to_string(),
+                        str_at(r, "/schema/name").to_string(),
+                        str_at(r, "/schema/identityHash").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The keyspace of one bound resource.
+pub fn bound_keyspace(group: &str, resource: &str, identity: &str) -> Option<Keyspace> {
+    Keyspace::new(group, resource, Some(identity)).ok()
+}
+
+/// How many objects of the binding's resources exist in `cluster`, by
+/// `resource.group`.
+pub async fn instance_counts(
+    storage: &Arc<dyn trellis_storage::Storage>,
+    cluster: &str,
+    binding: &Value,
+) -> Result<BTreeMap<String, usize>, String> {
+    let mut out = BTreeMap::new();
+    for (group, resource, _, identity) in bound_resources(binding) {
+        let Some(prefix) =
+            bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
+        else {
+            continue;
+        };
+        let page = storage
+            .list(ListOptions {
+                prefix,
+                start_after: None,
+                limit: None,
+                at: ReadAt::Latest,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if !page.items.is_empty() {
+            out.insert(format!("{resource}.{group}"), page.items.len());
+        }
+    }
+    Ok(out)
+}
+
+/// The user recorded on a binding; `None` for bindings the server made.
+fn binder(b: &Value) -> Option<UserInfo> {
+    let raw = b
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(BINDER_ANNOTATION))
+        .and_then(Value::as_str)?;
+    let v: Value = serde_json::from_str(raw).ok()?;
+    let strs = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let extra = v
+        .get("extra")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, vals)| (k.clone(), strs(Some(vals))))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(UserInfo {
+        name: v.get("username")?.as_str()?.to_string(),
+        uid: str_at(&v, "/uid").to_string(),
+        groups: strs(v.get("groups")),
+        extra,
+    })
+}
+
+/// The annotation value recording `user` as a binding's creator.
+pub fn binder_annotation(user: &UserInfo) -> String {
+    json!({"username": user.name, "uid": user.uid, "groups": user.groups, "extra": user.extra})
+        .to_string()
+}
+
+/// What one binding should say and serve.
+struct Evaluated {
+    status: Value,
+    /// Something may change without an event (a grant, a schema).
+    retry: bool,
+}
+
+fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+    Condition::new(type_, status, reason, message)
+}
+
+/// The export a binding references: (provider cluster name, provider
+/// path, export name).
+fn reference(state: &AppState, consumer: &str, b: &Value) -> Option<(String, String, String)> {
+    let name = str_at(b, "/spec/reference/export/name");
+    if name.is_empty() {
+        return None;
+    }
+    let path = match str_at(b, "/spec/reference/export/path") {
+        "" => consumer,
+        p => p,
+    };
+    let lc = state.clusters.resolve(path)?;
+    Some((lc.name, lc.path, name.to_string()))
+}
+
+/// How a binding refers to its export in messages: kcp's `path|name`.
+fn export_label(b: &Value, consumer_path: &str) -> String {
+    let path = match str_at(b, "/spec/reference/export/path") {
+        "" => consumer_path,
+        p => p,
+    };
+    format!("{path}|{}", str_at(b, "/spec/reference/export/name"))
+}
+
+/// Who holds each group/resource in a cluster while its bindings are
+/// judged.
+struct Holders {
+    builtin: BTreeSet<(String, String)>,
+    /// (group, plural) → CRD name.
+    crds: BTreeMap<(String, String), String>,
+    /// (group, plural) → (binding name, export description).
+    bindings: BTreeMap<(String, String), (String, String)>,
+}
+
+impl Holders {
+    fn conflict(&self, me: &str, group: &str, resource: &str) -> Option<String> {
+        let k = (group.to_string(), resource.to_string());
+        let forbidden = format!("spec.names.plural={resource} is forbidden");
+        if self.builtin.contains(&k) {
+            return Some(format!(
+                "naming conflict with a built-in resource: {forbidden}"
+            ));
+        }
+        if let Some(crd) = self.crds.get(&k) {
+            return Some(format!(
+                "naming conflict with CustomResourceDefinition {crd:?}: {forbidden}"
+            ));
+        }
+        match self.bindings.get(&k) {
+            Some((b, export)) if b != me => Some(format!(
+                "naming conflict with APIBinding {b:?} bound to {export}: {forbidden}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Judges one binding (not being deleted) against the cluster.
+async fn evaluate(
+    state: &AppState,
+    consumer_path: &str,
+    b: &Value,
+    holders: &Holders,
+    now: &str,
+) -> Evaluated {
+    let mut status = b.get("status").cloned().unwrap_or_else(|| json!({}));
+    if !status.is_object() {
+        status = json!({});
+    }
+    let was_bound = !bound_resources(b).is_empty();
+    let label = export_label(b, consumer_path);
+    let name = meta::name(b);
+    // Sets the outcome when the export cannot be used (yet).
+    let export_invalid = |status: &mut Value, reason: &str, message: String| {
+        super::put_condition(
+            status,
+            &cond("APIExportValid", "False", reason, &message),
+            now,
+        );
+        if !was_bound {
+            status["phase"] = json!("Binding");
+            let waiting = cond(
+                "InitialBindingCompleted",
+                "False",
+                "WaitingForEstablished",
+                "Waiting for API(s) to be established",
+            );
+            super::put_condition(status, &waiting, now);
+            super::put_condition(
+                status,
+                &cond("Ready", "False", "WaitingForEstablished", &waiting.message),
+                now,
+            );
+        }
+    };
+    let Some((provider, provider_path, export_name)) = reference(state, consumer_path, b) else {
+        export_invalid(
+            &mut status,
+            "APIExportNotFound",
+            format!("APIExport {label} not found"),
+        );
+        return Evaluated {
+            status,
+            retry: true,
+        };
+    };
+    let storage = &state.store.storage;
+    let export = match types::get(storage, &exports(), &provider, &export_name).await {
+        Ok(Some(e)) if !meta::is_deleting(&e) => e,
+        Ok(_) => {
+            export_invalid(
+                &mut status,
+                "APIExportNotFound",
+                format!("APIExport {label} not found"),
+            );
+            return Evaluated {
+                status,
+                retry: true,
+            };
+        }
+        Err(e) => {
+            export_invalid(
+                &mut status,
+                "InternalError",
+                format!("Error getting APIExport {label}: {e}"),
+            );
+            return Evaluated {
+                status,
+                retry: true,
+            };
+        }
+    };
+    let identity = str_at(&export, "/status/identityHash").to_string();
+    if identity.is_empty() {
+        export_invalid(
+            &mut status,
+            "MissingIdentityHash",
+            format!("APIExport {label} is missing status.identityHash"),
+        );
+        return Evaluated {
+            status,
+            retry: true,
+        };
+    }
+    // kcp checks `bind` when the binding is created; the result is a
+    // condition here so a missing grant can be fixed without recreating
+    // the binding. A bound binding was allowed once and stays.
+    if !was_bound && let Some(user) = binder(b) {
+        let user = scope_to_cluster(user, Some(&provider));
+        let attrs = Attributes::resource(
+            user,
+            "bind",
+            "",
+            "apis.kcp.io",
+            "",
+            "apiexports",
+            "",
+            &export_name,
+        );
+        let allowed = state
+            .authz
+            .authorize_rbac(&provider, &attrs)
+            .await
+            .map(|d| d.is_allowed())
+            .unwrap_or(false);
+        if !allowed {
+            export_invalid(
+                &mut status,
+                "BindForbidden",
+                format!(
+                    "no permission to bind to export {provider_path}:{export_name}: user {:?} needs the \"bind\" verb on apiexports {export_name:?} in {provider_path}",
+                    attrs.user.name
+                ),
+            );
+            return Evaluated {
+                status,
+                retry: true,
+            };
+        }
+    }
+
+    // The export's resources, each with its schema.
+    let resources = export
+        .pointer("/spec/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut wanted: Vec<(String, String, Value)> = Vec::new();
+    let mut problem: Option<(&str, String)> = None;
+    for r in &resources {
+        let (group, plural, schema_name) = (
+            str_at(r, "/group"),
+            str_at(r, "/name"),
+            str_at(r, "/schema"),
+        );
+        if r.pointer("/storage/crd").is_none() {
+            problem = Some((
+                "APIResourceSchemaInvalid",
+                format!(
+                    "APIExport {label} resource {plural}.{group}: only storage.crd is supported"
+                ),
+            ));
+            break;
+        }
+        match types::get(storage, &schemas(), &provider, schema_name).await {
+            Ok(Some(s))
+                if str_at(&s, "/spec/group") == group
+                    && str_at(&s, "/spec/names/plural") == plural =>
+            {
+                wanted.push((group.to_string(), plural.to_string(), s));
+            }
+            Ok(Some(_)) => {
+                problem = Some((
+                    "APIResourceSchemaInvalid",
+                    format!(
+                        "APIResourceSchema {provider_path}|{schema_name} is invalid: it does not define {plural}.{group}"
+                    ),
+                ));
+                break;
+            }
+            Ok(None) => {
+                problem = Some((
+                    "InternalError",
+                    format!(
+                        "Invalid APIExport. Please contact the APIExport owner to resolve: APIResourceSchema {schema_name:?} not found"
+                    ),
+                ));
+                break;
+            }
+            Err(e) => {
+                problem = Some(("InternalError", e));
+                break;
+            }
+        }
+    }
+    if let Some((reason, message)) = problem {
+        if reason == "InternalError" {
+            export_invalid(&mut status, reason, message);
+        } else {
+            super::put_condition(&mut status, &cond("APIExportValid", "True", "", ""), now);
+            not_up_to_date(&mut status, was_bound, reason, &message, now);
+        }
+        return Evaluated {
+            status,
+            retry: true,
+        };
+    }
+    super::put_condition(&mut status, &cond("APIExportValid", "True", "", ""), now);
+
+    let conflicts: Vec<String> = wanted
+        .iter()
+        .filter_map(|(g, r, _)| holders.conflict(name, g, r))
+        .collect();
+    claims(&mut status, b, &export, now);
+    if !conflicts.is_empty() {
+        let message = format!("Unable to bind APIs: {}", conflicts.join("; "));
+        not_up_to_date(&mut status, was_bound, "NamingConflicts", &message, now);
+        return Evaluated {
+            status,
+            retry: true,
+        };
+    }
+
+    let previous: BTreeMap<(String, String), Vec<String>> = b
+        .pointer("/status/boundResources")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    let versions = r
+                        .get("storageVersions")
+                        .and_then(Value::as_array)
+                        .map(|v| {
+                            v.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (
+                        (
+                            str_at(r, "/group").to_string(),
+                            str_at(r, "/resource").to_string(),
+                        ),
+                        versions,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let bound: Vec<Value> = wanted
+        .iter()
+        .map(|(group, plural, s)| {
+            let mut versions: BTreeSet<String> = previous
+                .get(&(group.clone(), plural.clone()))
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            if let Some(v) = s
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .and_then(|vs| {
+                    vs.iter()
+                        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                })
+                .and_then(|v| v.get("name"))
+                .and_then(Value::as_str)
+            {
+                versions.insert(v.to_string());
+            }
+            json!({
+                "group": group,
+                "resource": plural,
+                "schema": {"name": meta::name(s), "UID": str_at(s, "/metadata/uid"), "identityHash": identity},
+                "storageVersions": versions,
+            })
+        })
+        .collect();
+    status["boundResources"] = json!(bound);
+    status["apiExportClusterName"] = json!(provider);
+    status["phase"] = json!("Bound");
+    for t in ["InitialBindingCompleted", "BindingUpToDate", "Ready"] {
+        super::put_condition(&mut status, &cond(t, "True", "", ""), now);
+    }
+    Evaluated {
+        status,
+        retry: false,
+    }
+}
+
+/// The export changed in a way the binding cannot follow (yet).
+fn not_up_to_date(status: &mut Value, was_bound: bool, reason: &str, message: &str, now: &str) {
+    super::put_condition(
+        status,
+        &cond("BindingUpToDate", "False", reason, message),
+        now,
+    );
+    if !was_bound {
+        status["phase"] = json!("Binding");
+        super::put_condition(
+            status,
+            &cond("InitialBindingCompleted", "False", reason, message),
+            now,
+        );
+        super::put_condition(status, &cond("Ready", "False", reason, message), now);
+    }
+}
+
+/// A claim's identity: group, resource and identity hash.
+fn claim_key(c: &Value) -> (String, String, String) {
+    (
+        str_at(c, "/group").to_string(),
+        str_at(c, "/resource").to_string(),
+        str_at(c, "/identityHash").to_string(),
+    )
+}
+
+fn verbs(c: &Value) -> BTreeSet<String> {
+    c.get("verbs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Mirrors the export's claims and applies the ones the binding accepts.
+fn claims(status: &mut Value, b: &Value, export: &Value, now: &str) {
+    let offered: Vec<Value> = export
+        .pointer("/spec/permissionClaims")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let decided: Vec<Value> = b
+        .pointer("/spec/permissionClaims")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut invalid = Vec::new();
+    let mut applied = Vec::new();
+    for c in &decided {
+        let key = claim_key(c);
+        let matches = offered
+            .iter()
+            .any(|o| claim_key(o) == key && verbs(o) == verbs(c));
+        if !matches {
+            let (g, r, id) = &key;
+            let gr = if g.is_empty() {
+                r.clone()
+            } else {
+                format!("{r}.{g}")
+            };
+            invalid.push(if id.is_empty() {
+                gr
+            } else {
+                format!("{gr}:{id}")
+            });
+            continue;
+        }
+        if str_at(c, "/state") == "Accepted" {
+            let mut a = json!({"group": key.0, "resource": key.1, "verbs": verbs(c), "selector": c.get("selector").cloned().unwrap_or(json!({"matchAll": true}))});
+            if !key.2.is_empty() {
+                a["identityHash"] = json!(key.2);
+            }
+            applied.push(a);
+        }
+    }
+    status["exportPermissionClaims"] = json!(offered);
+    status["appliedPermissionClaims"] = json!(applied);
+    let valid = if invalid.is_empty() {
+        cond("PermissionClaimsValid", "True", "", "")
+    } else {
+        const SHOWN: usize = 5;
+        let shown: Vec<&str> = invalid.iter().take(SHOWN).map(String::as_str).collect();
+        cond(
+            "PermissionClaimsValid",
+            "False",
+            "InvalidPermissionClaims",
+            &format!(
+                "{} unexpected and/or invalid permission claims (showing first {}): {}",
+                invalid.len(),
+                shown.len(),
+                shown.join(", ")
+            ),
+        )
+    };
+    super::put_condition(status, &valid, now);
+    super::put_condition(
+        status,
+        &cond("PermissionClaimsApplied", "True", "", ""),
+        now,
+    );
+}
+
+/// Installs what `cluster` serves for `bindings` (their statuses as they
+/// will be written).
+async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> bool {
+    let mut set = ApiSet::default();
+    let mut ok = true;
+    for b in bindings {
+        let provider = str_at(b, "/status/apiExportClusterName");
+        let resources = bound_resources(b);
+        if provider.is_empty() || resources.is_empty() {
+            continue;
+        }
+        let provider_path = state
+            .clusters
+            .resolve(provider)
+            .map(|lc| lc.path)
+            .unwrap_or_else(|| provider.to_string());
+        let terminating = meta::is_deleting(b);
+        for (_, _, schema_name, identity) in resources {
+            let schema =
+                match types::get(&state.store.storage, &schemas(), provider, &schema_name).await {
+                    Ok(Some(s)) => s,
+                    Ok(None) => {
+                        tracing::warn!(
+                            cluster,
+                            binding = meta::name(b),
+                            schema = %schema_name,
+                            "a bound APIResourceSchema is gone; its resource is not served"
+                        );
+                        continue;
+                    }
+                    Err(_) => {
+                        ok = false;
+                        continue;
+                    }
+                };
+            let built = match state.bound_apis.get(
+                &schema,
+                &identity,
+                terminating,
+                &state.definitions,
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(cluster, schema = %schema_name, error = %e, "a bound schema cannot be served");
+                    continue;
+                }
+            };
+            let from = Arc::new(BoundFrom {
+                binding: meta::name(b).to_string(),
+                export_cluster: provider.to_string(),
+                export_path: provider_path.clone(),
+                export_name: str_at(b, "/spec/reference/export/name").to_string(),
+                identity_hash: identity.clone(),
+            });
+            bound::add(&built, &from, &mut set.defs, &mut set.definitions);
+        }
+    }
+    state.clusters.install(cluster, Source::Bindings, set);
+    ok
+}
+
+/// Installs every cluster's bound resources from stored bindings, before
+/// the server takes requests.
+pub async fn load(state: &AppState, rev: u64) {
+    let Some(items) = super::scan(state, bindings().all_clusters(), ReadAt::Revision(rev)).await
+    else {
+        return;
+    };
+    let mut by_cluster: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for rec in items {
+        let (Some(parts), Ok(obj)) = (
+            trellis_storage::keys::parse(&rec.key),
+            serde_json::from_slice::<Value>(&rec.value),
+        ) else {
+            continue;
+        };
+        by_cluster
+            .entry(parts.cluster.to_string())
+            .or_default()
+            .push(obj);
+    }
+    for (cluster, bs) in by_cluster {
+        serve(state, &cluster, &bs).await;
+    }
+}
+
+/// One pass over the bindings of `cluster`; `true` when nothing is left to
+/// retry.
+pub async fn reconcile(state: &AppState, cluster: &str) -> bool {
+    let Some(mut current) = list(state, &bindings(), cluster).await else {
+        return false;
+    };
+    let Some(crd_objs) = list(state, &crds(), cluster).await else {
+        return false;
+    };
+    let consumer_path = state
+        .clusters
+        .resolve(cluster)
+        .map(|lc| lc.path)
+        .unwrap_or_else(|| cluster.to_string());
+    current.sort_by(|a, b| {
+        let ts = |o: &Value| meta::str_field(o, "creationTimestamp").to_string();
+        ts(a).cmp(&ts(b)).then(meta::name(a).cmp(meta::name(b)))
+    });
+    let builtin = state.clusters.builtin_registry();
+    let mut holders = Holders {
+        builtin: builtin
+            .all()
+            .map(|d| (d.group.clone(), d.resource.clone()))
+            .collect(),
+        crds: BTreeMap::new(),
+        bindings: BTreeMap::new(),
+    };
+    for c in &crd_objs {
+        let group = str_at(c, "/spec/group").to_string();
+        for plural in [
+            str_at(c, "/spec/names/plural"),
+            str_at(c, "/status/acceptedNames/plural"),
+        ] {
+            if !plural.is_empty() {
+                holders.crds.insert(
+                    (group.clone(), plural.to_string()),
+                    meta::name(c).to_string(),
+                );
+            }
+        }
+    }
+    // Bound bindings hold what they serve against newcomers.
+    let describe = |b: &Value| -> String {
+        match str_at(b, "/spec/reference/export/path") {
+            "" => format!(
+                "local APIExport {:?}",
+                str_at(b, "/spec/reference/export/name")
+            ),
+            p => format!("APIExport {p}:{}", str_at(b, "/spec/reference/export/name")),
+        }
+    };
+    for b in &current {
+        for (g, r, _, _) in bound_resources(b) {
+            holders
+                .bindings
+                .entry((g, r))
+                .or_insert_with(|| (meta::name(b).to_string(), describe(b)));
+        }
+    }
+    let now = meta::now_rfc3339();
+    let mut done = true;
+    let mut changed = Vec::new();
+    for b in current.iter_mut() {
+        if meta::is_deleting(b) {
+            continue;
+        }
+        let e = evaluate(state, &consumer_path, b, &holders, &now).await;
+        done &= !e.retry;
+        for (g, r, _, _) in bound_resources(&json!({"status": e.status})) {
+            holders
+                .bindings
+                .entry((g, r))
+                .or_insert_with(|| (meta::name(b).to_string(), describe(b)));
+        }
+        if b.get("status") != Some(&e.status) {
+            b["status"] = e.status;
+            changed.push(meta::name(b).to_string());
+        }
+    }
+    done &= serve(state, cluster, &current).await;
+    let def = binding_def(state);
+    for b in &current {
+        if !changed.iter().any(|n| n == meta::name(b)) {
+            continue;
+        }
+        let status = b["status"].clone();
+        done &= super::set_status(state, MANAGER, cluster, &def, meta::name(b), |s| {
+            if *s == status {
+                return false;
+            }
+            *s = status.clone();
+            true
+        })
+        .await;
+    }
+    for b in &current {
+        if meta::is_deleting(b) && meta::finalizers(b).iter().any(|f| f == FINALIZER) {
+            done &= unbind(state, cluster, b, &now).await;
+        }
+    }
+    done
+}
+
+/// Deletes a deleted binding's instances, then drops its finalizer;
+/// `true` once the binding needs nothing more.
+async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
+    let name = meta::name(b).to_string();
+    let counts = match instance_counts(&state.store.storage, cluster, b).await {
+        Ok(c) => c,
+        Err(_) => return false,
+    };
+    let def = binding_def(state);
+    if !counts.is_empty() {
+        let registry = state.clusters.apis_of(cluster).registry.clone();
+        for (group, resource, _, identity) in bound_resources(b) {
+            let Some(rdef) = registry
+                .all()
+                .find(|d| {
+                    d.group == group
+                        && d.resource == resource
+                        && d.bound
+                            .as_ref()
+                            .is_some_and(|f| f.identity_hash == identity)
+                })
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(prefix) =
+                bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
+            else {
+                continue;
+            };
+            let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
+                return false;
+            };
+            for rec in items {
+                let Some(parts) = trellis_storage::keys::parse(&rec.key) else {
+                    continue;
+                };
+                let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
+                let ctx = WriteCtx::system(cluster, &rdef, ns, None, MANAGER);
+                if let Err(e) = state
+                    .store
+                    .delete(&ctx, parts.name, &DeleteOpts::default())
+                    .await
+                    && e.code() != 404
+                {
+                    tracing::warn!(cluster, error = %e, "deleting a bound resource's instance");
+                }
+            }
+        }
+        let remaining: Vec<String> = counts
+            .iter()
+            .map(|(gr, n)| format!("{gr} has {n} resource instances"))
+            .collect();
+        let c = cond(
+            "BindingResourceDeleteSuccess",
+            "False",
+            "SomeResourcesRemain",
+            &format!("Some resources are remaining: {}", remaining.join(", ")),
+        );
+        super::set_status(state, MANAGER, cluster, &def, &name, |s| {
+            super::put_condition(s, &c, now)
+        })
+        .await;
+        return false;
+    }
+    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
+    let uid = meta::str_field(b, "uid").to_string();
+    let res = state
+        .store
+        .update_existing(&ctx, &name, |cur| {
+            if meta::str_field(cur, "uid") != uid {
+                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
+            }
+            let fins: Vec<String> = meta::finalizers(cur)
+                .into_iter()
+                .filter(|f| f != FINALIZER)
+                .collect();
+            meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
+            Ok(())
+        })
+        .await;
+    match res {
+        Ok(_) => true,
+        Err(e) if e.code() == 404 || e.code() == 304 => true,
+        Err(e) => {
+            tracing::warn!(cluster, binding = %name, error = %e, "removing the binding finalizer");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binder_round_trips_through_its_annotation() {
+        let mut user = UserInfo::new("alice").with_groups(["team", "system:authenticated"]);
+        user.extra.insert(
+            "authentication.kcp.io/cluster-name".into(),
+            vec!["c1".into()],
+        );
+        let b = json!({"metadata": {"annotations": {BINDER_ANNOTATION: binder_annotation(&user)}}});
+        assert_eq!(binder(&b), Some(user));
+        assert_eq!(binder(&json!({"metadata": {}})), None);
+    }
+
+    #[test]
+    fn claims_must_match_the_export() {
+        let export = json!({"spec": {"permissionClaims": [
+            {"group": "", "resource": "secrets", "verbs": ["get", "create"]},
+        ]}});
+        let b = json!({"spec": {"permissionClaims": [
+            {"group": "", "resource": "secrets", "verbs": ["get", "create"], "state": "Accepted", "selector": {"matchAll": true}},
+            {"group": "", "resource": "configmaps", "verbs": ["get"], "state": "Accepted", "selector": {"matchAll": true}},
+        ]}});
+        let mut status = json!({});
+        claims(&mut status, &b, &export, "t");
+        assert_eq!(
+            status["appliedPermissionClaims"].as_array().unwrap().len(),
+            1
+        );
+        assert_eq!(status["appliedPermissionClaims"][0]["resource"], "secrets");
+        let c = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "PermissionClaimsValid")
+            .unwrap();
+        assert_eq!(c["status"], "False");
+        assert_eq!(
+            c["message"],
+            "1 unexpected and/or invalid permission claims (showing first 1): configmaps"
+        );
+    }
+
+    #[test]
+    fn conflicts_name_the_holder() {
+        let h = Holders {
+            builtin: [("".to_string(), "pods".to_string())].into(),
+            crds: [(
+                ("example.io".to_string(), "widgets".to_string()),
+                "widgets.example.io".to_string(),
+            )]
+            .into(),
+            bindings: [(
+                ("example.io".to_string(), "gadgets".to_string()),
+                ("first".to_string(), "APIExport root:p:e".to_string()),
+            )]
+            .into(),
+        };
+        assert_eq!(
+            h.conflict("b", "example.io", "widgets").unwrap(),
+            "naming conflict with CustomResourceDefinition \"widgets.example.io\": spec.names.plural=widgets is forbidden"
+        );
+        assert_eq!(
+            h.conflict("b", "example.io", "gadgets").unwrap(),
+            "naming conflict with APIBinding \"first\" bound to APIExport root:p:e: spec.names.plural=gadgets is forbidden"
+        );
+        assert!(h.conflict("first", "example.io", "gadgets").is_none());
+        assert!(h.conflict("b", "", "pods").is_some());
+        assert!(h.conflict("b", "example.io", "things").is_none());
+    }
+}

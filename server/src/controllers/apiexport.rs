@@ -1,0 +1,247 @@
+//! The APIExport controller: each export's identity and its default
+//! APIExportEndpointSlice.
+//!
+//! Identity, as kcp has it: a Secret (by default `kcp-system/<export>`,
+//! recorded in `spec.identity.secretRef` when the export does not name
+//! one) whose `key` holds 256 random bits, base64url without padding. The
+//! identity hash is the lowercase hex SHA-256 of those key bytes as
+//! stored; it is published in `status.identityHash` once and never
+//! changes (`sharing::apiexport` refuses the update), because bound
+//! objects are stored under it. A Secret that no longer matches turns
+//! `IdentityValid` false instead of moving the export's data.
+//!
+//! Since kcp 0.28 every export gets an APIExportEndpointSlice of the same
+//! name (unless annotated `apiexports.apis.kcp.io/skip-endpointslice`),
+//! which is how providers find the export's endpoint.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::Digest;
+use trellis_apis::crd::Condition;
+use trellis_storage::keys::Keyspace;
+
+use crate::meta;
+use crate::registry::ResourceDef;
+use crate::registry::store::WriteCtx;
+use crate::state::AppState;
+use crate::tenancy::types;
+
+const MANAGER: &str = "trellis-apiexport-controller";
+/// Where identity Secrets go unless the export says otherwise.
+pub const IDENTITY_NAMESPACE: &str = "kcp-system";
+/// The Secret's data key holding the identity.
+pub const IDENTITY_KEY: &str = "key";
+/// Opts an export out of its default endpoint slice.
+pub const SKIP_ENDPOINT_SLICE: &str = "apiexports.apis.kcp.io/skip-endpointslice";
+
+pub fn exports() -> Keyspace {
+    Keyspace::new("apis.kcp.io", "apiexports", None).expect("valid keyspace")
+}
+
+fn def(state: &AppState, group: &str, version: &str, resource: &str) -> Arc<ResourceDef> {
+    state
+        .clusters
+        .builtin_registry()
+        .get(group, version, resource)
+        .expect("served in every cluster")
+        .clone()
+}
+
+/// The identity hash of a Secret's `data.key` (base64, as stored).
+pub fn identity_hash(secret: &Value) -> Result<String, String> {
+    let encoded = secret
+        .pointer(&format!("/data/{IDENTITY_KEY}"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("secret is missing data.{IDENTITY_KEY}"))?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("secret data.{IDENTITY_KEY} is not base64: {e}"))?;
+    Ok(hex(&sha2::Sha256::digest(&key)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// One pass over export `name` of `cluster`; `true` when nothing is left
+/// to retry.
+pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
+    let storage = &state.store.storage;
+    let export = match types::get(storage, &exports(), cluster, name).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return true,
+        Err(_) => return false,
+    };
+    if meta::is_deleting(&export) {
+        return true;
+    }
+    let export_def = def(state, "apis.kcp.io", "v1alpha2", "apiexports");
+    let secret_ref = export.pointer("/spec/identity/secretRef").cloned();
+    let (ns, secret_name) = match &secret_ref {
+        Some(r) => (
+            r.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(IDENTITY_NAMESPACE)
+                .to_string(),
+            r.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_string(),
+        ),
+        None => (IDENTITY_NAMESPACE.to_string(), name.to_string()),
+    };
+    let secret_def = def(state, "", "v1", "secrets");
+    let secrets = secret_def.keyspace.clone();
+    let key = match secrets.object(cluster, &ns, &secret_name) {
+        Ok(k) => k,
+        Err(_) => return true,
+    };
+    let mut secret: Option<Value> = match storage.get(&key).await {
+        Ok(r) => r.and_then(|r| serde_json::from_slice(&r.value).ok()),
+        Err(_) => return false,
+    };
+    let now = meta::now_rfc3339();
+    if secret.is_none() && secret_ref.is_none() {
+        // Generate the default identity.
+        let ns_def = def(state, "", "v1", "namespaces");
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": IDENTITY_NAMESPACE}});
+        let created = async {
+            super::create_ignoring_conflict(state, MANAGER, cluster, &ns_def, namespace).await?;
+            let s = json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret_name, "namespace": IDENTITY_NAMESPACE},
+                "stringData": {IDENTITY_KEY: random_key()},
+            });
+            super::create_ignoring_conflict(state, MANAGER, cluster, &secret_def, s).await
+        }
+        .await;
+        if let Err(e) = created {
+            let cond = Condition::new(
+                "IdentityValid",
+                "False",
+                "IdentityGenerationFailed",
+                &format!("Error creating identity secret: {e}"),
+            );
+            super::set_status(state, MANAGER, cluster, &export_def, name, |st| {
+                super::put_condition(st, &cond, &now)
+            })
+            .await;
+            return false;
+        }
+        secret = match storage.get(&key).await {
+            Ok(r) => r.and_then(|r| serde_json::from_slice(&r.value).ok()),
+            Err(_) => return false,
+        };
+    }
+    if secret_ref.is_none() {
+        let ctx = WriteCtx::system(cluster, &export_def, None, None, MANAGER);
+        let res = state
+            .store
+            .update_existing(&ctx, name, |cur| {
+                cur["spec"]["identity"] =
+                    json!({"secretRef": {"namespace": IDENTITY_NAMESPACE, "name": name}});
+                Ok(())
+            })
+            .await;
+        if let Err(e) = res
+            && e.code() != 404
+        {
+            tracing::warn!(cluster, name, error = %e, "recording the identity secret");
+            return false;
+        }
+    }
+    let hash = match secret.as_ref() {
+        Some(s) => identity_hash(s),
+        None => Err(format!("secret {ns}/{secret_name} not found")),
+    };
+    let mut done = true;
+    let status_ok = super::set_status(state, MANAGER, cluster, &export_def, name, |st| {
+        let current = st
+            .get("identityHash")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let cond = match &hash {
+            Ok(h) if current.is_empty() || current == *h => {
+                st["identityHash"] = json!(h);
+                Condition::new("IdentityValid", "True", "", "")
+            }
+            Ok(h) => Condition::new(
+                "IdentityValid",
+                "False",
+                "IdentityVerificationFailed",
+                &format!(
+                    "hash mismatch: identity secret hash {h:?} must match status.identityHash {current:?}"
+                ),
+            ),
+            Err(e) => Condition::new("IdentityValid", "False", "IdentityVerificationFailed", e),
+        };
+        let hash_changed = st.get("identityHash") != Some(&json!(current));
+        super::put_condition(st, &cond, &now) || hash_changed
+    })
+    .await;
+    if hash.is_err() {
+        // The Secret may appear later.
+        done = false;
+    }
+    if !status_ok {
+        done = false;
+    }
+    let skip = export
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(SKIP_ENDPOINT_SLICE))
+        .is_some();
+    if !skip {
+        let path = state
+            .clusters
+            .resolve(cluster)
+            .map(|lc| lc.path)
+            .unwrap_or_else(|| cluster.to_string());
+        let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
+        let slice = json!({
+            "apiVersion": "apis.kcp.io/v1alpha1",
+            "kind": "APIExportEndpointSlice",
+            "metadata": {"name": name},
+            "spec": {"export": {"path": path, "name": name}},
+        });
+        if let Err(e) =
+            super::create_ignoring_conflict(state, MANAGER, cluster, &slice_def, slice).await
+        {
+            tracing::warn!(cluster, name, error = %e, "creating the endpoint slice");
+            done = false;
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_hash_is_sha256_of_the_stored_key() {
+        // kcp's test vector: key "xxx".
+        let secret =
+            json!({"data": {"key": base64::engine::general_purpose::STANDARD.encode("xxx")}});
+        assert_eq!(
+            identity_hash(&secret).unwrap(),
+            "cd2eb0837c9b4c962c22d2ff8b5441b7b45805887f051d39bf133b583baf6860"
+        );
+        assert_eq!(
+            identity_hash(&json!({"data": {}})).unwrap_err(),
+            "secret is missing data.key"
+        );
+        let k = random_key();
+        assert_eq!(k.len(), 43);
+        assert_ne!(k, random_key());
+    }
+}
