@@ -31,6 +31,7 @@ pub mod memory;
 pub mod meta;
 pub mod metrics;
 pub mod pki;
+pub mod provider;
 pub mod registry;
 pub mod request;
 pub mod response;

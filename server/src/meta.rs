@@ -235,6 +235,24 @@ impl Sentinel {
     }
 }
 
+/// The annotation naming an object's logical cluster, as kcp serves it in
+/// cross-workspace views.
+pub const CLUSTER_ANNOTATION: &str = "kcp.io/cluster";
+
+/// Sets one annotation, creating the map when needed.
+pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    let m = meta_mut(obj);
+    let anns = m
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !anns.is_object() {
+        *anns = Value::Object(Default::default());
+    }
+    anns.as_object_mut()
+        .expect("object")
+        .insert(key.to_string(), Value::String(value.to_string()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,3 +186,40 @@ impl Server {
         kube::Client::try_from(cfg).expect("client")
     }
 }
+
+impl Server {
+    /// A raw HTTPS request as `token`'s user to `path` (absolute, from the
+    /// server's root); `body` is (Content-Type, bytes). Returns (status,
+    /// body).
+    pub fn curl_token(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<(&str, &str)>,
+    ) -> (u16, String) {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            method,
+            "--cacert",
+        ])
+        .arg(self.data_dir.join("pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {token}")]);
+        if let Some((ct, b)) = body {
+            cmd.args(["-H", &format!("Content-Type: {ct}"), "--data-binary", b]);
+        }
+        let out = cmd
+            .arg(format!("{}{path}", self.base_url()))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').expect("status line");
+        (code.trim().parse().expect("status code"), body.to_string())
+    }
+}

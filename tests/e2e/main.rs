@@ -15,6 +15,7 @@ mod readme;
 mod review;
 mod sharing;
 mod sharing_types;
+mod walkthrough;
 mod workspaces;
 mod writes_patch_proto;
 mod writes_ssa;

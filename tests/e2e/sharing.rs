@@ -512,6 +512,15 @@ spec:
         "Unable to bind APIs: naming conflict with APIBinding \"widgets\" bound to APIExport root:provider:widgets: spec.names.plural=widgets is forbidden"
     );
     assert_eq!(b["status"]["phase"], "Binding");
+    // Cluster-scoped lists page (kubectl's chunks) past the first item.
+    let paged = d.ok(&["get", "apibindings", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(
+        paged.lines().collect::<Vec<_>>(),
+        [
+            "apibinding.apis.kcp.io/other-widgets",
+            "apibinding.apis.kcp.io/widgets"
+        ]
+    );
 
     // Without the bind permission a binding stays unbound with a precise
     // condition; granting it completes the binding.

@@ -78,6 +78,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         deprecation: None,
         admission: None,
         bound: None,
+        annotate_cluster: false,
     }
 }
 

@@ -223,6 +223,60 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
     done
 }
 
+fn slices() -> Keyspace {
+    Keyspace::new("apis.kcp.io", "apiexportendpointslices", None).expect("valid keyspace")
+}
+
+/// Publishes the endpoint of a slice's export in `status.endpoints`
+/// (one server: one URL, whether or not anything is bound yet).
+pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> bool {
+    let storage = &state.store.storage;
+    let slice = match types::get(storage, &slices(), cluster, name).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return true,
+        Err(_) => return false,
+    };
+    let at = |p: &str| slice.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let export_name = at("/spec/export/name").to_string();
+    let path = match at("/spec/export/path") {
+        "" => cluster.to_string(),
+        p => p.to_string(),
+    };
+    let provider = state.clusters.resolve(&path).map(|lc| lc.name);
+    let exists = match &provider {
+        Some(p) => match types::get(storage, &exports(), p, &export_name).await {
+            Ok(e) => e.is_some(),
+            Err(_) => return false,
+        },
+        None => false,
+    };
+    let now = meta::now_rfc3339();
+    let (endpoints, cond) = match (&provider, exists) {
+        (Some(p), true) => (
+            json!([{"url": crate::provider::endpoint_url(state, p, &export_name)}]),
+            Condition::new("APIExportValid", "True", "", ""),
+        ),
+        _ => (
+            json!([]),
+            Condition::new(
+                "APIExportValid",
+                "False",
+                "APIExportNotFound",
+                &format!("APIExport {path}|{export_name} not found"),
+            ),
+        ),
+    };
+    let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
+    let written = super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
+        let changed = st.get("endpoints") != Some(&endpoints);
+        st["endpoints"] = endpoints.clone();
+        super::put_condition(st, &cond, &now) || changed
+    })
+    .await;
+    // An export created later is picked up by the retry.
+    written && exists
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

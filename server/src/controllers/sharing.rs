@@ -31,6 +31,7 @@ const PARALLEL: usize = 64;
 enum Key {
     Export { cluster: String, name: String },
     Bindings { cluster: String },
+    Slice { cluster: String, name: String },
 }
 
 /// Installs bound resources before the server listens; returns the
@@ -78,6 +79,9 @@ async fn run_key(state: &AppState, k: &Key) -> bool {
     match k {
         Key::Export { cluster, name } => super::apiexport::reconcile(state, cluster, name).await,
         Key::Bindings { cluster } => super::apibinding::reconcile(state, cluster).await,
+        Key::Slice { cluster, name } => {
+            super::apiexport::reconcile_slice(state, cluster, name).await
+        }
     }
 }
 
@@ -119,6 +123,21 @@ pub async fn run(state: AppState, mut from: u64) {
                 });
             }
         }
+        for rec in super::scan(
+            &state,
+            Bytes::from_static(b"apis.kcp.io/apiexportendpointslices/"),
+            ReadAt::Revision(from),
+        )
+        .await
+        .unwrap_or_default()
+        {
+            if let Some(p) = keys::parse(&rec.key) {
+                q.push(Key::Slice {
+                    cluster: p.cluster.to_string(),
+                    name: p.name.to_string(),
+                });
+            }
+        }
         let mut inflight = FuturesUnordered::new();
         let mut retry = tokio::time::interval(RETRY);
         loop {
@@ -148,6 +167,7 @@ pub async fn run(state: AppState, mut from: u64) {
                                 q.push(Key::Export { cluster, name: p.name.to_string() });
                             }
                             "apis.kcp.io/apibindings" => q.push(Key::Bindings { cluster }),
+                            "apis.kcp.io/apiexportendpointslices" => q.push(Key::Slice { cluster, name: p.name.to_string() }),
                             _ => {}
                         }
                     }

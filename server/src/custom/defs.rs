@@ -215,6 +215,7 @@ pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
             }),
             admission: None,
             bound: None,
+            annotate_cluster: false,
         });
     }
     Ok(out)

@@ -9,7 +9,6 @@ use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 use trellis_apis::Status;
 
-use crate::cluster::LogicalCluster;
 use crate::error::ApiResult;
 use crate::registry::{Registry, ResourceDef};
 use crate::response;
@@ -170,9 +169,9 @@ fn group_json(group: &str, versions: &[String]) -> Value {
     json!({"name": group, "versions": gvs, "preferredVersion": gvs[0]})
 }
 
-pub fn core_versions(state: &AppState, cluster: &LogicalCluster, accept: Option<&str>) -> Response {
+pub fn core_versions(state: &AppState, registry: &Registry, accept: Option<&str>) -> Response {
     if wants_aggregated(accept) {
-        return aggregated(&state.clusters.registry(cluster), true);
+        return aggregated(registry, true);
     }
     response::json(
         StatusCode::OK,
@@ -184,14 +183,9 @@ pub fn core_versions(state: &AppState, cluster: &LogicalCluster, accept: Option<
     )
 }
 
-pub fn groups(
-    state: &AppState,
-    cluster: &LogicalCluster,
-    accept: Option<&str>,
-) -> ApiResult<Response> {
-    let registry = state.clusters.registry(cluster);
+pub fn groups(registry: &Registry, accept: Option<&str>) -> ApiResult<Response> {
     if wants_aggregated(accept) {
-        return Ok(aggregated(&registry, false));
+        return Ok(aggregated(registry, false));
     }
     let groups: Vec<Value> = registry
         .groups()
@@ -204,8 +198,7 @@ pub fn groups(
     ))
 }
 
-pub fn group(state: &AppState, cluster: &LogicalCluster, group: &str) -> ApiResult<Response> {
-    let registry = state.clusters.registry(cluster);
+pub fn group(registry: &Registry, group: &str) -> ApiResult<Response> {
     let Some(versions) = registry.versions_of(group).filter(|_| !group.is_empty()) else {
         return Err(Status::path_not_found().into());
     };
@@ -215,13 +208,7 @@ pub fn group(state: &AppState, cluster: &LogicalCluster, group: &str) -> ApiResu
     Ok(response::json(StatusCode::OK, &g))
 }
 
-pub fn resource_list(
-    state: &AppState,
-    cluster: &LogicalCluster,
-    group: &str,
-    version: &str,
-) -> ApiResult<Response> {
-    let registry = state.clusters.registry(cluster);
+pub fn resource_list(registry: &Registry, group: &str, version: &str) -> ApiResult<Response> {
     let defs: Vec<&ResourceDef> = registry.resources(group, version).map(|d| &**d).collect();
     if defs.is_empty() {
         return Err(Status::path_not_found().into());

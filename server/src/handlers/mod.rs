@@ -110,6 +110,16 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    if path.starts_with(crate::provider::PREFIX) {
+        let resp = crate::provider::serve(&state, parts, body).await;
+        state.metrics.record(
+            "",
+            "",
+            resp.status().as_u16(),
+            start.elapsed().as_secs_f64(),
+        );
+        return resp;
+    }
     let (cluster_sel, rest) = split_cluster(&path);
     let rest = rest.to_string();
     // Health endpoints inside a workspace need no credentials either.
@@ -284,14 +294,17 @@ async fn route(
         .headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok());
+    let registry = state.clusters.registry(cluster);
     match target {
-        Target::CoreVersions => plain(Ok(discovery::core_versions(state, cluster, accept)), "get"),
-        Target::Groups => plain(discovery::groups(state, cluster, accept), "get"),
-        Target::Group(g) => plain(discovery::group(state, cluster, &g), "get"),
-        Target::ResourceList { group, version } => plain(
-            discovery::resource_list(state, cluster, &group, &version),
+        Target::CoreVersions => plain(
+            Ok(discovery::core_versions(state, &registry, accept)),
             "get",
         ),
+        Target::Groups => plain(discovery::groups(&registry, accept), "get"),
+        Target::Group(g) => plain(discovery::group(&registry, &g), "get"),
+        Target::ResourceList { group, version } => {
+            plain(discovery::resource_list(&registry, &group, &version), "get")
+        }
         Target::Resource(req) if review::handles(&req) => {
             let verb = req.verb.as_str();
             let resource = req.resource.clone();

@@ -54,6 +54,22 @@ pub async fn handle(
     else {
         return Err(Status::path_not_found().into());
     };
+    handle_def(state, cluster, user, def, req, params, parts, body).await
+}
+
+/// [`handle`] for a definition the caller chose (the provider's view of
+/// a consumer's resource, for one); the body has been read whole.
+#[allow(clippy::too_many_arguments)] // the request's parts, as `handle`'s
+pub async fn handle_def(
+    state: &AppState,
+    cluster: &LogicalCluster,
+    user: &UserInfo,
+    def: Arc<ResourceDef>,
+    req: ResourceRequest,
+    params: Params,
+    parts: http::request::Parts,
+    body: Body,
+) -> ApiResult<Response> {
     // A namespace in the URL of a cluster-scoped resource addresses nothing.
     if !def.namespaced && req.namespace.is_some() {
         return Err(Status::path_not_found().into());

@@ -78,8 +78,8 @@ impl Encoder {
     }
 
     /// A frame for a stored-form object.
-    fn event(&mut self, kind: &str, stored: &Bytes) -> ApiResult<Bytes> {
-        let served = Store::served(&self.def, stored)?;
+    fn event(&mut self, kind: &str, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
+        let served = Store::served_keyed(&self.def, key, stored)?;
         if self.protobuf() {
             let obj: Value = serde_json::from_slice(&served)
                 .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
@@ -233,7 +233,7 @@ pub async fn watch(
         }
         for rec in &page.items {
             if matches(def, &filter, &rec.value) {
-                head.push(encoder.event("ADDED", &rec.value)?);
+                head.push(encoder.event("ADDED", &rec.key, &rec.value)?);
             }
         }
         if send_initial == Some(true) {
@@ -299,7 +299,7 @@ pub async fn watch(
                             (_, false, false) => None,
                         };
                         match out {
-                            Some((kind, bytes)) => match encoder.event(kind, &bytes) {
+                            Some((kind, bytes)) => match encoder.event(kind, &e.key, &bytes) {
                                 Ok(f) => Some(f),
                                 Err(_) => return,
                             },

@@ -85,6 +85,9 @@ pub struct ResourceDef {
     /// Set when the resource is bound from an APIExport: its status
     /// belongs to the export's provider.
     pub bound: Option<Arc<BoundFrom>>,
+    /// Objects are served with the `kcp.io/cluster` annotation naming
+    /// their logical cluster (the provider's cross-workspace view).
+    pub annotate_cluster: bool,
 }
 
 /// Where a bound resource comes from.

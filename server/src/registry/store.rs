@@ -28,6 +28,10 @@ use crate::managed::{self, Scope};
 use crate::meta::{self, Sentinel};
 use crate::request::params::FieldValidation;
 
+/// The cluster name addressing every logical cluster at once (list and
+/// watch only).
+pub const WILDCARD: &str = "*";
+
 /// Attempts for read-modify-write loops that lose a compare-and-swap.
 const MAX_RETRIES: usize = 16;
 /// Attempts to find an unused generated name.
@@ -269,7 +273,23 @@ impl Store {
         }
     }
 
-    /// The storage prefix a list or watch scans.
+    /// [`Self::served`], plus the `kcp.io/cluster` annotation taken from
+    /// the key when the definition asks for it.
+    pub fn served_keyed(def: &ResourceDef, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
+        let served = Self::served(def, stored)?;
+        if !def.annotate_cluster {
+            return Ok(served);
+        }
+        let Some(parts) = trellis_storage::keys::parse(key) else {
+            return Ok(served);
+        };
+        let mut obj = parse(&served)?;
+        meta::set_annotation(&mut obj, meta::CLUSTER_ANNOTATION, parts.cluster);
+        Ok(to_json(&obj))
+    }
+
+    /// The storage prefix a list or watch scans; `cluster` may be
+    /// [`WILDCARD`].
     pub fn prefix(
         def: &ResourceDef,
         cluster: &str,
@@ -277,10 +297,22 @@ impl Store {
         filter: &Filter,
     ) -> ApiResult<Bytes> {
         let bad = |_| ApiError::bad_request("invalid namespace or name in request");
+        if cluster == WILDCARD {
+            // Every workspace: one scan of the keyspace.
+            if namespace.is_some() || filter.single_name().is_some() {
+                return Err(ApiError::bad_request(
+                    "a request across all workspaces cannot address a namespace or a name",
+                ));
+            }
+            return Ok(def.keyspace.all_clusters());
+        }
         match (def.namespaced, namespace, filter.single_name()) {
             (true, Some(ns), Some(name)) => def.keyspace.object(cluster, ns, name).map_err(bad),
             (true, Some(ns), None) => def.keyspace.namespace(cluster, ns).map_err(bad),
             (false, _, Some(name)) => def.keyspace.object(cluster, "", name).map_err(bad),
+            // Down to the empty namespace segment, so a continue token's
+            // key suffix is the bare name (a leading `/` is refused).
+            (false, _, None) => def.keyspace.namespace(cluster, "").map_err(bad),
             _ => def.keyspace.cluster(cluster).map_err(bad),
         }
     }
@@ -361,7 +393,7 @@ impl Store {
                 };
                 if keep {
                     last_key = Some(rec.key.clone());
-                    items.push(Self::served(def, &rec.value)?);
+                    items.push(Self::served_keyed(def, &rec.key, &rec.value)?);
                 }
                 if items.len() == want && (i + 1 < n || page.more) {
                     more = true;

@@ -1,0 +1,147 @@
+//! The ownership boundary on the provider's side, as admission on the
+//! definitions the provider's endpoint serves.
+//!
+//! A consumer owns its instances: their existence and their spec. The
+//! provider owns status (the status subresource is open to it here and
+//! closed in the consumer's workspace) and may coordinate through
+//! metadata — labels, annotations and finalizers, the last being how a
+//! provider cleans up before an instance goes. Everything else a provider
+//! sends to the main resource must leave the object as it was; the
+//! `kcp.io/cluster` annotation its view adds is dropped on the way in.
+
+use serde_json::Value;
+use trellis_apis::Status;
+use trellis_apis::labels::Selector;
+
+use crate::error::ApiResult;
+use crate::meta;
+use crate::registry::admission::{Admission, AdmitCtx};
+
+/// Exported resources: no creates, no spec changes.
+pub struct ProviderBoundary;
+
+/// The object without what a provider may change.
+fn consumer_owned(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+        m.remove("metadata");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    o
+}
+
+fn drop_view_annotation(new: &mut Value, old: &Value) {
+    let had = old
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(meta::CLUSTER_ANNOTATION))
+        .is_some();
+    if !had
+        && let Some(a) = new
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+    {
+        a.remove(meta::CLUSTER_ANNOTATION);
+    }
+}
+
+#[async_trait::async_trait]
+impl Admission for ProviderBoundary {
+    async fn admit_create(&self, _ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        // Reached by server-side apply of an object that does not exist.
+        Err(Status::failure(
+            403,
+            "Forbidden",
+            format!(
+                "{:?} does not exist: a provider cannot create instances in consumer workspaces",
+                meta::name(obj)
+            ),
+        )
+        .into())
+    }
+
+    async fn admit_update(
+        &self,
+        _ctx: &AdmitCtx<'_>,
+        new: &mut Value,
+        old: &Value,
+    ) -> ApiResult<()> {
+        drop_view_annotation(new, old);
+        if consumer_owned(new) != consumer_owned(old) {
+            return Err(Status::failure(
+                403,
+                "Forbidden",
+                format!(
+                    "{:?}: spec is owned by the consumer; a provider may change only status, labels, annotations and finalizers",
+                    meta::name(old)
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Claimed resources with a selector: the provider's writes must keep
+/// objects inside it.
+pub struct ClaimSelector(pub Selector);
+
+impl ClaimSelector {
+    fn check(&self, obj: &Value) -> ApiResult<()> {
+        let labels = obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if self.0.matches(&labels) {
+            return Ok(());
+        }
+        Err(Status::failure(
+            403,
+            "Forbidden",
+            format!(
+                "{:?} would not match the permission claim's selector {:?}",
+                meta::name(obj),
+                self.0.to_string()
+            ),
+        )
+        .into())
+    }
+}
+
+#[async_trait::async_trait]
+impl Admission for ClaimSelector {
+    async fn admit_create(&self, _ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        self.check(obj)
+    }
+
+    async fn admit_update(
+        &self,
+        _ctx: &AdmitCtx<'_>,
+        new: &mut Value,
+        old: &Value,
+    ) -> ApiResult<()> {
+        drop_view_annotation(new, old);
+        self.check(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_spec_and_other_content_are_the_consumers() {
+        let old = json!({"apiVersion": "x/v1", "kind": "W", "metadata": {"name": "a"}, "spec": {"size": 1}});
+        let mut relabelled = old.clone();
+        relabelled["metadata"]["labels"] = json!({"a": "b"});
+        relabelled["status"] = json!({"ready": true});
+        assert_eq!(consumer_owned(&relabelled), consumer_owned(&old));
+        let mut resized = old.clone();
+        resized["spec"]["size"] = json!(2);
+        assert_ne!(consumer_owned(&resized), consumer_owned(&old));
+    }
+}

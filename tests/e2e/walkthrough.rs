@@ -1,0 +1,418 @@
+//! The provider endpoint end to end, driven by `docs/walkthrough.md`: its
+//! `bash` blocks run as written (operator, provider and consumer with
+//! their own credentials, the example kube-rs controller started against
+//! the endpoint slice URL), and between the second-to-last and the last
+//! block the test checks what the walkthrough cannot show: a second
+//! consumer workspace, `kubectl get -w`, the provider's limits through its
+//! endpoint (no spec changes, no creates or deletes, no unbound workspace,
+//! no unclaimed resource, the claim's selector), and that a consumer's
+//! credentials are refused there.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::users::{As, create_workspace, start_with_users};
+use crate::common::{Server, kubectl_path};
+
+fn walkthrough() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/walkthrough.md"
+    ))
+    .expect("docs/walkthrough.md")
+}
+
+/// The fenced blocks of one language, in order.
+fn blocks(doc: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in doc.lines() {
+        match &mut cur {
+            None if line == format!("```{lang}") => cur = Some(String::new()),
+            Some(b) if line == "```" => {
+                out.push(std::mem::take(b));
+                cur = None;
+            }
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// The example controller cargo built beside the test binary.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let p = profile_dir.join("examples").join("database-controller");
+    // `cargo test` builds examples with the tests; `--test e2e` alone
+    // does not.
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo test --workspace --release` or `cargo build --release --example database-controller`",
+        p.display()
+    );
+    p
+}
+
+struct Shell {
+    dir: PathBuf,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+fn get(a: &As, args: &[&str]) -> Value {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    serde_json::from_str(&a.ok(&all)).unwrap()
+}
+
+#[test]
+fn walkthrough_runs_and_the_provider_endpoint_keeps_its_limits() {
+    let doc = walkthrough();
+    let sh = blocks(&doc, "sh");
+    let tokens = sh[0]
+        .split("<<'EOF'\n")
+        .nth(1)
+        .and_then(|t| t.split("EOF\n").next())
+        .expect("the operator's token file")
+        .to_string();
+    let tokens = format!(
+        "{tokens}bob-token,bob,uid-bob,\"consumers,system:kcp:workspace-creators\"\nmallory-token,mallory,uid-mallory,system:kcp:workspace-creators\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_users("walkthrough", &dir, &tokens, &[]);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(kubectl_path(), bin.join("kubectl")).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let shell = Shell {
+        dir: work.clone(),
+        bin,
+        env: vec![
+            (
+                "KUBECONFIG".into(),
+                s.kubeconfig.to_str().unwrap().to_string(),
+            ),
+            ("SERVER".into(), s.base_url()),
+            (
+                "HOME".into(),
+                dir.path().join("home").to_str().unwrap().into(),
+            ),
+        ],
+    };
+    let example = example_binary();
+    let bash: Vec<String> = blocks(&doc, "bash")
+        .into_iter()
+        .map(|b| {
+            b.lines()
+                .filter(|l| {
+                    !l.starts_with("export KUBECONFIG=") && !l.starts_with("export SERVER=")
+                })
+                .map(|l| {
+                    l.replace(
+                        "cargo run --release --example database-controller --",
+                        example.to_str().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        })
+        .collect();
+    assert!(bash.len() >= 4, "{bash:?}");
+    let (last, steps) = bash.split_last().unwrap();
+    // One shell for the whole walkthrough (functions and the controller's
+    // PID carry over); the checks run in the middle, between two halves.
+    let marker = work.join("checks-done");
+    let script = format!(
+        "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}\necho\necho READY-FOR-CHECKS\nwhile [ ! -e {} ]; do sleep 0.1; done\n{last}",
+        steps.join("\n"),
+        marker.display()
+    );
+    let mut path = shell.bin.clone().into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let mut child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&work)
+        .env("PATH", path)
+        .envs(shell.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("bash");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut transcript = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "walkthrough ended early: {transcript} {:?}",
+            child.wait()
+        );
+        if line.trim() == "READY-FOR-CHECKS" {
+            break;
+        }
+        transcript.push_str(&line);
+    }
+    // The walkthrough's own output: the table and the Secret's endpoint.
+    assert!(transcript.contains("orders   10     Ready"), "{transcript}");
+    assert!(transcript.contains("orders.default."), "{transcript}");
+
+    checks(&s, &shell);
+
+    std::fs::write(&marker, "").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "last block failed: {rest}");
+    assert!(rest.contains("refused, as it should be"), "{rest}");
+    assert!(
+        rest.contains("the controller's finalizer removed the secret"),
+        "{rest}"
+    );
+    let alice = s.as_user(Some("alice-token"), "root:alice");
+    alice.err(&["get", "database", "orders", "-n", "default"]);
+}
+
+fn checks(s: &Server, shell: &Shell) {
+    let alice = s.as_user(Some("alice-token"), "root:alice");
+    let provider = s.as_user(Some("provider-token"), "root:provider");
+    let url = provider.ok(&[
+        "get",
+        "apiexportendpointslice",
+        "databases",
+        "-o",
+        "jsonpath={.status.endpoints[0].url}",
+    ]);
+    assert!(
+        url.starts_with(&format!("{}/services/apiexport/", s.base_url())),
+        "{url}"
+    );
+
+    // A second consumer: bob binds and orders; the same controller serves
+    // both workspaces, and bob watches the status arrive with `get -w`.
+    create_workspace(s, "bob-token", "bob");
+    let bob = s.as_user(Some("bob-token"), "root:bob");
+    bob.apply(
+        r#"apiVersion: apis.kcp.io/v1alpha2
+kind: APIBinding
+metadata: {name: databases}
+spec:
+  reference:
+    export: {path: "root:provider", name: databases}
+  permissionClaims:
+  - {group: "", resource: secrets, verbs: ["get", "list", "watch", "create", "update", "patch", "delete"], state: Accepted, selector: {matchLabels: {app.kubernetes.io/managed-by: database-controller}}}
+"#,
+    );
+    bob.ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Bound",
+        "apibinding/databases",
+        "--timeout=20s",
+    ]);
+    let mut watch = Command::new(kubectl_path())
+        .args([
+            &format!("--server={}/clusters/root:bob", s.base_url()),
+            "--token=bob-token",
+            "get",
+            "databases",
+            "-n",
+            "default",
+            "-w",
+        ])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("HOME", shell.dir.parent().unwrap().join("home"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(watch.stdout.take().unwrap());
+    bob.apply(
+        "apiVersion: example.io/v1\nkind: Database\nmetadata: {name: billing, namespace: default}\nspec: {size: 3}\n",
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("kubectl get -w never showed billing Ready: {seen:?}"));
+        seen.push(line.clone());
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.first() == Some(&"billing") && cols.contains(&"Ready") {
+            assert_eq!(cols[1], "3", "{line}");
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let secret = get(&bob, &["secret", "billing-connection", "-n", "default"]);
+    assert!(secret["data"]["endpoint"].is_string(), "{secret}");
+
+    // The provider's view across workspaces: both instances, each naming
+    // its workspace.
+    let path = url.trim_start_matches(&s.base_url()).to_string();
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/*/apis/example.io/v1/databases"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let mut seen: Vec<(String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+                d["metadata"]["annotations"]["kcp.io/cluster"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen.len(), 2, "{body}");
+    assert_eq!(seen[0].0, "billing");
+    assert_eq!(seen[1].0, "orders");
+    assert_ne!(seen[0].1, seen[1].1);
+    let bob_cluster = seen[0].1.clone();
+    let alice_cluster = seen[1].1.clone();
+
+    // Provider limits through its endpoint.
+    let one = format!(
+        "{path}/clusters/{alice_cluster}/apis/example.io/v1/namespaces/default/databases/orders"
+    );
+    let (code, body) = s.curl_token(
+        "PATCH",
+        &one,
+        "provider-token",
+        Some(("application/merge-patch+json", r#"{"spec":{"size":99}}"#)),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("spec is owned by the consumer"), "{body}");
+    let (code, body) = s.curl_token(
+        "PATCH",
+        &one,
+        "provider-token",
+        Some((
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"tier":"gold"}}}"#,
+        )),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = s.curl_token("DELETE", &one, "provider-token", None);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = s.curl_token(
+        "POST",
+        &format!("{path}/clusters/{alice_cluster}/apis/example.io/v1/namespaces/default/databases"),
+        "provider-token",
+        Some((
+            "application/json",
+            r#"{"apiVersion":"example.io/v1","kind":"Database","metadata":{"name":"sneaky"},"spec":{"size":1}}"#,
+        )),
+    );
+    assert_eq!(code, 403, "{body}");
+    // An unclaimed resource does not exist there; a workspace without a
+    // binding is refused.
+    let (code, _) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/{alice_cluster}/api/v1/namespaces/default/configmaps"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 404);
+    create_workspace(s, "mallory-token", "mallory");
+    let mallory_cluster = s.as_user(None, "root").ok(&[
+        "get",
+        "workspace",
+        "mallory",
+        "-o",
+        "jsonpath={.spec.cluster}",
+    ]);
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/{mallory_cluster}/apis/example.io/v1/databases"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    // The claim's selector: in bob's workspace only secrets labelled for
+    // the controller exist for the provider.
+    bob.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "private",
+        "-n",
+        "default",
+        "--from-literal=k=v",
+    ]);
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/{bob_cluster}/api/v1/namespaces/default/secrets"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let names: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["billing-connection"]);
+    let (code, _) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/{bob_cluster}/api/v1/namespaces/default/secrets/private"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 404);
+    // A consumer's credentials are refused at the endpoint.
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/*/apis/example.io/v1/databases"),
+        "alice-token",
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    // Consumers still cannot write status.
+    alice.denied(&[
+        "patch",
+        "database",
+        "orders",
+        "-n",
+        "default",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Hacked"}}"#,
+    ]);
+    let orders = get(&alice, &["database", "orders", "-n", "default"]);
+    assert_eq!(orders["status"]["phase"], "Ready");
+    assert_eq!(orders["spec"]["size"], 10);
+    assert_eq!(orders["metadata"]["labels"]["tier"], "gold");
+}
