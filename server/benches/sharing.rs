@@ -37,138 +37,20 @@
 //! `BENCH_BIND_SAMPLES` and `BENCH_DISCOVERY_ROUNDS` — discovery requests
 //! per workspace and endpoint, default 5 — change the counts).
 
-use std::sync::Arc;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use bytes::Bytes;
-use futures::StreamExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-use trellis_server::auth::{MASTERS, UserInfo};
+use common::{
+    FAN_OUT, Server, WORKSPACES, binding, bindings_path, consumer, create_provider, env_usize,
+    fan_out, get_json, ms, not_ready_workspaces, post, send, summary, us, wait_until,
+    widgets_served, workspace,
+};
 use trellis_server::cluster::{ApiSet, Source};
-use trellis_server::controllers;
-use trellis_server::{AppState, ServerConfig};
-use trellis_storage::{SledConfig, SledStorage, Storage};
 
-const TOKEN: &str = "bench-admin-token";
-const PROVIDER: &str = "root:provider";
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-const WORKSPACES: &str = "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces";
-/// Concurrent requests when creating things in bulk.
-const FAN_OUT: usize = 16;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn send(
-    router: &Router,
-    method: &str,
-    path: &str,
-    accept: &str,
-    body: Option<&Value>,
-) -> (u16, Bytes) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("accept", accept)
-        .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let code = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (code, bytes)
-}
-
-async fn get_json(router: &Router, path: &str) -> (u16, Value) {
-    let (code, body) = send(router, "GET", path, "application/json", None).await;
-    (code, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-async fn post(router: &Router, path: &str, obj: &Value) {
-    let (code, body) = send(router, "POST", path, "application/json", Some(obj)).await;
-    assert_eq!(code, 201, "POST {path}: {}", String::from_utf8_lossy(&body));
-}
-
-fn consumer(i: usize) -> String {
-    format!("c{i:05}")
-}
-
-fn workspace(name: &str) -> Value {
-    json!({
-        "apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace",
-        "metadata": {"name": name},
-        "spec": {"type": {"name": "universal", "path": "root"}},
-    })
-}
-
-fn binding() -> Value {
-    json!({
-        "apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding",
-        "metadata": {"name": "widgets"},
-        "spec": {"reference": {"export": {"path": PROVIDER, "name": "widgets"}}},
-    })
-}
-
-fn bindings_path(ws: &str) -> String {
-    format!("/clusters/root:{ws}/apis/apis.kcp.io/v1alpha2/apibindings")
-}
-
-fn widgets_path(ws: &str) -> String {
-    format!("/clusters/root:{ws}/apis/example.io/v1/namespaces/default/widgets")
-}
-
-/// Runs `f(i)` for every `i` in `range`, `FAN_OUT` at a time.
-async fn fan_out<F, Fut>(range: std::ops::Range<usize>, f: F)
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    futures::stream::iter(range.map(f))
-        .buffer_unordered(FAN_OUT)
-        .collect::<Vec<()>>()
-        .await;
-}
-
-/// Waits until `f` holds, polling every `every`; panics after `limit`.
-async fn wait_until<Fut>(what: &str, every: Duration, limit: Duration, f: impl Fn() -> Fut)
-where
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(every).await;
-    }
-}
-
-/// Workspaces in root not yet `Ready`. One unpaginated list: the
-/// continue token of a cluster-scoped list is refused on the next page
-/// (`registry/store.rs`, `decode_continue`).
-async fn not_ready_workspaces(router: &Router) -> usize {
-    let (code, list) = get_json(router, WORKSPACES).await;
-    assert_eq!(code, 200, "{list}");
-    list["items"]
-        .as_array()
-        .map(|a| a.iter().filter(|w| w["status"]["phase"] != "Ready").count())
-        .unwrap_or(usize::MAX)
-}
-
-async fn widgets_served(router: &Router, ws: &str) -> bool {
-    send(router, "GET", &widgets_path(ws), "application/json", None)
-        .await
-        .0
-        == 200
-}
 
 /// Waits until `ws`'s binding reports phase `Bound`.
 async fn wait_bound(router: &Router, ws: &str) {
@@ -226,32 +108,6 @@ async fn settled_rss() -> (u64, u64) {
     let raw = rss_kib();
     trim();
     (raw, rss_kib())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.0} µs", d.as_secs_f64() * 1e6)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// p50, p99 and max of `samples`.
-fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
-    samples.sort();
-    (
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or_default(),
-    )
 }
 
 /// Latencies of `rounds` GETs of `suffix` in each workspace of
@@ -344,82 +200,13 @@ async fn main() {
     let rounds = env_usize("BENCH_DISCOVERY_ROUNDS", 5).max(1);
     let begin = Instant::now();
 
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> =
-        Arc::new(SledStorage::open(SledConfig::new(dir.path().join("db"))).unwrap());
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(storage.clone(), ServerConfig::default(), shutdown_rx);
-    state
-        .auth
-        .add_token(TOKEN, UserInfo::new("admin").with_groups([MASTERS]));
-    // As `trellis_server::run` does before listening.
-    let ws_rev = controllers::workspace::bootstrap(&state).await.unwrap();
-    let crd_rev = controllers::crd::load(&state).await;
-    let sharing_rev = controllers::sharing::load(&state).await;
-    let tasks = vec![
-        tokio::spawn(controllers::workspace::run(state.clone(), ws_rev)),
-        tokio::spawn(controllers::crd::run(state.clone(), crd_rev)),
-        tokio::spawn(controllers::sharing::run(state.clone(), sharing_rev)),
-    ];
-    let router = trellis_server::router(state.clone());
-    let r = &router;
+    let server = Server::start().await;
+    let state = server.state.clone();
+    let r = &server.router;
     let long = Duration::from_secs(120);
 
     // 1. The provider and its export.
-    post(r, WORKSPACES, &workspace("provider")).await;
-    wait_until("the provider", Duration::from_millis(5), long, || async {
-        not_ready_workspaces(r).await == 0
-    })
-    .await;
-    let base = format!("/clusters/{PROVIDER}/apis/apis.kcp.io");
-    post(
-        r,
-        &format!("{base}/v1alpha1/apiresourceschemas"),
-        &json!({
-            "apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIResourceSchema",
-            "metadata": {"name": "v1.widgets.example.io"},
-            "spec": {
-                "group": "example.io",
-                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-                "scope": "Namespaced",
-                "versions": [{
-                    "name": "v1", "served": true, "storage": true,
-                    "schema": {"type": "object", "properties": {
-                        "spec": {"type": "object", "properties": {
-                            "color": {"type": "string", "enum": ["red", "blue"]},
-                            "size": {"type": "integer", "minimum": 0},
-                        }},
-                        "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
-                    }},
-                }],
-            },
-        }),
-    )
-    .await;
-    post(
-        r,
-        &format!("{base}/v1alpha2/apiexports"),
-        &json!({
-            "apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIExport",
-            "metadata": {"name": "widgets"},
-            "spec": {"resources": [{"name": "widgets", "group": "example.io", "schema": "v1.widgets.example.io", "storage": {"crd": {}}}]},
-        }),
-    )
-    .await;
-    let t = Instant::now();
-    wait_until(
-        "the export's identity",
-        Duration::from_millis(1),
-        long,
-        || async {
-            let (_, e) = get_json(r, &format!("{base}/v1alpha2/apiexports/widgets")).await;
-            e["status"]["identityHash"]
-                .as_str()
-                .is_some_and(|h| !h.is_empty())
-        },
-    )
-    .await;
-    let identity_after = t.elapsed();
+    let identity_after = create_provider(r).await;
 
     // 2. Consumer workspaces (plus `plain`, which never binds).
     let (rss_empty, rss_empty_trim) = settled_rss().await;
@@ -537,13 +324,8 @@ async fn main() {
             .install(&format!("probe{i}"), Source::Bindings, ApiSet::default());
     }
 
-    let _ = shutdown_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    drop(router);
     drop(state);
-    storage.close().await.unwrap();
+    server.stop().await;
 
     // Report.
     let per = |a: u64, b: u64, n: usize| format!("{:.1} KiB", (b as f64 - a as f64) / n as f64);

@@ -301,6 +301,49 @@ spec:
     let bob_cluster = seen[0].1.clone();
     let alice_cluster = seen[1].1.clone();
 
+    // Discovery and OpenAPI there: the export's resource everywhere, the
+    // claimed Secrets in a workspace that accepted the claim.
+    for (ws, want, unwanted) in [
+        ("*", "databases", "secrets"),
+        (alice_cluster.as_str(), "secrets", "configmaps"),
+    ] {
+        let (code, body) = s.curl_token(
+            "GET",
+            &format!("{path}/clusters/{ws}/apis/example.io/v1"),
+            "provider-token",
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("\"databases\""), "{body}");
+        let (_, core) = s.curl_token(
+            "GET",
+            &format!("{path}/clusters/{ws}/api/v1"),
+            "provider-token",
+            None,
+        );
+        assert!(!core.contains(&format!("\"{unwanted}\"")), "{core}");
+        let (code, root) = s.curl_token(
+            "GET",
+            &format!("{path}/clusters/{ws}/openapi/v3"),
+            "provider-token",
+            None,
+        );
+        assert_eq!(code, 200, "{root}");
+        assert!(root.contains("apis/example.io/v1"), "{root}");
+        if want == "secrets" {
+            assert!(core.contains("\"secrets\""), "{core}");
+            assert!(root.contains("\"api/v1\""), "{root}");
+        }
+    }
+    let (code, doc) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/*/openapi/v3/apis/example.io/v1"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(doc.contains("Storage in GiB."), "{doc}");
+
     // Provider limits through its endpoint.
     let one = format!(
         "{path}/clusters/{alice_cluster}/apis/example.io/v1/namespaces/default/databases/orders"

@@ -273,13 +273,19 @@ async fn route(
         "/metrics" => return plain(Ok(system::metrics(state)), "get"),
         "/openapi/v2" => return plain(openapi::v2(state, cluster, &parts.headers), "get"),
         "/openapi/v3" | "/openapi/v3/" => {
-            return plain(openapi::v3_root(state, cluster, base), "get");
+            return plain(openapi::v3_root(&state.openapi_cache(cluster), base), "get");
         }
         _ => {}
     }
     if let Some(gv) = rest.strip_prefix("/openapi/v3/") {
         return plain(
-            openapi::v3_group_version(state, cluster, base, gv, parts.uri.query(), &parts.headers),
+            openapi::v3_group_version(
+                &state.openapi_cache(cluster),
+                base,
+                gv,
+                parts.uri.query(),
+                &parts.headers,
+            ),
             "get",
         );
     }

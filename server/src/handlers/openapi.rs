@@ -262,12 +262,9 @@ fn hex_upper(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-fn docs(state: &AppState, cluster: &LogicalCluster) -> Arc<BTreeMap<String, GvDoc>> {
-    state.openapi_cache(cluster)
-}
-
-pub fn v3_root(state: &AppState, cluster: &LogicalCluster, base: &str) -> ApiResult<Response> {
-    let docs = docs(state, cluster);
+/// `/openapi/v3` of a set of documents (a cluster's, or a provider
+/// endpoint's view).
+pub fn v3_root(docs: &BTreeMap<String, GvDoc>, base: &str) -> ApiResult<Response> {
     let paths: Map<String, Value> = docs
         .iter()
         .map(|(p, d)| {
@@ -281,14 +278,12 @@ pub fn v3_root(state: &AppState, cluster: &LogicalCluster, base: &str) -> ApiRes
 }
 
 pub fn v3_group_version(
-    state: &AppState,
-    cluster: &LogicalCluster,
+    docs: &BTreeMap<String, GvDoc>,
     base: &str,
     gv: &str,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let docs = docs(state, cluster);
     let Some(d) = docs.get(gv.trim_end_matches('/')) else {
         return Err(Status::path_not_found().into());
     };

@@ -48,7 +48,7 @@ use crate::cluster::LogicalCluster;
 use crate::controllers::apibinding::{bindings, schemas};
 use crate::controllers::apiexport::exports;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{discovery, resource, system};
+use crate::handlers::{discovery, openapi, resource, system};
 use crate::meta;
 use crate::registry::store::WILDCARD;
 use crate::registry::{Registry, ResourceDef};
@@ -110,6 +110,9 @@ impl Claim {
 /// The resources the provider sees at one `/clusters/<ws>`.
 struct View {
     registry: Registry,
+    /// OpenAPI definitions of the exported resources (built-in ones are
+    /// looked up beneath them).
+    definitions: std::collections::BTreeMap<String, Value>,
     /// Claimed resources by (group, resource) (empty for `*`: claims are
     /// served per workspace).
     claims: std::collections::BTreeMap<(String, String), Claim>,
@@ -192,9 +195,18 @@ async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> Ap
     };
     let view = view(state, &provider, &export, &identity, &consumer).await?;
 
+    let base = &path[..path.len() - rest.len()];
+    let docs = || {
+        crate::cluster::ClusterApis::new(view.registry.clone(), view.definitions.clone())
+            .openapi(&state.definitions)
+    };
     match rest {
         "/version" | "/version/" => return Ok(system::version()),
+        "/openapi/v3" | "/openapi/v3/" => return openapi::v3_root(&docs(), base),
         _ => {}
+    }
+    if let Some(gv) = rest.strip_prefix("/openapi/v3/") {
+        return openapi::v3_group_version(&docs(), base, gv, parts.uri.query(), &parts.headers);
     }
     let params = Params::parse(parts.uri.query())?;
     let Some(target) = info::parse(&parts.method, rest, params.watch) else {
@@ -254,6 +266,7 @@ async fn view(
     let storage = &state.store.storage;
     let export_name = meta::name(export);
     let mut registry = Registry::default();
+    let mut definitions = std::collections::BTreeMap::new();
     let mut claims = std::collections::BTreeMap::new();
     let applied: Vec<Value> = if consumer.name == WILDCARD {
         Vec::new()
@@ -299,6 +312,12 @@ async fn view(
         else {
             continue;
         };
+        definitions.extend(
+            built
+                .definitions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         for d in &built.defs {
             let mut d = d.clone();
             d.annotate_cluster = true;
@@ -357,7 +376,11 @@ async fn view(
         }
         claims.insert((base.group.clone(), base.resource.clone()), claim);
     }
-    Ok(View { registry, claims })
+    Ok(View {
+        registry,
+        definitions,
+        claims,
+    })
 }
 
 /// One resource request through the view.
