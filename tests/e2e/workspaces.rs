@@ -347,12 +347,32 @@ spec:
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // Default API bindings are created with the workspace, which waits in
+    // Initializing until they are bound (here never: the export does not
+    // exist; tests/e2e/sharing.rs covers the bound case).
     let o = s.kubectl_in(
         Some(&ws_manifest("b", Some("bound"))),
         &["apply", "-f", "-"],
     );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("defaultAPIBindings"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Initializing",
+        "workspace/b",
+        "--timeout=20s",
+    ]);
+    let b: serde_json::Value =
+        serde_json::from_str(&s.kubectl_ok(&["get", "workspace", "b", "-o", "json"])).unwrap();
+    assert_eq!(
+        b["status"]["initializers"],
+        serde_json::json!(["system:apibindings"])
+    );
+    let server_b = format!("--server={}/clusters/root:b", base(&s));
+    let bindings = s.kubectl_ok(&[&server_b, "get", "apibindings", "-o", "name"]);
+    assert!(
+        bindings.starts_with("apibinding.apis.kcp.io/something-"),
+        "{bindings}"
+    );
 
     // The type and the cluster name are immutable.
     let err = s.kubectl_err(&[
