@@ -195,9 +195,7 @@ where
     }
 }
 
-/// Workspaces in root not yet `Ready`. One unpaginated list: the
-/// continue token of a cluster-scoped list is refused on the next page
-/// (`registry/store.rs`, `decode_continue`).
+/// Workspaces in root not yet `Ready`, in one unpaginated list.
 pub async fn not_ready_workspaces(router: &Router) -> usize {
     let (code, list) = get_json(router, WORKSPACES).await;
     assert_eq!(code, 200, "{list}");
