@@ -275,6 +275,24 @@ impl Server {
         body: Option<&str>,
     ) -> (u16, String) {
         let token = std::fs::read_to_string(self.data_dir.join("pki/admin.token")).expect("token");
+        self.curl_url(
+            method,
+            &format!("{}{path}", self.url),
+            token.trim(),
+            headers,
+            body,
+        )
+    }
+
+    /// One curl request to `url` with a bearer `token`; (status, body).
+    pub fn curl_url(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> (u16, String) {
         let mut cmd = Command::new("curl");
         cmd.args([
             "-sS",
@@ -287,17 +305,14 @@ impl Server {
             "--cacert",
         ])
         .arg(self.data_dir.join("pki/ca.crt"))
-        .args(["-H", &format!("Authorization: Bearer {}", token.trim())]);
+        .args(["-H", &format!("Authorization: Bearer {token}")]);
         for h in headers {
             cmd.args(["-H", h]);
         }
         if let Some(b) = body {
             cmd.args(["--data-binary", b]);
         }
-        let out = cmd
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .expect("curl");
+        let out = cmd.arg(url).output().expect("curl");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').expect("status line");
         (code.trim().parse().expect("status code"), body.to_string())

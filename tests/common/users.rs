@@ -198,28 +198,14 @@ impl Server {
         token: &str,
         body: Option<(&str, &str)>,
     ) -> (u16, String) {
-        let mut cmd = std::process::Command::new("curl");
-        cmd.args([
-            "-sS",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "-X",
+        let ct = body.map(|(ct, _)| format!("Content-Type: {ct}"));
+        let headers: Vec<&str> = ct.iter().map(String::as_str).collect();
+        self.curl_url(
             method,
-            "--cacert",
-        ])
-        .arg(self.data_dir.join("pki/ca.crt"))
-        .args(["-H", &format!("Authorization: Bearer {token}")]);
-        if let Some((ct, b)) = body {
-            cmd.args(["-H", &format!("Content-Type: {ct}"), "--data-binary", b]);
-        }
-        let out = cmd
-            .arg(format!("{}{path}", self.base_url()))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').expect("status line");
-        (code.trim().parse().expect("status code"), body.to_string())
+            &format!("{}{path}", self.base_url()),
+            token,
+            &headers,
+            body.map(|(_, b)| b),
+        )
     }
 }

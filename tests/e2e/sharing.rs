@@ -100,6 +100,23 @@ spec:
     verbs: ["get", "create"]
 "#;
 
+/// A consumer's own CRD for the exported group/resource.
+const WIDGETS_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.io
+spec:
+  group: example.io
+  names: {plural: widgets, kind: Widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
 /// Lets `subject` (a Group or User) bind the export `widgets`.
 fn bind_grant(kind: &str, name: &str, subject: &str) -> String {
     format!(
@@ -397,25 +414,7 @@ fn providers_exports_serve_consumers() {
     assert!(w1.get("status").is_none(), "{w1}");
 
     // A CRD for the bound group/resource is refused.
-    let err = c1
-        .create(
-            r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.io
-spec:
-  group: example.io
-  names: {plural: widgets, kind: Widget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#,
-        )
-        .stderr;
+    let err = c1.create(WIDGETS_CRD).stderr;
     let err = String::from_utf8_lossy(&err);
     assert!(
         err.contains("cannot create because resource is bound by APIBinding \"widgets\""),
@@ -461,23 +460,7 @@ spec:
     // Conflicts: d has a CRD for widgets, so binding is refused with a
     // condition naming it; once the CRD is gone the binding completes.
     let d = s.as_user(Some("d-token"), "root:d");
-    d.apply(
-        r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.io
-spec:
-  group: example.io
-  names: {plural: widgets, kind: Widget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#,
-    );
+    d.apply(WIDGETS_CRD);
     d.ok(&[
         "wait",
         "--for=condition=Established",

@@ -39,7 +39,6 @@ use trellis_storage::{ListOptions, ReadAt};
 use crate::authz::cache::scope_to_cluster;
 use crate::cluster::{ApiSet, Source};
 use crate::meta;
-use crate::registry::store::{DeleteOpts, WriteCtx};
 use crate::registry::{BoundFrom, ResourceDef};
 use crate::sharing::bound;
 use crate::state::AppState;
@@ -829,92 +828,53 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> bool {
 /// Deletes a deleted binding's instances, then drops its finalizer;
 /// `true` once the binding needs nothing more.
 async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
-    let name = meta::name(b).to_string();
-    let counts = match instance_counts(&state.store.storage, cluster, b).await {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
+    let name = meta::name(b);
     let def = binding_def(state);
-    if !counts.is_empty() {
-        let registry = state.clusters.apis_of(cluster).registry.clone();
-        for (group, resource, _, identity) in bound_resources(b) {
-            let Some(rdef) = registry
-                .all()
-                .find(|d| {
-                    d.group == group
-                        && d.resource == resource
-                        && d.bound
-                            .as_ref()
-                            .is_some_and(|f| f.identity_hash == identity)
-                })
-                .cloned()
-            else {
-                continue;
-            };
-            let Some(prefix) =
-                bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
-            else {
-                continue;
-            };
-            let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-                return false;
-            };
-            for rec in items {
-                let Some(parts) = trellis_storage::keys::parse(&rec.key) else {
-                    continue;
-                };
-                let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
-                let ctx = WriteCtx::system(cluster, &rdef, ns, None, MANAGER);
-                if let Err(e) = state
-                    .store
-                    .delete(&ctx, parts.name, &DeleteOpts::default())
-                    .await
-                    && e.code() != 404
-                {
-                    tracing::warn!(cluster, error = %e, "deleting a bound resource's instance");
-                }
-            }
+    let registry = state.clusters.apis_of(cluster).registry.clone();
+    let mut remaining = Vec::new();
+    for (group, resource, _, identity) in bound_resources(b) {
+        let Some(prefix) =
+            bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
+        else {
+            continue;
+        };
+        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
+            return false;
+        };
+        if items.is_empty() {
+            continue;
         }
-        let remaining: Vec<String> = counts
-            .iter()
-            .map(|(gr, n)| format!("{gr} has {n} resource instances"))
-            .collect();
-        let c = cond(
-            "BindingResourceDeleteSuccess",
-            "False",
-            "SomeResourcesRemain",
-            &format!("Some resources are remaining: {}", remaining.join(", ")),
-        );
-        super::set_status(state, MANAGER, cluster, &def, &name, |s| {
-            super::put_condition(s, &c, now)
-        })
-        .await;
-        return false;
-    }
-    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
-    let uid = meta::str_field(b, "uid").to_string();
-    let res = state
-        .store
-        .update_existing(&ctx, &name, |cur| {
-            if meta::str_field(cur, "uid") != uid {
-                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
-            }
-            let fins: Vec<String> = meta::finalizers(cur)
-                .into_iter()
-                .filter(|f| f != FINALIZER)
-                .collect();
-            meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 || e.code() == 304 => true,
-        Err(e) => {
-            tracing::warn!(cluster, binding = %name, error = %e, "removing the binding finalizer");
-            false
+        remaining.push(format!(
+            "{resource}.{group} has {} resource instances",
+            items.len()
+        ));
+        // Any served version's definition addresses the keyspace.
+        if let Some(rdef) = registry.all().find(|d| {
+            d.group == group
+                && d.resource == resource
+                && d.bound
+                    .as_ref()
+                    .is_some_and(|f| f.identity_hash == identity)
+        }) {
+            super::delete_records(state, MANAGER, cluster, rdef, items).await;
         }
     }
+    if remaining.is_empty() {
+        let uid = meta::str_field(b, "uid");
+        return super::remove_finalizer(state, MANAGER, cluster, &def, name, FINALIZER, Some(uid))
+            .await;
+    }
+    let c = cond(
+        "BindingResourceDeleteSuccess",
+        "False",
+        "SomeResourcesRemain",
+        &format!("Some resources are remaining: {}", remaining.join(", ")),
+    );
+    super::set_status(state, MANAGER, cluster, &def, name, |s| {
+        super::put_condition(s, &c, now)
+    })
+    .await;
+    false
 }
 
 #[cfg(test)]

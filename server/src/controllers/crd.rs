@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use trellis_storage::keys::{self, Keyspace};
 use trellis_storage::{ReadAt, WatchItem};
 
@@ -37,7 +37,7 @@ use crate::custom::api::CustomApi;
 use crate::custom::defs;
 use crate::meta;
 use crate::registry::ResourceDef;
-use crate::registry::store::{DeleteOpts, WriteCtx};
+use crate::registry::store::WriteCtx;
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-crd-controller";
@@ -357,51 +357,28 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
     else {
         return false;
     };
-    for rec in items {
-        let Some(parts) = keys::parse(&rec.key) else {
-            continue;
-        };
-        let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
-        let ctx = WriteCtx::system(cluster, &def, ns, None, MANAGER);
-        if let Err(e) = state
-            .store
-            .delete(&ctx, parts.name, &DeleteOpts::default())
-            .await
-            && e.code() != 404
-        {
-            tracing::warn!(cluster, error = %e, "deleting a custom resource");
-        }
-    }
+    super::delete_records(state, MANAGER, cluster, &def, items).await;
     false
 }
 
 async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool {
     let def = crd_def(state);
-    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
-    let name = meta::name(crd).to_string();
-    let res = state
-        .store
-        .update_existing(&ctx, &name, |cur| {
-            let fins: Vec<String> = meta::finalizers(cur)
-                .into_iter()
-                .filter(|f| f != CLEANUP_FINALIZER)
-                .collect();
-            meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 => true,
-        Err(e) => {
-            tracing::warn!(cluster, crd = %name, error = %e, "removing the cleanup finalizer");
-            false
-        }
-    }
+    super::remove_finalizer(
+        state,
+        MANAGER,
+        cluster,
+        &def,
+        meta::name(crd),
+        CLEANUP_FINALIZER,
+        None,
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn crd(

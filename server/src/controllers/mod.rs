@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use trellis_storage::{ListOptions, ReadAt, Record};
 
 use crate::registry::ResourceDef;
-use crate::registry::store::WriteCtx;
+use crate::registry::store::{DeleteOpts, WriteCtx};
 use crate::state::AppState;
 
 /// Every record under `prefix` in one read (controllers look at one
@@ -105,4 +105,68 @@ pub(crate) fn put_condition(
     trellis_apis::crd::set_condition(&mut wrapper, cond, now);
     *status = wrapper["status"].take();
     *status != before
+}
+
+/// Deletes the objects `items` (records of `def`'s keyspace in `cluster`)
+/// through the store, so their own finalizers are honoured; a failure is
+/// logged and left for the caller's next pass.
+pub(crate) async fn delete_records(
+    state: &AppState,
+    manager: &str,
+    cluster: &str,
+    def: &Arc<ResourceDef>,
+    items: Vec<Record>,
+) {
+    for rec in items {
+        let Some(parts) = trellis_storage::keys::parse(&rec.key) else {
+            continue;
+        };
+        let ns = (!parts.namespace.is_empty()).then_some(parts.namespace);
+        let ctx = WriteCtx::system(cluster, def, ns, None, manager);
+        if let Err(e) = state
+            .store
+            .delete(&ctx, parts.name, &DeleteOpts::default())
+            .await
+            && e.code() != 404
+        {
+            tracing::warn!(cluster, resource = %def.resource, error = %e, "deleting an instance");
+        }
+    }
+}
+
+/// Drops `finalizer` from cluster-scoped `name` (only if it still has
+/// `uid`, when given: a recreated object is not the one that was
+/// finished); `true` unless the write failed.
+pub(crate) async fn remove_finalizer(
+    state: &AppState,
+    manager: &str,
+    cluster: &str,
+    def: &Arc<ResourceDef>,
+    name: &str,
+    finalizer: &str,
+    uid: Option<&str>,
+) -> bool {
+    let ctx = WriteCtx::system(cluster, def, None, None, manager);
+    let res = state
+        .store
+        .update_existing(&ctx, name, |cur| {
+            if uid.is_some_and(|u| crate::meta::str_field(cur, "uid") != u) {
+                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
+            }
+            let fins: Vec<String> = crate::meta::finalizers(cur)
+                .into_iter()
+                .filter(|f| f != finalizer)
+                .collect();
+            crate::meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
+            Ok(())
+        })
+        .await;
+    match res {
+        Ok(_) => true,
+        Err(e) if e.code() == 404 || e.code() == 304 => true,
+        Err(e) => {
+            tracing::warn!(cluster, name, resource = %def.resource, error = %e, "removing a finalizer");
+            false
+        }
+    }
 }
