@@ -10,6 +10,13 @@
 //! bracketed, quoted name, which admits any key) and handed to the
 //! maintained RFC implementation, instead of a second hand-written
 //! evaluator.
+//!
+//! Bounds: expressions are written by tenants (printer columns, scale and
+//! selectable-field paths) and parsed at admission, at start-up and on
+//! requests. `serde_json_path`'s parser recurses per nesting level and
+//! backtracks on nested filters (20 nested `[?…]` take seconds, a few
+//! hundred levels overflow a thread's stack), so [`check_bounds`] refuses
+//! long or deeply nested expressions before anything parses them.
 
 use serde_json::Value;
 
@@ -24,6 +31,7 @@ impl JsonPath {
     /// Parses `.a.b[0]`, `{.a.b}` or `$.a.b`; the error says why it is not
     /// a path.
     pub fn parse(expr: &str) -> Result<JsonPath, String> {
+        check_bounds(expr)?;
         let rfc = translate(expr)?;
         let compiled = serde_json_path::JsonPath::parse(&rfc).map_err(|e| e.to_string())?;
         Ok(JsonPath {
@@ -46,6 +54,58 @@ impl JsonPath {
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
         self.compiled.query(value).first()
     }
+}
+
+/// The longest expression accepted, in bytes.
+pub const MAX_LEN: usize = 4096;
+/// The deepest nesting of brackets and parentheses accepted.
+pub const MAX_NESTING: usize = 32;
+/// The deepest nesting of filters (`[?…]` inside `[?…]`) accepted; parse
+/// time grows exponentially with it.
+pub const MAX_FILTER_NESTING: usize = 4;
+
+/// Refuses expressions too long or too deeply nested to parse safely (see
+/// the module comment); the error says which bound was exceeded.
+pub fn check_bounds(expr: &str) -> Result<(), String> {
+    if expr.len() > MAX_LEN {
+        return Err(format!("may not be more than {MAX_LEN} bytes"));
+    }
+    // Open brackets/parentheses outside quotes; `true` marks a filter.
+    let mut open: Vec<bool> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => {
+                let filter = c == '[' && {
+                    while chars.next_if(|c| c.is_whitespace()).is_some() {}
+                    chars.peek() == Some(&'?')
+                };
+                open.push(filter);
+                if open.len() > MAX_NESTING {
+                    return Err(format!(
+                        "may not nest brackets and parentheses more than {MAX_NESTING} deep"
+                    ));
+                }
+                if open.iter().filter(|f| **f).count() > MAX_FILTER_NESTING {
+                    return Err(format!(
+                        "may not nest filters more than {MAX_FILTER_NESTING} deep"
+                    ));
+                }
+            }
+            (None, ']' | ')') => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites a Kubernetes JSONPath into RFC 9535 syntax.
@@ -203,6 +263,31 @@ mod tests {
         let p = JsonPath::parse("..port").unwrap();
         assert_eq!(p.all(&v), vec![&json!(80), &json!(81)]);
         assert_eq!(first(".spec.missing", &v), None);
+    }
+
+    #[test]
+    fn bounds_hostile_paths_before_parsing() {
+        // Each of these overflowed the stack or ran for seconds unbounded.
+        let deep_filters = format!(".a{}{}", "[?(@.b".repeat(500), ")]".repeat(500));
+        let deep_parens = format!(".a[?{}@.b{}]", "(".repeat(2000), ")".repeat(2000));
+        let slow_filters = format!(".a{}{}", "[?(@.b".repeat(20), ")]".repeat(20));
+        let long = format!(".{}", "a".repeat(MAX_LEN));
+        for (bad, want) in [
+            (&deep_filters, "may not nest filters more than 4 deep"),
+            (
+                &deep_parens,
+                "may not nest brackets and parentheses more than 32 deep",
+            ),
+            (&slow_filters, "may not nest filters more than 4 deep"),
+            (&long, "may not be more than 4096 bytes"),
+        ] {
+            assert_eq!(JsonPath::parse(bad).unwrap_err(), want);
+        }
+        // Brackets inside quotes do not count; the deepest accepted forms parse.
+        let quoted = format!(".metadata.labels['{}']", "[(".repeat(100));
+        assert!(JsonPath::parse(&quoted).is_ok());
+        let nested = format!(".a{}.b{}", "[?(@.b".repeat(4), ")]".repeat(4));
+        assert!(JsonPath::parse(&nested).is_ok(), "{nested}");
     }
 
     #[test]

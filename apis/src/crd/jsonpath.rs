@@ -1,7 +1,9 @@
 //! The two JSON path dialects CRD validation checks.
 //!
 //! * `validateSimpleJSONPath` (printer columns, scale subresource paths):
-//!   only "non-empty and starts with a dot" is enforced upstream.
+//!   only "non-empty and starts with a dot" is enforced upstream; we also
+//!   enforce [`crate::jsonpath::check_bounds`] so that every accepted path
+//!   parses in bounded time and stack.
 //! * `cel.ValidFieldPath` (selectable fields, `x-kubernetes-validations`
 //!   `fieldPath`): a path of `.name` and `['name']` steps that must resolve
 //!   through the *structural* schema (`properties`, or `additionalProperties`
@@ -27,6 +29,12 @@ pub fn validate_simple(s: &str, path: &str) -> Vec<FieldError> {
             s,
             "must be a simple json path starting with .",
         )]
+    } else if s.len() > crate::jsonpath::MAX_LEN {
+        vec![FieldError::too_long(path, crate::jsonpath::MAX_LEN)]
+    } else if let Err(e) = crate::jsonpath::check_bounds(s) {
+        // Beyond upstream (which has no bound): the path is parsed at
+        // start-up and on every request, so it must parse safely.
+        vec![FieldError::invalid(path, s, e)]
     } else {
         Vec::new()
     }
