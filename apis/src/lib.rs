@@ -11,6 +11,8 @@ pub mod error;
 pub mod field_error;
 pub mod fieldpath;
 pub mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod goquote;
 pub mod jsonpath;
 pub mod kcp;

@@ -25,6 +25,8 @@ pub mod cluster;
 pub mod controllers;
 pub mod custom;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 pub mod managed;
 pub mod memory;

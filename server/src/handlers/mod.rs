@@ -87,7 +87,7 @@ async fn access_log(req: Request, next: Next) -> Response {
 }
 
 /// Splits `/clusters/<c>/rest` into the cluster and the rest.
-fn split_cluster(path: &str) -> (&str, &str) {
+pub(crate) fn split_cluster(path: &str) -> (&str, &str) {
     if let Some(after) = path.strip_prefix("/clusters/") {
         match after.find('/') {
             Some(i) => (&after[..i], &after[i..]),

@@ -139,7 +139,7 @@ impl Encoder {
     }
 }
 
-fn parse_rv(v: &str) -> ApiResult<u64> {
+pub(crate) fn parse_rv(v: &str) -> ApiResult<u64> {
     v.parse::<u64>().map_err(|_| {
         let gk = trellis_apis::GroupKind {
             group: "meta.k8s.io".into(),

@@ -69,7 +69,7 @@ pub fn endpoint_url(state: &AppState, cluster: &str, name: &str) -> String {
 }
 
 /// `<provider>/<export>/clusters/<ws><rest>` → its parts.
-fn split(path: &str) -> Option<(&str, &str, &str, &str)> {
+pub(crate) fn split(path: &str) -> Option<(&str, &str, &str, &str)> {
     let after = path.strip_prefix(PREFIX)?;
     let mut it = after.splitn(4, '/');
     let provider = it.next().filter(|s| !s.is_empty())?;

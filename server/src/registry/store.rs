@@ -142,7 +142,7 @@ pub enum ListAt {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ContinueToken {
+pub(crate) struct ContinueToken {
     v: String,
     rv: u64,
     start: String,
@@ -161,7 +161,7 @@ fn encode_continue(rv: u64, last_key: &[u8], prefix: &[u8]) -> String {
         .encode(serde_json::to_vec(&token).expect("token serialises"))
 }
 
-fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
+pub(crate) fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
     let bad = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: trellis_fuzz::init(), |data: &[u8]| trellis_server::fuzzing::server_side_apply(data));
