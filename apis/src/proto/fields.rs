@@ -192,6 +192,18 @@ fn parse_rfc3339(v: &Value, p: &Path<'_>) -> Result<jiff::Timestamp> {
         .map_err(|e| p.err(format!("invalid RFC 3339 timestamp {s:?}: {e}")))
 }
 
+/// Go's `t.Unix()` and `t.Nanosecond()`: whole seconds rounded down and
+/// nanoseconds in `[0, 1e9)`. (jiff's `as_second`/`subsec_nanosecond`
+/// round toward zero and give negative nanoseconds before 1970.)
+fn unix_parts(ts: jiff::Timestamp) -> (i64, i32) {
+    let n = ts.subsec_nanosecond();
+    if n < 0 {
+        (ts.as_second() - 1, n + 1_000_000_000)
+    } else {
+        (ts.as_second(), n)
+    }
+}
+
 /// `seconds`/`nanos` of a (Micro)Time message -> Go time, `None` for Go's zero time.
 /// Go treats an empty message as the zero time; any present field means
 /// `time.Unix(seconds, nanos)`.
@@ -237,7 +249,7 @@ pub(crate) mod time {
         let Some(v) = present(v) else { return Ok(None) };
         let ts = parse_rfc3339(v, p)?;
         Ok(Some(Time {
-            seconds: Some(ts.as_second()),
+            seconds: Some(unix_parts(ts).0),
             nanos: None,
         }))
     }
@@ -252,7 +264,7 @@ pub(crate) mod micro_time {
     pub(crate) fn to_json(f: &Option<MicroTime>, p: &Path<'_>) -> Result<Option<Value>> {
         let Some(t) = f else { return Ok(None) };
         Ok(wire_to_timestamp(t.seconds, t.nanos, p)?.map(|ts| {
-            let micros = ts.subsec_nanosecond() / 1_000;
+            let micros = unix_parts(ts).1 / 1_000;
             Value::String(format!("{}.{micros:06}Z", ts.strftime("%Y-%m-%dT%H:%M:%S")))
         }))
     }
@@ -260,9 +272,10 @@ pub(crate) mod micro_time {
     pub(crate) fn from_json(v: Option<&Value>, p: &Path<'_>) -> Result<Option<MicroTime>> {
         let Some(v) = present(v) else { return Ok(None) };
         let ts = parse_rfc3339(v, p)?;
+        let (seconds, nanos) = unix_parts(ts);
         Ok(Some(MicroTime {
-            seconds: Some(ts.as_second()),
-            nanos: Some(ts.subsec_nanosecond()),
+            seconds: Some(seconds),
+            nanos: Some(nanos),
         }))
     }
 }
@@ -664,6 +677,33 @@ mod tests {
             (parsed.seconds, parsed.nanos),
             (Some(1_767_323_045), Some(7_000))
         );
+    }
+
+    #[test]
+    fn times_before_1970() {
+        // The wire's nanos are normalised into [0, 1e9); before 1970 jiff
+        // reports negative sub-second parts, which were printed as
+        // `23:59:58.-517158Z`. (Found by the proto_decode fuzz target.)
+        let t = MicroTime {
+            seconds: Some(-1),
+            nanos: Some(-517_158_000),
+        };
+        assert_eq!(
+            micro_time::to_json(&Some(t), &P).unwrap(),
+            Some(json!("1969-12-31T23:59:58.482842Z"))
+        );
+        // Encoded as Go does: seconds rounded down, nanos positive.
+        let parsed = micro_time::from_json(Some(&json!("1969-12-31T23:59:58.482842Z")), &P)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (parsed.seconds, parsed.nanos),
+            (Some(-2), Some(482_842_000))
+        );
+        let parsed = time::from_json(Some(&json!("1969-12-31T23:59:58.5Z")), &P)
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.seconds, Some(-2));
     }
 
     #[test]
