@@ -468,12 +468,43 @@ pub(crate) mod fields_v1 {
 pub(crate) mod raw_extension {
     use super::*;
     use k8s_pb::apimachinery::pkg::runtime::RawExtension;
+    use std::cell::Cell;
+
+    /// How deep protobuf objects may be embedded in one another (a
+    /// WatchEvent in a WatchEvent...). kube-apiserver never decodes a
+    /// RawExtension's bytes at all, and one level (a watch event's object)
+    /// is all any client sends or receives; 8 leaves room to spare. Each
+    /// level recurses and copies the rest of the body, so unbounded, a
+    /// 200 KiB body of nested events overflowed a 2 MiB stack and an
+    /// 800 KiB one needed gigabytes of memory.
+    pub(crate) const MAX_EMBEDDED_DEPTH: usize = 8;
+
+    thread_local! {
+        static DEPTH: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// One level of embedding, left when dropped.
+    struct Level(usize);
+
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.set(self.0);
+        }
+    }
 
     pub(crate) fn to_json(f: &Option<RawExtension>, p: &Path<'_>) -> Result<Option<Value>> {
         let Some(raw) = f.as_ref().and_then(|r| r.raw.as_deref()) else {
             return Ok(None);
         };
         if raw.starts_with(&crate::proto::MAGIC) {
+            let depth = DEPTH.get();
+            if depth >= MAX_EMBEDDED_DEPTH {
+                return Err(p.err(format!(
+                    "embedded objects may not be nested more than {MAX_EMBEDDED_DEPTH} deep"
+                )));
+            }
+            DEPTH.set(depth + 1);
+            let _level = Level(depth);
             return crate::proto::decode(raw).map(Some);
         }
         serde_json::from_slice(raw).map(Some).map_err(|e| {
@@ -677,6 +708,36 @@ mod tests {
             (parsed.seconds, parsed.nanos),
             (Some(1_767_323_045), Some(7_000))
         );
+    }
+
+    #[test]
+    fn embedded_objects_nest_boundedly() {
+        use k8s_pb::apimachinery::pkg::apis::meta::v1::WatchEvent;
+        use k8s_pb::apimachinery::pkg::runtime::RawExtension;
+        use prost::Message;
+        let nested = |levels: usize| {
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+            let mut body = crate::proto::encode(&cm).unwrap();
+            for _ in 0..levels {
+                let event = WatchEvent {
+                    r#type: Some("ADDED".into()),
+                    object: Some(RawExtension { raw: Some(body) }),
+                };
+                body = crate::proto::seal_envelope("v1", "WatchEvent", event.encode_to_vec());
+            }
+            body
+        };
+        let v = crate::proto::decode(&nested(raw_extension::MAX_EMBEDDED_DEPTH)).unwrap();
+        assert_eq!(v["object"]["object"]["type"], "ADDED");
+        let err = crate::proto::decode(&nested(raw_extension::MAX_EMBEDDED_DEPTH + 1)).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("embedded objects may not be nested more than 8 deep"),
+            "{err}"
+        );
+        // 5,000 levels (200 KiB) overflowed the test thread's 2 MiB stack.
+        // (Found with the proto_decode fuzz target.)
+        assert!(crate::proto::decode(&nested(5_000)).is_err());
     }
 
     #[test]
