@@ -85,6 +85,8 @@
 //! `%v` / `%s` formatting of `map[string]interface{}` values (sorted keys,
 //! `map[k:v]`, `[a b]`, `<nil>`, `1e+06`).
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use crate::schema::{Schema, Type};
@@ -478,7 +480,8 @@ fn apply_retain_keys_directive(
     for v in &retain {
         go_hashable(v)?;
     }
-    let retained = |k: &str| retain.iter().any(|v| v.as_str() == Some(k));
+    let retain: HashSet<&str> = retain.iter().filter_map(Value::as_str).collect();
+    let retained = |k: &str| retain.contains(k);
     for (k, v) in patch.iter() {
         if v.is_null()
             || k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX)
@@ -698,12 +701,13 @@ fn merge_slice(
 /// original and handles `$patch: replace`; returns `(original, patch)`
 /// without special elements.
 fn merge_slice_with_special_elements(
-    mut original: Vec<Value>,
+    original: Vec<Value>,
     patch: Vec<Value>,
     merge_key: &str,
 ) -> Result<(Vec<Value>, Vec<Value>)> {
     let mut plain = Vec::new();
     let mut replace = false;
+    let mut deletions = Deletions::new(&original, merge_key);
     for v in patch {
         let directive = v.as_object().and_then(|m| m.get(DIRECTIVE_MARKER));
         let Some(directive) = directive else {
@@ -718,7 +722,7 @@ fn merge_slice_with_special_elements(
                 let value = item
                     .get(merge_key)
                     .ok_or_else(|| no_merge_key(item, merge_key))?;
-                original = delete_matching_entries(original, merge_key, value)?;
+                deletions.delete_matching_entries(&original, merge_key, value)?;
             }
             Some(REPLACE_DIRECTIVE) => replace = true,
             Some(MERGE_DIRECTIVE) => return Err(SmpError::MergeDirectiveInList),
@@ -728,19 +732,76 @@ fn merge_slice_with_special_elements(
     if replace {
         return Ok((sanitize_items(plain, merge_key), Vec::new()));
     }
-    Ok((original, plain))
+    Ok((deletions.apply(original), plain))
 }
 
-/// `deleteMatchingEntries`: removes every item whose merge key equals `value`.
-fn delete_matching_entries(
-    mut original: Vec<Value>,
-    merge_key: &str,
-    value: &Value,
-) -> Result<Vec<Value>> {
-    while let Some(i) = find_map_in_slice(&original, merge_key, value)? {
-        original.remove(i);
+/// The `$patch: delete` items of one patch list applied to the original
+/// list: each is upstream's `deleteMatchingEntries` (find the first item
+/// whose merge key equals the value, remove it, start over, until none is
+/// found), with the same results and errors, but through an index instead
+/// of rescanning the list after each removal.
+struct Deletions {
+    index: MapIndex,
+    removed: Vec<bool>,
+}
+
+impl Deletions {
+    fn new(original: &[Value], merge_key: &str) -> Self {
+        Deletions {
+            index: MapIndex::new(original, merge_key),
+            removed: vec![false; original.len()],
+        }
     }
-    Ok(original)
+
+    /// Where the item at `i` of the original list now is.
+    fn current(&self, i: usize) -> usize {
+        i - self.removed[..i].iter().filter(|r| **r).count()
+    }
+
+    fn delete_matching_entries(
+        &mut self,
+        original: &[Value],
+        merge_key: &str,
+        value: &Value,
+    ) -> Result<()> {
+        // Removal never touches an item that is not a map, and the final
+        // scan (the one that finds nothing more) reaches every item.
+        let stop = self.index.first_non_map;
+        match go_key(value) {
+            Some(k) => {
+                for i in self.index.take(&k) {
+                    if stop.is_some_and(|stop| i > stop) {
+                        break;
+                    }
+                    self.removed[i] = true;
+                }
+            }
+            // Comparing maps or slices panics in Go: at the first item whose
+            // merge key holds one (unless a non-map item comes first).
+            None => {
+                if let Some(i) = self.index.first_uncomparable(value)
+                    && stop.is_none_or(|stop| i < stop)
+                {
+                    let candidate = original[i].get(merge_key).unwrap_or(&Value::Null);
+                    return Err(go_eq(candidate, value).expect_err("uncomparable"));
+                }
+            }
+        }
+        match stop {
+            Some(i) => Err(SmpError::NotAMap {
+                index: self.current(i),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn apply(self, original: Vec<Value>) -> Vec<Value> {
+        original
+            .into_iter()
+            .zip(self.removed)
+            .filter_map(|(v, removed)| (!removed).then_some(v))
+            .collect()
+    }
 }
 
 /// `mergeSliceWithoutSpecialElements`: merges patch items into the live
@@ -751,6 +812,7 @@ fn merge_slice_without_special_elements(
     merge_key: &str,
     elem: Option<&Schema>,
 ) -> Result<Vec<Value>> {
+    let mut index = MapIndex::new(&original, merge_key);
     for v in patch {
         let Some(item) = v.as_object() else {
             continue;
@@ -758,16 +820,19 @@ fn merge_slice_without_special_elements(
         let value = item
             .get(merge_key)
             .ok_or_else(|| no_merge_key(item, merge_key))?;
-        match find_map_in_slice(&original, merge_key, value)? {
+        match index.find(&original, merge_key, value)? {
             Some(i) => {
                 let live = match std::mem::take(&mut original[i]) {
                     Value::Object(m) => m,
                     _ => Map::new(),
                 };
+                index.remove(i, &live, merge_key);
                 original[i] = Value::Object(merge_map(live, item.clone(), elem)?);
+                index.insert(i, &original[i], merge_key);
             }
             None => {
                 if let Some(new) = sanitize_item(v.clone(), merge_key) {
+                    index.insert(original.len(), &new, merge_key);
                     original.push(new);
                 }
             }
@@ -776,19 +841,95 @@ fn merge_slice_without_special_elements(
     Ok(original)
 }
 
-/// `findMapInSliceBasedOnKeyValue`.
-fn find_map_in_slice(list: &[Value], key: &str, value: &Value) -> Result<Option<usize>> {
-    for (i, v) in list.iter().enumerate() {
-        let Some(m) = v.as_object() else {
-            return Err(SmpError::NotAMap { index: i });
+/// upstream `findMapInSliceBasedOnKeyValue` over one list, as an index:
+/// lists hold as many items as a request body does, and scanning the list
+/// for every item of another made a 250 KiB patch take tens of seconds.
+/// [`MapIndex::find`] answers what the scan would, errors included: the
+/// first item that is not a map fails (`NotAMap`), the first whose merge
+/// key equals the value matches, and comparing two maps or two slices
+/// panics in Go.
+struct MapIndex {
+    first_non_map: Option<usize>,
+    /// Positions of the items by (comparable) merge-key value, ascending.
+    by_key: HashMap<GoKey, BTreeSet<usize>>,
+    /// Positions of the items whose merge key holds a map, or a slice.
+    map_keys: BTreeSet<usize>,
+    slice_keys: BTreeSet<usize>,
+}
+
+impl MapIndex {
+    fn new(list: &[Value], merge_key: &str) -> Self {
+        let mut index = MapIndex {
+            first_non_map: None,
+            by_key: HashMap::new(),
+            map_keys: BTreeSet::new(),
+            slice_keys: BTreeSet::new(),
         };
-        if let Some(candidate) = m.get(key)
-            && go_eq(candidate, value)?
-        {
-            return Ok(Some(i));
+        for (i, v) in list.iter().enumerate() {
+            index.insert(i, v, merge_key);
+        }
+        index
+    }
+
+    /// The positions of the items whose merge key holds `candidate`.
+    fn positions(&mut self, candidate: &Value) -> &mut BTreeSet<usize> {
+        match go_key(candidate) {
+            Some(k) => self.by_key.entry(k).or_default(),
+            None if candidate.is_object() => &mut self.map_keys,
+            None => &mut self.slice_keys,
         }
     }
-    Ok(None)
+
+    /// Records the item now at `i` (new items come last).
+    fn insert(&mut self, i: usize, item: &Value, merge_key: &str) {
+        match item.as_object() {
+            None => self.first_non_map = Some(self.first_non_map.map_or(i, |f| f.min(i))),
+            Some(m) => {
+                if let Some(candidate) = m.get(merge_key) {
+                    self.positions(candidate).insert(i);
+                }
+            }
+        }
+    }
+
+    /// Forgets the item at `i` (before it is replaced).
+    fn remove(&mut self, i: usize, item: &Map<String, Value>, merge_key: &str) {
+        if let Some(candidate) = item.get(merge_key) {
+            self.positions(candidate).remove(&i);
+        }
+    }
+
+    /// Takes every position whose merge key is `k`.
+    fn take(&mut self, k: &GoKey) -> BTreeSet<usize> {
+        self.by_key.remove(k).unwrap_or_default()
+    }
+
+    /// The first item whose merge key holds the same uncomparable type as
+    /// `value` (a map or a slice).
+    fn first_uncomparable(&self, value: &Value) -> Option<usize> {
+        match value {
+            Value::Object(_) => self.map_keys.first().copied(),
+            Value::Array(_) => self.slice_keys.first().copied(),
+            _ => None,
+        }
+    }
+
+    fn find(&self, list: &[Value], merge_key: &str, value: &Value) -> Result<Option<usize>> {
+        let (hit, uncomparable) = match go_key(value) {
+            Some(k) => (self.by_key.get(&k).and_then(|p| p.first()).copied(), false),
+            None => (self.first_uncomparable(value), true),
+        };
+        match (self.first_non_map, hit) {
+            (Some(stop), hit) if hit.is_none_or(|i| stop < i) => {
+                Err(SmpError::NotAMap { index: stop })
+            }
+            (_, Some(i)) if uncomparable => {
+                let candidate = list[i].get(merge_key).unwrap_or(&Value::Null);
+                Err(go_eq(candidate, value).expect_err("uncomparable"))
+            }
+            (_, hit) => Ok(hit),
+        }
+    }
 }
 
 /// `deleteFromSlice`: the `$deleteFromPrimitiveList` semantics.
@@ -796,17 +937,83 @@ fn delete_from_slice(current: Vec<Value>, to_delete: &[Value]) -> Result<Vec<Val
     for v in to_delete {
         go_hashable(v)?;
     }
+    let to_delete = GoSet::new(to_delete);
     let mut out = Vec::with_capacity(current.len());
     for v in current {
-        if !go_contains(to_delete, &v)? {
+        if !to_delete.contains(&v)? {
             out.push(v);
         }
     }
     Ok(out)
 }
 
-/// `deduplicateScalars`, including its order-scrambling swap-with-last.
-fn deduplicate_scalars(mut s: Vec<Value>) -> Result<Vec<Value>> {
+/// `deduplicateScalars`, including its order-scrambling swap-with-last:
+///
+/// ```go
+/// for i := 0; i < length; i++ {
+///     for j := i + 1; j <= length; j++ {
+///         if s[i] == s[j] { s[j] = s[length]; s = s[0:length]; length--; j-- }
+///     }
+/// }
+/// ```
+///
+/// That is quadratic (seconds for ten thousand finalizers), so it is
+/// simulated: for each `i`, the duplicates of `s[i]` after it, found through
+/// a position index, are filled in ascending order from the end of the
+/// list, last items that are duplicates themselves being dropped.
+fn deduplicate_scalars(s: Vec<Value>) -> Result<Vec<Value>> {
+    // Maps and slices compare by panicking; keep the literal algorithm for
+    // those errors (merged scalar lists hold one comparable type).
+    let Some(keys) = s.iter().map(go_key).collect::<Option<Vec<GoKey>>>() else {
+        return deduplicate_scalars_literally(s);
+    };
+    let mut ids: HashMap<GoKey, usize> = HashMap::new();
+    let id: Vec<usize> = keys
+        .into_iter()
+        .map(|k| {
+            let next = ids.len();
+            *ids.entry(k).or_insert(next)
+        })
+        .collect();
+    // at[p]: the original index of the item now at position p.
+    let mut at: Vec<usize> = (0..s.len()).collect();
+    let mut positions: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); ids.len()];
+    for (p, &k) in id.iter().enumerate() {
+        positions[k].insert(p);
+    }
+    let mut len = s.len();
+    let mut i = 0;
+    while i + 1 < len {
+        let k = id[at[i]];
+        while let Some(&j) = positions[k].range(i + 1..).next() {
+            positions[k].remove(&j);
+            // Fill the hole at j from the end.
+            loop {
+                let last = len - 1;
+                len -= 1;
+                if last == j {
+                    break;
+                }
+                let moved = at[last];
+                positions[id[moved]].remove(&last);
+                if id[moved] != k {
+                    at[j] = moved;
+                    positions[id[moved]].insert(j);
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    let mut items: Vec<Option<Value>> = s.into_iter().map(Some).collect();
+    Ok(at[..len]
+        .iter()
+        .map(|&o| items[o].take().expect("each item once"))
+        .collect())
+}
+
+/// The Go algorithm as written (see [`deduplicate_scalars`]).
+fn deduplicate_scalars_literally(mut s: Vec<Value>) -> Result<Vec<Value>> {
     let mut length = s.len() as isize - 1;
     let mut i: isize = 0;
     while i < length {
@@ -830,9 +1037,10 @@ fn partition_primitives(merged: Vec<Value>, by: &[Value]) -> Result<(Vec<Value>,
     for v in by {
         go_hashable(v)?;
     }
+    let by = GoSet::new(by);
     let (mut patch, mut server) = (Vec::new(), Vec::new());
     for v in merged {
-        if go_contains(by, &v)? {
+        if by.contains(&v)? {
             patch.push(v);
         } else {
             server.push(v);
@@ -848,10 +1056,11 @@ fn partition_maps(
     merge_key: &str,
 ) -> Result<(Vec<Value>, Vec<Value>)> {
     let (mut patch, mut server) = (Vec::new(), Vec::new());
+    let index = MapIndex::new(by, merge_key);
     for v in merged {
         let m = v.as_object().ok_or_else(|| bad_arg_type(GO_MAP, &v))?;
         let value = m.get(merge_key).ok_or_else(|| no_merge_key(m, merge_key))?;
-        if find_map_in_slice(by, merge_key, value)?.is_some() {
+        if index.find(by, merge_key, value)?.is_some() {
             patch.push(v);
         } else {
             server.push(v);
@@ -893,9 +1102,10 @@ fn normalize_slice_order(
     let mut sorted = if to_sort.len() < 2 {
         to_sort
     } else {
+        let order = Positions::new(order, merge_key, kind);
         let mut keyed = Vec::with_capacity(to_sort.len());
         for v in to_sort {
-            keyed.push((index_of(order, &v, merge_key, kind)?, v));
+            keyed.push((order.index_of(&v)?, v));
         }
         go_stable_sort(&mut keyed, &|a: &(isize, Value), b: &(isize, Value)| {
             if a.0 >= 0 && b.0 >= 0 {
@@ -920,6 +1130,7 @@ fn merge_sorted_slice(
     kind: GoType,
 ) -> Result<Vec<Value>> {
     let mut out = Vec::with_capacity(left.len() + right.len());
+    let server_order = Positions::new(server_order, merge_key, kind);
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();
     loop {
@@ -928,8 +1139,8 @@ fn merge_sorted_slice(
             (None, Some(_)) => false,
             (Some(_), None) => true,
             (Some(l), Some(r)) => {
-                let li = index_of(server_order, l, merge_key, kind)?;
-                let ri = index_of(server_order, r, merge_key, kind)?;
+                let li = server_order.index_of(l)?;
+                let ri = server_order.index_of(r)?;
                 li >= 0 && ri >= 0 && li < ri
             }
         };
@@ -939,23 +1150,64 @@ fn merge_sorted_slice(
     Ok(out)
 }
 
-/// `index`: position of `value` in `list`, comparing merge-key values for
-/// maps (a missing key compares as Go `nil`) and whole values otherwise.
-fn index_of(list: &[Value], value: &Value, merge_key: &str, kind: GoType) -> Result<isize> {
-    let key_of = |item: &'_ Value| -> Option<Value> {
-        if kind == GoType::Map {
-            item.as_object().and_then(|m| m.get(merge_key)).cloned()
-        } else {
-            Some(item.clone())
+/// upstream `index` (position of a value in a list, comparing merge-key
+/// values for maps, a missing key being Go `nil`, and whole values
+/// otherwise) over one list, as an index: sorting and merging call it for
+/// every item, which made them quadratic.
+struct Positions<'a> {
+    merge_key: &'a str,
+    kind: GoType,
+    /// The first position of each comparable key.
+    first: HashMap<GoKey, usize>,
+    has_map: bool,
+    has_slice: bool,
+}
+
+impl<'a> Positions<'a> {
+    fn new(list: &[Value], merge_key: &'a str, kind: GoType) -> Self {
+        let mut p = Positions {
+            merge_key,
+            kind,
+            first: HashMap::with_capacity(list.len()),
+            has_map: false,
+            has_slice: false,
+        };
+        for (i, v) in list.iter().enumerate() {
+            let k = p.key_of(v);
+            match go_key(k) {
+                Some(k) => {
+                    p.first.entry(k).or_insert(i);
+                }
+                None if k.is_object() => p.has_map = true,
+                None => p.has_slice = true,
+            }
         }
-    };
-    let wanted = key_of(value).unwrap_or(Value::Null);
-    for (i, v) in list.iter().enumerate() {
-        if go_eq(&wanted, &key_of(v).unwrap_or(Value::Null))? {
-            return Ok(i as isize);
+        p
+    }
+
+    fn key_of<'v>(&self, item: &'v Value) -> &'v Value {
+        if self.kind == GoType::Map {
+            item.as_object()
+                .and_then(|m| m.get(self.merge_key))
+                .unwrap_or(&Value::Null)
+        } else {
+            item
         }
     }
-    Ok(-1)
+
+    fn index_of(&self, value: &Value) -> Result<isize> {
+        let wanted = self.key_of(value);
+        match go_key(wanted) {
+            Some(k) => Ok(self.first.get(&k).map_or(-1, |&i| i as isize)),
+            // Comparing two maps or two slices panics in Go.
+            None if (wanted.is_object() && self.has_map)
+                || (wanted.is_array() && self.has_slice) =>
+            {
+                Err(go_eq(wanted, wanted).expect_err("uncomparable"))
+            }
+            None => Ok(-1),
+        }
+    }
 }
 
 /// `extractToDeleteItems`: `(kept, $patch: delete items)`.
@@ -1306,15 +1558,46 @@ fn go_hashable(v: &Value) -> Result<()> {
     }
 }
 
-/// Lookup in a Go `map[interface{}]…` built from `set`.
-fn go_contains(set: &[Value], v: &Value) -> Result<bool> {
-    go_hashable(v)?;
-    for s in set {
-        if go_eq(s, v)? {
-            return Ok(true);
-        }
+/// A comparable Go value as a hash key: Go `==` on comparable values is
+/// equality of their keys (types included: `int64(1) != float64(1)`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum GoKey {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    /// The bits of the `float64`, with `-0` as `0` (`-0 == 0` in Go; JSON
+    /// has no NaN).
+    Float(u64),
+    String(String),
+}
+
+/// The key of a comparable value; `None` for maps and slices.
+fn go_key(v: &Value) -> Option<GoKey> {
+    Some(match v {
+        Value::Null => GoKey::Nil,
+        Value::Bool(b) => GoKey::Bool(*b),
+        Value::String(s) => GoKey::String(s.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => GoKey::Int(i),
+            None => GoKey::Float((n.as_f64().unwrap_or(0.0) + 0.0).to_bits()),
+        },
+        Value::Object(_) | Value::Array(_) => return None,
+    })
+}
+
+/// A Go `map[interface{}]bool` built from a list of comparable values.
+struct GoSet(HashSet<GoKey>);
+
+impl GoSet {
+    fn new(set: &[Value]) -> Self {
+        GoSet(set.iter().filter_map(go_key).collect())
     }
-    Ok(false)
+
+    /// Looking up a map or slice panics in Go.
+    fn contains(&self, v: &Value) -> Result<bool> {
+        go_hashable(v)?;
+        Ok(go_key(v).is_some_and(|k| self.0.contains(&k)))
+    }
 }
 
 fn bad_arg_type(expected: &str, actual: &Value) -> SmpError {
