@@ -789,7 +789,11 @@ impl Store {
         let name = meta::name(&new).to_string();
         let mut errs = meta::validate_meta(&new, def.strategy.name_rule(), def.namespaced);
         errs.extend(meta::validate_meta_update(&new, old));
-        errs.extend(def.strategy.validate_update(&new, old));
+        if ctx.subresource == Some("status") {
+            errs.extend(def.strategy.validate_status_update(&new, old));
+        } else {
+            errs.extend(def.strategy.validate_update(&new, old));
+        }
         Self::invalid(def, &name, errs)?;
         if !ctx.apply {
             managed::record_update(
