@@ -124,7 +124,11 @@ impl LimitArgs {
             idle_timeout: self.idle_connection_timeout,
             max_connections: self.max_connections.max(1),
             max_streams: self.http2_max_streams_per_connection.max(1),
-            ..Default::default()
+            // A client still in its TLS handshake is no better than one
+            // slow to send its headers.
+            handshake_timeout: self
+                .request_header_timeout
+                .min(trellis_server::serve::Limits::default().handshake_timeout),
         }
     }
 }

@@ -99,31 +99,77 @@ impl Drop for InFlight {
     }
 }
 
+/// How long a closed connection keeps discarding what the client still
+/// sends (Go's `rstAvoidanceDelay`).
+const LINGER: Duration = Duration::from_millis(500);
+
 /// An I/O stream that records its traffic in an [`Activity`].
-pub struct Tracked<IO> {
-    io: IO,
+///
+/// When the server closes a connection while the client is still sending
+/// (a refused upload, `Connection: close`), dropping the socket with
+/// unread data makes the kernel answer with a reset, and the client may
+/// lose the response it has not read yet. Like Go's server, a stream that
+/// was shut down keeps reading and discarding for [`LINGER`] (or until the
+/// client closes) before it is dropped.
+pub struct Tracked<IO: AsyncRead + Unpin + Send + 'static> {
+    io: Option<IO>,
     activity: Arc<Activity>,
+    shut_down: bool,
 }
 
-impl<IO> Tracked<IO> {
+impl<IO: AsyncRead + Unpin + Send + 'static> Tracked<IO> {
     pub fn new(io: IO, activity: Arc<Activity>) -> Self {
         activity.touch();
-        Tracked { io, activity }
+        Tracked {
+            io: Some(io),
+            activity,
+            shut_down: false,
+        }
     }
 
     pub fn get_ref(&self) -> &IO {
-        &self.io
+        self.io.as_ref().expect("live until dropped")
+    }
+
+    fn io(&mut self) -> Pin<&mut IO> {
+        Pin::new(self.io.as_mut().expect("live until dropped"))
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
+impl<IO: AsyncRead + Unpin + Send + 'static> Drop for Tracked<IO> {
+    fn drop(&mut self) {
+        let Some(mut io) = self.io.take() else {
+            return;
+        };
+        if !self.shut_down {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut sink = [0u8; 8192];
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Ok(n) = io.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
+impl<IO: AsyncRead + Unpin + Send + 'static> AsyncRead for Tracked<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        let r = self.io().poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
         }
@@ -131,13 +177,13 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Tracked<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.io).poll_write(cx, data);
+        let r = self.io().poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -149,7 +195,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        let r = self.io().poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -157,15 +203,19 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.get_ref().is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.io().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let r = self.io().poll_shutdown(cx);
+        if r.is_ready() {
+            self.shut_down = true;
+        }
+        r
     }
 }
 

@@ -214,7 +214,7 @@ pub fn raise_open_files_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// The HTTP/1 and HTTP/2 settings of every connection.
