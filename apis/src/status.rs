@@ -222,6 +222,16 @@ impl Status {
         .with_details(Self::resource_details(gr, ""))
     }
 
+    /// A method no handler of the path serves (go-restful's 405, converted
+    /// by kube's `serviceErrorHandler`).
+    pub fn method_not_allowed() -> Self {
+        Self::failure(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::failure(406, "NotAcceptable", message)
     }

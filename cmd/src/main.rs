@@ -66,9 +66,71 @@ struct ServeArgs {
     /// workspace, resource, name, decision, response code) to this file.
     #[arg(long)]
     audit_log_path: Option<PathBuf>,
-    // Last: its help heading applies to every flag after it.
+    // Each flattened group sets the help heading of every flag after it.
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+/// Connection limits (kube-apiserver's values by default) and per-tenant
+/// shares of the server.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Connections and fairness")]
+struct LimitArgs {
+    /// Connections open at once; further connections are closed at once.
+    #[arg(long, default_value_t = 8192)]
+    max_connections: usize,
+    /// Time a client has to send an HTTP/1 request's headers (also how long
+    /// an HTTP/1 connection may wait between requests).
+    #[arg(long, default_value = "32s", value_parser = parse_duration)]
+    request_header_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long
+    /// is closed.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    idle_connection_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = 100)]
+    http2_max_streams_per_connection: u32,
+    /// Requests (watches excepted) one user may have in flight; more wait
+    /// briefly, then get 429. system:masters is exempt.
+    #[arg(long, default_value_t = 32)]
+    max_requests_inflight_per_user: usize,
+    /// Requests (watches excepted) in flight per workspace.
+    #[arg(long, default_value_t = 64)]
+    max_requests_inflight_per_workspace: usize,
+    /// Watches one user may hold open.
+    #[arg(long, default_value_t = 512)]
+    max_watches_per_user: usize,
+    /// Watches open per workspace.
+    #[arg(long, default_value_t = 2048)]
+    max_watches_per_workspace: usize,
+}
+
+impl LimitArgs {
+    fn fairness(&self) -> trellis_server::fairness::Limits {
+        trellis_server::fairness::Limits {
+            requests_per_user: self.max_requests_inflight_per_user.max(1),
+            requests_per_workspace: self.max_requests_inflight_per_workspace.max(1),
+            watches_per_user: self.max_watches_per_user.max(1),
+            watches_per_workspace: self.max_watches_per_workspace.max(1),
+            ..Default::default()
+        }
+    }
+
+    fn limits(&self) -> trellis_server::serve::Limits {
+        trellis_server::serve::Limits {
+            header_read_timeout: self.request_header_timeout,
+            idle_timeout: self.idle_connection_timeout,
+            max_connections: self.max_connections.max(1),
+            max_streams: self.http2_max_streams_per_connection.max(1),
+            // A client still in its TLS handshake is no better than one
+            // slow to send its headers.
+            handshake_timeout: self
+                .request_header_timeout
+                .min(trellis_server::serve::Limits::default().handshake_timeout),
+        }
+    }
 }
 
 /// Authentication flags (named as kube-apiserver's).
@@ -224,9 +286,11 @@ async fn main() -> anyhow::Result<()> {
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
                 insecure_http: args.insecure_http,
+                limits: args.limits.limits(),
                 auth: args.auth.options(),
                 ..Default::default()
             };
+            opts.server.fairness = args.limits.fairness();
             opts.server.bookmark_interval =
                 Duration::from_secs(args.bookmark_interval_seconds.max(1));
             opts.history_events = args.watch_history_events;

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod custom;
 pub mod error;
+pub mod fairness;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handlers;
@@ -98,6 +99,8 @@ pub struct Options {
     pub tls_key: Option<PathBuf>,
     /// Serve plain HTTP instead of TLS (no client certificates then).
     pub insecure_http: bool,
+    /// Connection limits and timeouts.
+    pub limits: serve::Limits,
     /// Authenticators: token file, ServiceAccount tokens, OIDC.
     pub auth: auth::AuthOptions,
     pub server: ServerConfig,
@@ -119,6 +122,7 @@ impl Default for Options {
             tls_cert: None,
             tls_key: None,
             insecure_http: false,
+            limits: serve::Limits::default(),
             auth: auth::AuthOptions::default(),
             server: ServerConfig::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -198,10 +202,62 @@ async fn ensure_bootstrap_policy(state: &AppState) -> Result<(), Error> {
     Ok(())
 }
 
+/// Grants only `root` makes, stored there as ordinary objects (unlike the
+/// bootstrap policy, they do not apply in other workspaces): every
+/// authenticated user may `use` the built-in workspace types that children
+/// of ordinary workspaces take, as kcp's root grants.
+async fn ensure_root_policy(state: &AppState) -> Result<(), Error> {
+    const NAME: &str = "system:kcp:workspacetypes:use";
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": NAME},
+        "rules": [{
+            "apiGroups": ["tenancy.kcp.io"],
+            "resources": ["workspacetypes"],
+            "resourceNames": ["universal", "organization", "team"],
+            "verbs": ["use"],
+        }],
+    });
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": NAME},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+        "subjects": [{
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Group",
+            "name": trellis_apis::rbac::attributes::ALL_AUTHENTICATED,
+        }],
+    });
+    let registry = state.clusters.builtin_registry();
+    for (resource, obj) in [("clusterroles", role), ("clusterrolebindings", binding)] {
+        let def = registry
+            .get(authz::cache::RBAC_GROUP, "v1", resource)
+            .expect("RBAC is built in")
+            .clone();
+        let ctx = WriteCtx::system(cluster::ROOT, &def, None, None, "trellis");
+        match state.store.create(&ctx, obj, Vec::new()).await {
+            Ok(_) => {}
+            Err(e) if e.code() == 409 => {}
+            Err(e) => return Err(Error::Config(format!("creating root policy: {e}"))),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the server until `shutdown` resolves, then shuts down cleanly:
 /// stops accepting, ends watches, lets in-flight requests finish and closes
 /// the store.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    let open_files = serve::raise_open_files_limit();
+    if open_files > 0 && (open_files as usize) < opts.limits.max_connections + 256 {
+        tracing::warn!(
+            open_files,
+            max_connections = opts.limits.max_connections,
+            "the open-files limit is below --max-connections; new connections may fail before the cap"
+        );
+    }
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| Error::Io(format!("creating {}: {e}", opts.data_dir.display())))?;
     let pki_paths = pki::Paths::new(&opts.data_dir);
@@ -275,6 +331,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         .configure(&opts.auth, &pki_paths, storage.clone())?;
     ensure_namespaces(&state, cluster::ROOT, &ROOT_NAMESPACES).await?;
     ensure_bootstrap_policy(&state).await?;
+    ensure_root_policy(&state).await?;
     let ws_revision = controllers::workspace::bootstrap(&state)
         .await
         .map_err(Error::Config)?;
@@ -324,7 +381,15 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         tracing::info!("shutting down");
         let _ = flag.send(true);
     };
-    let result = serve::serve(listener, router, tls, trigger, opts.shutdown_grace).await;
+    let result = serve::serve(
+        listener,
+        router,
+        tls,
+        opts.limits.clone(),
+        trigger,
+        opts.shutdown_grace,
+    )
+    .await;
     let _ = shutdown_tx.send(true);
     let _ = controller.await;
     let _ = crd_controller.await;

@@ -240,6 +240,44 @@ impl Sentinel {
 pub const CLUSTER_ANNOTATION: &str = "kcp.io/cluster";
 
 /// Sets one annotation, creating the map when needed.
+/// The deepest nesting of objects and arrays stored objects may have.
+///
+/// Request bodies parse with a limit of 128 levels (serde_json's), and so
+/// do stored objects when read back, in lists and watch events (a level or
+/// three deeper) and in clients such as kube-rs. A patch, or the
+/// managedFields that mirror an object's shape, can build something deeper
+/// than any body that parsed; refusing it before it is stored keeps every
+/// stored object readable (Go clients allow 10,000 levels; no real object
+/// comes near either).
+pub const MAX_DEPTH: usize = 100;
+
+/// How deeply objects and arrays nest in `v` (a scalar: 0), computed
+/// without recursion.
+pub fn nesting_depth(v: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Object(m) => Box::new(m.values()),
+            Value::Array(a) => Box::new(a.iter()),
+            _ => continue,
+        };
+        max = max.max(depth);
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    max
+}
+
+/// Refuses an object nested beyond [`MAX_DEPTH`] (see there).
+pub fn check_depth(obj: &Value) -> crate::error::ApiResult<()> {
+    if nesting_depth(obj) > MAX_DEPTH {
+        return Err(crate::error::ApiError::bad_request(format!(
+            "the object nests objects and arrays more than {MAX_DEPTH} levels deep (metadata.managedFields included)"
+        )));
+    }
+    Ok(())
+}
+
 pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
     let m = meta_mut(obj);
     let anns = m
@@ -270,6 +308,25 @@ mod tests {
         assert_eq!(back["metadata"]["resourceVersion"], "42");
         assert_eq!(back["data"]["resourceVersion"], "evil");
         assert!(obj["metadata"].get("resourceVersion").is_none());
+    }
+
+    #[test]
+    fn nesting_depth_counts_containers() {
+        assert_eq!(nesting_depth(&json!("x")), 0);
+        assert_eq!(nesting_depth(&json!({})), 1);
+        assert_eq!(nesting_depth(&json!({"a": [1, {"b": []}]})), 4);
+        let mut deep = json!("x");
+        for _ in 0..MAX_DEPTH {
+            deep = json!({ "a": deep });
+        }
+        assert!(check_depth(&deep).is_ok());
+        let deeper = json!([deep]);
+        let e = check_depth(&deeper).unwrap_err();
+        assert_eq!(e.code(), 400);
+        // Stored objects must read back with the parser's 128-level limit.
+        assert!(serde_json::from_value::<Value>(deeper.clone()).is_ok());
+        let text = serde_json::to_string(&json!({"items": [{"object": deeper}]})).unwrap();
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
     }
 
     #[test]

@@ -34,6 +34,43 @@ pub fn json(code: StatusCode, v: &Value) -> Response {
     )
 }
 
+/// Keeps `guard` alive until the response body has been sent (or the
+/// response dropped): what a streamed list or a watch holds — a connection
+/// counted busy, a fairness seat — is released when it really ends.
+pub fn hold<G: Send + Sync + Unpin + 'static>(resp: Response, guard: G) -> Response {
+    resp.map(|inner| {
+        Body::new(Holding {
+            inner,
+            _guard: guard,
+        })
+    })
+}
+
+struct Holding<G> {
+    inner: Body,
+    _guard: G,
+}
+
+impl<G: Send + Sync + Unpin + 'static> http_body::Body for Holding<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Adds `Warning: 299 - "<text>"` headers, as the API server does.
 pub fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
     for w in warnings {

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub default_watch_timeout: Duration,
     /// Address clients reach us at (discovery's serverAddressByClientCIDRs).
     pub external_address: String,
+    /// Requests and watches in flight per user and per workspace.
+    pub fairness: crate::fairness::Limits,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +34,7 @@ impl Default for ServerConfig {
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             external_address: "127.0.0.1:6443".into(),
+            fairness: Default::default(),
         }
     }
 }
@@ -47,6 +50,8 @@ pub struct State {
     /// The audit log, when `--audit-log-path` is set (set once at startup).
     pub audit: std::sync::OnceLock<crate::audit::Auditor>,
     pub metrics: Metrics,
+    /// Seats per user and per workspace (see [`crate::fairness`]).
+    pub fairness: Arc<crate::fairness::Fairness>,
     pub config: ServerConfig,
     /// Flips to `true` when the server shuts down; watches end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -83,6 +88,7 @@ impl AppState {
             bound_apis: Default::default(),
             auth: Authenticator::new(),
             metrics: Metrics::default(),
+            fairness: crate::fairness::Fairness::new(config.fairness.clone()),
             config,
             shutdown,
         }))

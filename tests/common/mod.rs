@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod users;
 
 use std::io::{BufRead, BufReader};
@@ -309,10 +310,24 @@ impl Server {
         for h in headers {
             cmd.args(["-H", h]);
         }
-        if let Some(b) = body {
-            cmd.args(["--data-binary", b]);
+        // The body goes through stdin: an argument is limited to 128 KiB.
+        if body.is_some() {
+            cmd.args(["--data-binary", "@-"]).stdin(Stdio::piped());
         }
-        let out = cmd.arg(url).output().expect("curl");
+        let mut child = cmd
+            .arg(url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl");
+        if let Some(b) = body {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(b.as_bytes())
+                .expect("write the body to curl");
+        }
+        let out = child.wait_with_output().expect("curl");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').expect("status line");
         (code.trim().parse().expect("status code"), body.to_string())

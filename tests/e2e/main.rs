@@ -10,6 +10,8 @@ mod api_wire;
 mod authn;
 mod authz;
 mod crds;
+mod hostile;
+mod http_edge;
 mod rbac_api;
 mod readme;
 mod review;

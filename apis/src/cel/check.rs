@@ -19,7 +19,7 @@
 use super::escaping::escape;
 use super::schema::Node;
 use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -69,6 +69,11 @@ impl fmt::Display for Ty {
         }
     }
 }
+
+/// The stack a recursion step needs left, and the size of the stack it
+/// switches to when it has less.
+pub(crate) const RED_ZONE: usize = 128 * 1024;
+pub(crate) const GROWN_STACK: usize = 1 << 20;
 
 const URL: &str = "kubernetes.URL";
 const IP: &str = "net.IP";
@@ -133,6 +138,8 @@ pub struct Checker<'a> {
     vars: Vec<(String, Ty)>,
     offsets: &'a dyn Fn(u64) -> Option<usize>,
     pub issues: Vec<Issue>,
+    /// The type of every node checked, by id: the cost estimator's input.
+    pub types: HashMap<u64, Ty>,
 }
 
 /// Type patterns of overload signatures: `A`/`B` are type parameters.
@@ -508,6 +515,7 @@ impl<'a> Checker<'a> {
             vars,
             offsets,
             issues: Vec::new(),
+            types: HashMap::new(),
         }
     }
 
@@ -525,6 +533,14 @@ impl<'a> Checker<'a> {
     }
 
     pub fn check(&mut self, e: &IdedExpr) -> Ty {
+        // One frame per tree level: the bounds keep the tree shallow, but a
+        // debug build's frames are large.
+        let ty = stacker::maybe_grow(RED_ZONE, GROWN_STACK, || self.check_node(e));
+        self.types.insert(e.id, ty.clone());
+        ty
+    }
+
+    fn check_node(&mut self, e: &IdedExpr) -> Ty {
         match &e.expr {
             Expr::Unspecified => Ty::Unknown,
             Expr::Literal(lit) => match lit {

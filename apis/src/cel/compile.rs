@@ -13,15 +13,38 @@
 //! travels in the error's detail with no value: the rendered message is
 //! byte-identical.
 //!
+//! Before cel-rust parses an expression, [`super::bounds`] checks its size
+//! and nesting; an expression over them is refused as cel-go refuses it,
+//! `compilation failed: ERROR: <input>:-1:0: <limit message>`.
+//!
+//! [`Rules::admit`] is the admission check: it also estimates each rule's
+//! and messageExpression's cost with the sizes the schema declares
+//! ([`super::cost`]) and applies kube's static limits ([`super::limits`]):
+//! per expression (the rule's cost multiplied by how often its node can
+//! repeat, up to 3 MiB worth of it where a list or map above it is
+//! unbounded), unless the version's schema is unchanged by an update
+//! (`suppressPerExpressionCost`), and for the schema's total. Building
+//! rules to serve a stored definition ([`Rules::compile`]) applies no cost
+//! limit, as upstream: a definition accepted once keeps being served, and
+//! the evaluation limits still hold.
+//!
 //! Invariant: a successfully compiled [`Rules`] only holds rules whose
-//! programs parsed and type-checked; validation never recompiles.
+//! programs passed the bounds, parsed and type-checked; validation never
+//! recompiles.
 
+use super::bounds;
 use super::check::{self, Checker, Ty};
+use super::cost::{self, Mode, Vars};
+use super::eval::{EVAL_STACK, GROWN_STACK};
 use super::library;
+use super::limits::{self, STATIC_EXPRESSION_LIMIT, TotalCost};
 use super::schema::{Node, RuleSpec};
+use super::sizes;
+use crate::crd::RulesSite;
 use crate::field_error::FieldError;
-use cel::{Env, Program};
-use std::collections::BTreeMap;
+use cel::Env;
+use cel::common::ast::IdedExpr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 /// The CEL environment, built once per process: it is immutable.
@@ -34,12 +57,22 @@ const SUPPORTED_REASONS: &[&str] = &[
     "FieldValueRequired",
 ];
 
+/// A parsed and type-checked expression.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub expr: IdedExpr,
+    /// Every node's type, for estimating its cost on actual data.
+    pub types: HashMap<u64, Ty>,
+    /// The cost estimated with the declared sizes (maximum).
+    pub static_cost: u64,
+}
+
 /// One compiled `x-kubernetes-validations` entry.
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
     pub spec: RuleSpec,
-    pub program: Program,
-    pub message_program: Option<Program>,
+    pub program: Compiled,
+    pub message_program: Option<Compiled>,
     pub uses_old_self: bool,
     /// The normalized relative `fieldPath`, if one was given.
     pub field_path: Option<String>,
@@ -64,18 +97,74 @@ pub struct Rules {
     pub(crate) root: Option<Validator>,
 }
 
+/// Whether and how cost limits apply while checking rules.
+#[derive(Clone, Copy)]
+pub(crate) enum Costs {
+    /// Building a served definition: none.
+    Ignored,
+    /// Admission: the schema total, and each expression's unless the
+    /// schema is unchanged.
+    Limited { per_expression: bool },
+}
+
 impl Rules {
-    /// Compiles every rule of `schema` (an `openAPIV3Schema`), reporting
-    /// problems under `schema_path` (e.g. `spec.versions[0].schema.openAPIV3Schema`).
+    /// Compiles every rule of `schema` (an `openAPIV3Schema`) to serve it,
+    /// reporting problems under `schema_path` (e.g.
+    /// `spec.versions[0].schema.openAPIV3Schema`). No cost limit applies.
     pub fn compile(
         schema: &serde_json::Value,
         schema_path: &str,
     ) -> Result<Rules, Vec<FieldError>> {
+        Self::compile_with(schema, schema_path, Costs::Ignored, &BTreeSet::new())
+    }
+
+    /// Admission of the rules of one schema of a CRD (or APIResourceSchema)
+    /// being created or updated: [`Rules::compile`]'s checks plus kube's
+    /// static cost limits, per expression (unless `site.unchanged`) and for
+    /// the whole schema. Rules of the nodes in `site.skip` are not compiled.
+    /// Returns the field errors, in upstream's order.
+    pub fn admit(site: &RulesSite<'_>) -> Vec<FieldError> {
+        let costs = Costs::Limited {
+            per_expression: !site.unchanged,
+        };
+        match Self::compile_with(site.schema, site.path, costs, site.skip) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs,
+        }
+    }
+
+    fn compile_with(
+        schema: &serde_json::Value,
+        schema_path: &str,
+        costs: Costs,
+        skip: &BTreeSet<String>,
+    ) -> Result<Rules, Vec<FieldError>> {
+        stacker::maybe_grow(EVAL_STACK, GROWN_STACK, || {
+            Self::compile_on_stack(schema, schema_path, costs, skip)
+        })
+    }
+
+    /// [`Rules::compile_with`] on the current stack, however little is
+    /// left.
+    pub(crate) fn compile_on_stack(
+        schema: &serde_json::Value,
+        schema_path: &str,
+        costs: Costs,
+        skip: &BTreeSet<String>,
+    ) -> Result<Rules, Vec<FieldError>> {
         let root = Node::from_json(schema, schema_path);
-        let mut errs = Errors::default();
-        check_node(&root, true, None, &mut errs);
+        let mut errs = Errors {
+            schema: Vec::new(),
+            cel: Vec::new(),
+            total: TotalCost::default(),
+            skip,
+        };
+        check_node(&root, true, None, Some(1), costs, &mut errs);
         let mut all = errs.schema;
         all.extend(errs.cel);
+        if let Costs::Limited { .. } = costs {
+            all.extend(errs.total.errors(schema_path));
+        }
         if !all.is_empty() {
             return Err(all);
         }
@@ -94,10 +183,13 @@ impl Rules {
     }
 }
 
-#[derive(Default)]
-struct Errors {
+struct Errors<'s> {
     schema: Vec<FieldError>,
     cel: Vec<FieldError>,
+    total: TotalCost,
+    /// Nodes whose rules are not compiled: schema errors were found at or
+    /// below them.
+    skip: &'s BTreeSet<String>,
 }
 
 fn has_newlines(s: &str) -> bool {
@@ -106,11 +198,20 @@ fn has_newlines(s: &str) -> bool {
 
 /// Validates the rules of `node` and below, compiling them when the shape is
 /// right. `uncorrelatable` is the highest ancestor through which old values
-/// cannot be correlated.
-fn check_node(node: &Node, resource_root: bool, uncorrelatable: Option<&str>, errs: &mut Errors) {
+/// cannot be correlated; `cardinality` how many times `node` can occur
+/// below the root, `None` when a list or map above it is unbounded.
+fn check_node(
+    node: &Node,
+    resource_root: bool,
+    uncorrelatable: Option<&str>,
+    cardinality: Option<u64>,
+    costs: Costs,
+    errs: &mut Errors<'_>,
+) {
     let before = errs.schema.len();
+    let children = cardinality.and_then(|c| Some(limits::multiply(c, sizes::max_children(node)?)));
     if let Some(ap) = &node.additional {
-        check_node(ap, ap.embedded, uncorrelatable, errs);
+        check_node(ap, ap.embedded, uncorrelatable, children, costs, errs);
     }
     for prop in node.properties.iter().flat_map(|p| p.values()) {
         let unc = if node.map_correlatable() {
@@ -118,7 +219,7 @@ fn check_node(node: &Node, resource_root: bool, uncorrelatable: Option<&str>, er
         } else {
             uncorrelatable.or(Some(node.path.as_str()))
         };
-        check_node(prop, prop.embedded, unc, errs);
+        check_node(prop, prop.embedded, unc, children, costs, errs);
     }
     for branch in &node.all_of {
         check_shape_only(branch, errs);
@@ -129,16 +230,25 @@ fn check_node(node: &Node, resource_root: bool, uncorrelatable: Option<&str>, er
         } else {
             uncorrelatable.or(Some(node.path.as_str()))
         };
-        check_node(items, items.embedded, unc, errs);
+        check_node(items, items.embedded, unc, children, costs, errs);
     }
     if node.rules.is_empty() {
         return;
     }
     check_shapes(node, errs);
-    if errs.schema.len() != before {
+    if errs.schema.len() != before || errs.skip.contains(&node.path) {
         return;
     }
-    let self_ty = check::decl_type(node, resource_root || node.embedded).unwrap_or(Ty::Unknown);
+    let root = resource_root || node.embedded;
+    let self_ty = check::decl_type(node, root).unwrap_or(Ty::Unknown);
+    let declared = sizes::declared(node, root);
+    let cardinality = cardinality
+        .unwrap_or_else(|| sizes::max_cardinality(declared.as_ref().map_or(0, |(_, min)| *min)));
+    let tree = declared.map(|(tree, _)| tree);
+    let vars = Vars {
+        self_: tree.as_ref(),
+        old_self: tree.as_ref(),
+    };
     for (i, spec) in node.rules.iter().enumerate() {
         if spec.rule.trim().is_empty() {
             continue;
@@ -152,38 +262,73 @@ fn check_node(node: &Node, resource_root: bool, uncorrelatable: Option<&str>, er
                 format!("{}: {detail}", spec.go_repr()),
             )
         };
-        let compiled = compile_rule(spec, &self_ty);
-        match compiled {
-            Err(CompileError::Rule(detail)) => errs.cel.push(invalid("rule", detail)),
-            Err(CompileError::Message(detail)) => {
-                errs.cel.push(invalid("messageExpression", detail))
+        let compiled = compile_rule(spec, &self_ty, &vars);
+        if let Costs::Limited { per_expression } = costs {
+            let rule_cost = match &compiled {
+                Ok(c) => limits::multiply(c.program.static_cost, cardinality),
+                Err(_) => 0,
+            };
+            if per_expression && rule_cost > STATIC_EXPRESSION_LIMIT {
+                errs.cel.push(FieldError::forbidden(
+                    at("rule"),
+                    limits::exceeds_budget(
+                        "estimated rule cost",
+                        rule_cost,
+                        STATIC_EXPRESSION_LIMIT,
+                    ),
+                ));
             }
-            Ok(c) => {
-                if c.uses_old_self {
-                    if let Some(path) = uncorrelatable {
-                        errs.cel.push(FieldError::invalid(
-                            at("rule"),
-                            spec.rule.clone(),
-                            format!(
-                                "oldSelf cannot be used on the uncorrelatable portion of the schema within {path}"
+            errs.total.observe(at("rule"), rule_cost);
+        }
+        let c = match compiled {
+            Err(detail) => {
+                errs.cel.push(invalid("rule", detail));
+                continue;
+            }
+            Ok(c) => c,
+        };
+        match &c.message_program {
+            Some(Err(detail)) => errs.cel.push(invalid("messageExpression", detail.clone())),
+            Some(Ok(m)) => {
+                if let Costs::Limited { per_expression } = costs {
+                    if per_expression && m.static_cost > STATIC_EXPRESSION_LIMIT {
+                        errs.cel.push(FieldError::forbidden(
+                            at("messageExpression"),
+                            limits::exceeds_budget(
+                                "estimated messageExpression cost",
+                                m.static_cost,
+                                STATIC_EXPRESSION_LIMIT,
                             ),
                         ));
                     }
-                } else if let Some(b) = spec.optional_old_self {
-                    errs.cel.push(FieldError::invalid(
-                        at("optionalOldSelf"),
-                        b,
-                        "may not be set if oldSelf is not used in rule",
-                    ));
+                    errs.total.observe(at("messageExpression"), m.static_cost);
                 }
             }
+            None => {}
+        }
+        if c.uses_old_self {
+            if let Some(path) = uncorrelatable {
+                errs.cel.push(FieldError::invalid(
+                    at("rule"),
+                    spec.rule.clone(),
+                    format!(
+                        "oldSelf cannot be used on the uncorrelatable portion of the schema within {path}"
+                    ),
+                ));
+            }
+        } else if let Some(b) = spec.optional_old_self {
+            errs.cel.push(FieldError::invalid(
+                at("optionalOldSelf"),
+                b,
+                "may not be set if oldSelf is not used in rule",
+            ));
         }
     }
 }
 
 /// `allOf` branches: their rules are shape-checked but, as upstream, not
 /// compiled at CRD admission.
-fn check_shape_only(node: &Node, errs: &mut Errors) {
+fn check_shape_only(node: &Node, errs: &mut Errors<'_>) {
     for prop in node.properties.iter().flat_map(|p| p.values()) {
         check_shape_only(prop, errs);
     }
@@ -196,7 +341,7 @@ fn check_shape_only(node: &Node, errs: &mut Errors) {
     check_shapes(node, errs);
 }
 
-fn check_shapes(node: &Node, errs: &mut Errors) {
+fn check_shapes(node: &Node, errs: &mut Errors<'_>) {
     for (i, spec) in node.rules.iter().enumerate() {
         let at = |f: &str| format!("{}.x-kubernetes-validations[{i}].{f}", node.path);
         let rule = spec.rule.trim();
@@ -262,11 +407,6 @@ fn check_shapes(node: &Node, errs: &mut Errors) {
     }
 }
 
-enum CompileError {
-    Rule(String),
-    Message(String),
-}
-
 /// cel-go's rendering of compile issues: one `ERROR: <input>:L:C: msg`
 /// line per issue, with the source line and a caret.
 fn render_issues(source: &str, issues: &[(usize, String)]) -> String {
@@ -293,9 +433,29 @@ fn render_issues(source: &str, issues: &[(usize, String)]) -> String {
         .join("\n")
 }
 
-/// Parses and type-checks one expression; returns the program and its type.
-fn compile_expr(source: &str, vars: Vec<(String, Ty)>) -> Result<(Program, Ty), String> {
-    let program = ENV.compile(source).map_err(|e| {
+/// cel-go's rendering of an error with no location (what its parser
+/// reports for the limits).
+fn render_unlocated(msg: &str) -> String {
+    format!("ERROR: <input>:-1:0: {msg}")
+}
+
+/// Bounds, parses and type-checks one expression, and estimates its cost
+/// with `sizes`; returns it and its type.
+fn compile_expr(
+    source: &str,
+    vars: Vec<(String, Ty)>,
+    sizes: &Vars<'_>,
+) -> Result<(Compiled, Ty), String> {
+    bounds::check(source).map_err(|e| render_unlocated(&e.to_string()))?;
+    // The bounds keep cel-rust's own nesting counter from ever firing on an
+    // expression it parses without a syntax error; on a broken one it
+    // bounds the brackets ANTLR's recovery may open.
+    let depth = u16::try_from(bounds::MAX_RULE_DEPTH).unwrap_or(u16::MAX);
+    let parsed = ENV
+        .parser()
+        .max_recursion_depth(depth)
+        .parse_with_source_info(source);
+    let (expr, info) = parsed.map_err(|e| {
         let issues: Vec<(usize, String)> = e
             .errors
             .iter()
@@ -317,10 +477,9 @@ fn compile_expr(source: &str, vars: Vec<(String, Ty)>) -> Result<(Program, Ty), 
             .collect();
         render_issues(source, &issues)
     })?;
-    let info = program.source_info();
     let offsets = |id: u64| info.offset_for(id).map(|(start, _)| start as usize);
     let mut checker = Checker::new(vars, &offsets);
-    let ty = checker.check(program.expression());
+    let ty = checker.check(&expr);
     if !checker.issues.is_empty() {
         let issues: Vec<(usize, String)> = checker
             .issues
@@ -329,10 +488,27 @@ fn compile_expr(source: &str, vars: Vec<(String, Ty)>) -> Result<(Program, Ty), 
             .collect();
         return Err(render_issues(source, &issues));
     }
-    Ok((program, ty))
+    let types = checker.types;
+    let static_cost = cost::estimate(&expr, &types, sizes, Mode::Admission).max;
+    Ok((
+        Compiled {
+            expr,
+            types,
+            static_cost,
+        },
+        ty,
+    ))
 }
 
-fn compile_rule(spec: &RuleSpec, self_ty: &Ty) -> Result<CompiledRule, CompileError> {
+/// A rule that compiled, with its messageExpression's outcome (kube only
+/// compiles the latter when the rule compiles).
+struct RuleCompiled {
+    program: Compiled,
+    message_program: Option<Result<Compiled, String>>,
+    uses_old_self: bool,
+}
+
+fn compile_rule(spec: &RuleSpec, self_ty: &Ty, sizes: &Vars<'_>) -> Result<RuleCompiled, String> {
     let old_ty = if spec.optional_old_self == Some(true) {
         Ty::Optional(Box::new(self_ty.clone()))
     } else {
@@ -342,49 +518,53 @@ fn compile_rule(spec: &RuleSpec, self_ty: &Ty) -> Result<CompiledRule, CompileEr
         ("self".to_string(), self_ty.clone()),
         ("oldSelf".to_string(), old_ty),
     ];
-    let (program, ty) = compile_expr(&spec.rule, vars.clone())
-        .map_err(|e| CompileError::Rule(format!("compilation failed: {e}")))?;
+    let (program, ty) = compile_expr(&spec.rule, vars.clone(), sizes)
+        .map_err(|e| format!("compilation failed: {e}"))?;
     if !matches!(ty, Ty::Bool | Ty::Unknown) {
-        return Err(CompileError::Rule(
-            "cel expression must evaluate to a bool".into(),
-        ));
+        return Err("cel expression must evaluate to a bool".into());
     }
-    let uses_old_self = program.references().has_variable("oldSelf");
-    let message_program = if spec.message_expression.is_empty() {
-        None
-    } else {
-        let (mp, mty) = compile_expr(&spec.message_expression, vars).map_err(|e| {
-            CompileError::Message(format!("messageExpression compilation failed: {e}"))
-        })?;
+    let uses_old_self = program.expr.references().has_variable("oldSelf");
+    let message_program = (!spec.message_expression.is_empty()).then(|| {
+        let (mp, mty) = compile_expr(&spec.message_expression, vars, sizes)
+            .map_err(|e| format!("messageExpression compilation failed: {e}"))?;
         if !matches!(mty, Ty::String | Ty::Unknown) {
-            return Err(CompileError::Message(
-                "messageExpression must evaluate to a string".into(),
-            ));
+            return Err("messageExpression must evaluate to a string".to_string());
         }
-        Some(mp)
-    };
-    Ok(CompiledRule {
-        spec: spec.clone(),
+        Ok(mp)
+    });
+    Ok(RuleCompiled {
         program,
         message_program,
         uses_old_self,
-        field_path: None,
     })
 }
 
 /// Builds the validator tree of a schema that compiled cleanly.
 fn build(node: &Arc<Node>, resource_root: bool) -> Validator {
-    let self_ty = check::decl_type(node, resource_root || node.embedded).unwrap_or(Ty::Unknown);
+    let root = resource_root || node.embedded;
+    let self_ty = check::decl_type(node, root).unwrap_or(Ty::Unknown);
+    let tree = sizes::declared(node, root).map(|(tree, _)| tree);
+    let vars = Vars {
+        self_: tree.as_ref(),
+        old_self: tree.as_ref(),
+    };
     let rules = node
         .rules
         .iter()
         .filter(|spec| !spec.rule.trim().is_empty())
         .filter_map(|spec| {
-            let mut c = compile_rule(spec, &self_ty).ok()?;
-            if !spec.field_path.is_empty() {
-                c.field_path = valid_field_path(&spec.field_path, node).ok();
-            }
-            Some(c)
+            let c = compile_rule(spec, &self_ty, &vars).ok()?;
+            Some(CompiledRule {
+                spec: spec.clone(),
+                program: c.program,
+                message_program: c.message_program.and_then(Result::ok),
+                uses_old_self: c.uses_old_self,
+                field_path: if spec.field_path.is_empty() {
+                    None
+                } else {
+                    valid_field_path(&spec.field_path, node).ok()
+                },
+            })
         })
         .collect();
     let child = |n: &Node| -> Option<Validator> {

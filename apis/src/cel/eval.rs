@@ -21,14 +21,39 @@
 //! Errors, by upstream's wording: `<path>: Invalid value: "<schema type>":
 //! <message>`; the root's path is `<nil>` (Go's rendering of a nil path).
 //!
-//! Cost budgets are not enforced (no per-call or per-object CEL cost limit).
+//! Costs: kube-apiserver tracks the actual cost of each evaluation and
+//! cancels one past [`PER_CALL_LIMIT`], and stops validating an object once
+//! its rules have cost [`RUNTIME_BUDGET`]. cel-rust tracks no cost, so each
+//! rule and messageExpression is instead estimated before it runs, with
+//! the sizes measured on `self` and `oldSelf` ([`super::sizes`],
+//! [`super::cost`] in evaluation mode): an upper bound of what evaluating
+//! it can cost. An estimate over the per-call limit is refused as a
+//! cancelled evaluation (charging the limit, as cel-go would have spent it
+//! before cancelling); otherwise the estimate is charged to the object's
+//! budget. Both end validation with upstream's messages. Being a bound, it
+//! refuses some objects kube-apiserver would accept near the limits (a
+//! rule that would stop early, a branch not taken); it never lets a rule
+//! run whose worst case is over them. Evaluation runs with at least
+//! [`EVAL_STACK`] of stack (see [`super::bounds`]).
 
-use super::compile::{CompiledRule, ENV, Rules, Validator};
+use super::compile::{Compiled, CompiledRule, ENV, Rules, Validator};
+use super::cost::{self, Mode, Vars};
+use super::limits::{
+    BUDGET_EXHAUSTED, CALL_LIMIT_EXCEEDED, MESSAGE_BUDGET_EXHAUSTED, PER_CALL_LIMIT, RUNTIME_BUDGET,
+};
+use super::sizes;
 use super::values::to_val;
 use crate::field_error::{ErrorType, FieldError};
+use crate::goquote::go_quote;
 use cel::common::types::CelOptional;
 use cel::{Context, ExecutionError, Value};
 use serde_json::Value as Json;
+
+/// The stack evaluation needs at least, and the size of the stack it
+/// switches to when the current thread has less left: the bounds keep the
+/// deepest accepted expression well within it.
+pub(crate) const EVAL_STACK: usize = 1536 * 1024;
+pub(crate) const GROWN_STACK: usize = 4 << 20;
 
 /// Longest messageExpression result used, in bytes.
 const MAX_MESSAGE_EXPRESSION_BYTES: usize = 5 * 1024;
@@ -77,15 +102,74 @@ impl Rules {
     /// Like [`Rules::validate`], also returning the warnings ratcheting
     /// demoted errors to.
     pub fn validate_with_warnings(&self, new: &Json, old: Option<&Json>) -> Outcome {
-        let mut out = Outcome::default();
+        stacker::maybe_grow(EVAL_STACK, GROWN_STACK, || self.validate_on_stack(new, old))
+    }
+
+    /// [`Rules::validate_with_warnings`] on the current stack, however
+    /// little is left.
+    pub(crate) fn validate_on_stack(&self, new: &Json, old: Option<&Json>) -> Outcome {
+        let mut run = Run {
+            out: Outcome::default(),
+            remaining: RUNTIME_BUDGET,
+        };
         if let Some(root) = &self.root {
             let ratchet = Ratchet {
                 current: old.map(|o| o == new),
                 parent: false,
             };
-            validate(root, "", new, old, ratchet, &mut out);
+            validate(root, "", new, old, ratchet, &mut run);
         }
-        out
+        run.out
+    }
+}
+
+/// One object's validation: what it found, and the cost budget left
+/// (negative once validation stopped).
+struct Run {
+    out: Outcome,
+    remaining: i64,
+}
+
+/// What charging an estimate to the budget found.
+enum Charge {
+    Done,
+    /// Over the per-call limit: cancelled.
+    Cancelled,
+    /// Over what is left of the budget.
+    Exhausted,
+}
+
+impl Run {
+    fn stopped(&self) -> bool {
+        self.remaining < 0
+    }
+
+    /// Charges the estimate of `program` on `vars`, as cel-go accounts an
+    /// evaluation's actual cost: the cost is compared with what is left
+    /// before a cancellation is reported.
+    fn charge(&mut self, program: &Compiled, vars: &Vars<'_>) -> Charge {
+        let estimate = cost::estimate(&program.expr, &program.types, vars, Mode::Evaluation).max;
+        let cancelled = estimate > PER_CALL_LIMIT;
+        let spent = if cancelled {
+            PER_CALL_LIMIT + 1
+        } else {
+            estimate
+        };
+        match i64::try_from(spent) {
+            Ok(spent) if spent <= self.remaining => {
+                self.remaining -= spent;
+                if cancelled {
+                    self.remaining = -1;
+                    Charge::Cancelled
+                } else {
+                    Charge::Done
+                }
+            }
+            _ => {
+                self.remaining = -1;
+                Charge::Exhausted
+            }
+        }
     }
 }
 
@@ -111,21 +195,21 @@ fn validate(
     new: &Json,
     old: Option<&Json>,
     ratchet: Ratchet,
-    out: &mut Outcome,
+    run: &mut Run,
 ) {
-    if new.is_null() {
+    if new.is_null() || run.stopped() {
         return;
     }
     let old = old.filter(|o| !o.is_null());
     if !v.rules.is_empty() {
-        expressions(v, path, new, old, ratchet, out);
+        expressions(v, path, new, old, ratchet, run);
     }
     for branch in &v.all_of {
         let r = Ratchet {
             current: None,
             parent: ratchet.parent,
         };
-        validate(branch, path, new, old, r, out);
+        validate(branch, path, new, old, r, run);
     }
     match new {
         Json::Array(items) => {
@@ -149,7 +233,7 @@ fn validate(
                             parent: eq,
                         },
                     };
-                    validate(item_v, &format!("{path}[{i}]"), item, old_item, r, out);
+                    validate(item_v, &format!("{path}[{i}]"), item, old_item, r, run);
                 }
             }
         }
@@ -160,7 +244,7 @@ fn validate(
                 for (k, val) in map {
                     let old_val = old_map.filter(|_| correlatable).and_then(|m| m.get(k));
                     let r = ratchet.child(val, old_val);
-                    validate(ap_v, &format!("{path}[{k}]"), val, old_val, r, out);
+                    validate(ap_v, &format!("{path}[{k}]"), val, old_val, r, run);
                 }
             }
             for (k, val) in map {
@@ -174,7 +258,7 @@ fn validate(
                     } else {
                         ratchet.child(val, old_val)
                     };
-                    validate(prop_v, &child_path(path, k), val, old_val, r, out);
+                    validate(prop_v, &child_path(path, k), val, old_val, r, run);
                 }
             }
         }
@@ -199,11 +283,26 @@ fn expressions(
     new: &Json,
     old: Option<&Json>,
     ratchet: Ratchet,
-    out: &mut Outcome,
+    run: &mut Run,
 ) {
     let node = &v.node;
     let type_name = node.type_name().to_string();
     let has_old = old.is_some();
+    if run.remaining <= 0 {
+        run.out.errors.push(FieldError::invalid(
+            shown_path(path),
+            type_name,
+            BUDGET_EXHAUSTED,
+        ));
+        run.remaining = -1;
+        return;
+    }
+    let measured_new = sizes::measure(new, node, v.resource_root);
+    let measured_old = old.map(|o| sizes::measure(o, node, v.resource_root));
+    let sizes = Vars {
+        self_: Some(&measured_new),
+        old_self: measured_old.as_ref(),
+    };
     // Converting a value for CEL is the expensive part of a rule (it copies
     // the whole subtree), so every rule of the node shares one context with
     // `self` and the plain `oldSelf`; only rules with `optionalOldSelf` get
@@ -232,9 +331,29 @@ fn expressions(
             scope = Some(inner);
         }
         let ctx = scope.as_ref().unwrap_or(&base);
-        let result = rule.program.execute(ctx);
         let err_string = rule_error_string(rule);
         let at = shown_path(path);
+        match run.charge(&rule.program, &sizes) {
+            Charge::Done => {}
+            Charge::Exhausted => {
+                run.out
+                    .errors
+                    .push(FieldError::invalid(at, type_name, BUDGET_EXHAUSTED));
+                return;
+            }
+            Charge::Cancelled => {
+                run.out.errors.push(FieldError::invalid(
+                    at,
+                    type_name,
+                    format!(
+                        "'{CALL_LIMIT_EXCEEDED}': no further validation rules will be run due to call cost exceeds limit for rule: {err_string}"
+                    ),
+                ));
+                return;
+            }
+        }
+        let out = &mut run.out;
+        let result = Value::resolve(&rule.program.expr, ctx);
         match result {
             Ok(Value::Bool(true)) => continue,
             Ok(Value::Bool(false)) => {}
@@ -265,29 +384,46 @@ fn expressions(
             Some(fp) if !fp.is_empty() => shown_path(&child_path(path, fp)),
             _ => shown_path(path),
         };
-        let detail = rule
-            .message_program
-            .as_ref()
-            .and_then(|mp| {
-                // messageExpressions see the plain `oldSelf`.
-                match mp.execute(&base) {
-                    Ok(Value::String(s)) => {
-                        let t = s.trim();
-                        (!t.is_empty()
-                            && !t.contains('\n')
-                            && t.len() <= MAX_MESSAGE_EXPRESSION_BYTES)
-                            .then(|| t.to_string())
-                    }
-                    _ => None,
+        let ratcheted = !rule.uses_old_self && ratchet.should_ratchet();
+        let mut detail = None;
+        if let Some(mp) = &rule.message_program {
+            let stop = match run.charge(mp, &sizes) {
+                Charge::Done => None,
+                Charge::Exhausted => Some(MESSAGE_BUDGET_EXHAUSTED.to_string()),
+                Charge::Cancelled => Some(format!(
+                    "no further validation rules will be run due to call cost exceeds limit for messageExpression: {}",
+                    go_quote(&rule.spec.message_expression)
+                )),
+            };
+            if let Some(msg) = stop {
+                let e = FieldError::invalid(error_path, type_name, msg);
+                run.out.add(e, ratcheted);
+                return;
+            }
+            // messageExpressions see the plain `oldSelf`.
+            detail = match Value::resolve(&mp.expr, &base) {
+                Ok(Value::String(s)) => {
+                    let t = s.trim();
+                    (!t.is_empty() && !t.contains('\n') && t.len() <= MAX_MESSAGE_EXPRESSION_BYTES)
+                        .then(|| t.to_string())
                 }
-            })
-            .unwrap_or_else(|| message_or_default(rule));
+                _ => None,
+            };
+        }
+        let detail = detail.unwrap_or_else(|| message_or_default(rule));
         let e =
             field_error_for_reason(&error_path, &type_name, detail, rule.spec.reason.as_deref());
-        if !rule.uses_old_self && ratchet.should_ratchet() {
-            out.warnings.push(e.to_string());
+        run.out.add(e, ratcheted);
+    }
+}
+
+impl Outcome {
+    /// Records a rule's error, or the warning ratcheting demotes it to.
+    fn add(&mut self, e: FieldError, ratcheted: bool) {
+        if ratcheted {
+            self.warnings.push(e.to_string());
         } else {
-            out.errors.push(e);
+            self.errors.push(e);
         }
     }
 }

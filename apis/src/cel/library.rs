@@ -15,6 +15,18 @@
 //! Registered overloads must come after the standard ones: for a name both
 //! define (`indexOf`, `string`) the first matching overload wins, and the
 //! typed standard overloads must get their chance before these catch-alls.
+//!
+//! Regular expressions (`matches`, `find`, `findAll`; cel-rust's own
+//! `matches` is left out by building it without its `regex` feature) are
+//! compiled with RE2's meaning of the Perl classes, as cel-go's Go `regexp`
+//! has it (`\d`, `\s`, `\w` are ASCII; Unicode classes are bigger by
+//! orders of magnitude once compiled), at most [`REGEX_SIZE_LIMIT`] bytes
+//! compiled (a rule's pattern is data: an unbounded one can take a tenth of
+//! a second and megabytes to compile), and kept in a cache of at most
+//! [`REGEX_CACHE_ENTRIES`] patterns, so that a rule does not recompile its
+//! pattern for every value it checks. An object whose rules use more
+//! distinct patterns than the cache holds recompiles them, each bounded by
+//! the size limit (about 10 ms).
 
 use cel::common::types::DYN_TYPE;
 use cel::common::value::CowVal;
@@ -125,6 +137,8 @@ pub fn environment() -> Env {
     overload!(env, member "indexOf", 1, index_of);
     overload!(env, member "lastIndexOf", 1, index_of);
     // regex
+    overload!(env, member "matches", 1, matches);
+    overload!(env, global "matches", 2, matches);
     overload!(env, member "find", 1, find);
     overload!(env, member "findAll", 1, find_all);
     overload!(env, member "findAll", 2, find_all);
@@ -282,8 +296,88 @@ fn index_of(name: &str, args: &[Value]) -> Res {
 
 // ---------------------------------------------------------------- regex
 
-fn compile_regex(name: &str, pattern: &str) -> Result<regex::Regex, ExecutionError> {
-    regex::Regex::new(pattern).map_err(|e| err(name, format!("regex compilation error: {e}")))
+/// Compiled size limit of a regular expression.
+pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Patterns kept compiled.
+pub(crate) const REGEX_CACHE_ENTRIES: usize = 256;
+
+/// The compiled patterns, oldest first.
+#[derive(Default)]
+struct RegexCache {
+    compiled: HashMap<String, Arc<regex::Regex>>,
+    order: std::collections::VecDeque<String>,
+}
+
+static REGEX_CACHE: LazyLock<std::sync::Mutex<RegexCache>> = LazyLock::new(Default::default);
+
+/// `pattern` compiled, from the cache when it is there.
+pub(crate) fn regex(pattern: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+    let lock = || REGEX_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(re) = lock().compiled.get(pattern) {
+        return Ok(re.clone());
+    }
+    // Compiled without the lock: a slow pattern must not hold up the
+    // others.
+    let re = Arc::new(
+        regex::RegexBuilder::new(&re2_classes(pattern))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()?,
+    );
+    let mut cache = lock();
+    if !cache.compiled.contains_key(pattern) {
+        if cache.order.len() >= REGEX_CACHE_ENTRIES
+            && let Some(oldest) = cache.order.pop_front()
+        {
+            cache.compiled.remove(&oldest);
+        }
+        cache.order.push_back(pattern.to_string());
+        cache.compiled.insert(pattern.to_string(), re.clone());
+    }
+    Ok(re)
+}
+
+/// Rewrites the Perl classes `\d \D \s \S \w \W` of an RE2 pattern to the
+/// ASCII classes RE2 gives them (the `regex` crate's are Unicode). Classes
+/// nest in the `regex` crate's syntax, so the rewrite is the same inside
+/// brackets.
+fn re2_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('s') => out.push_str("[\\t\\n\\f\\r ]"),
+            Some('S') => out.push_str("[^\\t\\n\\f\\r ]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn compile_regex(name: &str, pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
+    regex(pattern).map_err(|e| err(name, format!("regex compilation error: {e}")))
+}
+
+fn matches(name: &str, args: &[Value]) -> Res {
+    match args {
+        [Value::String(s), Value::String(p)] => match regex(p) {
+            Ok(re) => Ok(Value::Bool(re.is_match(s))),
+            Err(e) => Err(err(name, format!("'{p}' not a valid regex:\n{e}"))),
+        },
+        _ => Err(no_overload(name, args)),
+    }
 }
 
 fn find(name: &str, args: &[Value]) -> Res {
@@ -964,14 +1058,26 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     s
 }
 
-fn full_match(pattern: &str, s: &str) -> bool {
-    static CACHE: LazyLock<std::sync::Mutex<HashMap<String, regex::Regex>>> =
-        LazyLock::new(Default::default);
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let re = cache
-        .entry(pattern.to_string())
-        .or_insert_with(|| regex::Regex::new(&format!("^(?:{pattern})$")).expect("valid regex"));
-    re.is_match(s)
+/// Whether all of `s` matches one of the fixed patterns below (each
+/// compiled once).
+fn full_match(pattern: &'static str, s: &str) -> bool {
+    static FIXED: LazyLock<HashMap<&'static str, regex::Regex>> = LazyLock::new(|| {
+        [
+            DNS1123_LABEL,
+            DNS1123_SUBDOMAIN,
+            DNS1035_LABEL,
+            QUALIFIED_NAME,
+            LABEL_VALUE,
+            UUID,
+        ]
+        .into_iter()
+        .map(|p| {
+            let re = regex::Regex::new(&format!("^(?:{p})$")).expect("valid regex");
+            (p, re)
+        })
+        .collect()
+    });
+    FIXED.get(pattern).is_some_and(|re| re.is_match(s))
 }
 
 const DNS1123_LABEL: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
@@ -979,6 +1085,8 @@ const DNS1123_SUBDOMAIN: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z
 const DNS1035_LABEL: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const QUALIFIED_NAME: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_VALUE: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
+const UUID: &str =
+    "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}";
 
 fn dns1123_label(s: &str) -> Vec<String> {
     let mut e = Vec::new();
@@ -1103,10 +1211,7 @@ fn validate_format(f: &str, s: &str) -> Vec<String> {
             Err(_) => vec!["invalid URI".into()],
         },
         "uuid" => {
-            if full_match(
-                "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
-                s,
-            ) {
+            if full_match(UUID, s) {
                 vec![]
             } else {
                 vec!["does not match the UUID format".into()]
@@ -1127,5 +1232,57 @@ fn validate_format(f: &str, s: &str) -> Vec<String> {
             Some(_) => vec![],
             None => vec!["invalid datetime".into()],
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches_of(s: &str, pattern: &str) -> Res {
+        matches(
+            "matches",
+            &[
+                Value::String(Arc::new(s.into())),
+                Value::String(Arc::new(pattern.into())),
+            ],
+        )
+    }
+
+    #[test]
+    fn regex_cache_is_bounded() {
+        for i in 0..(2 * REGEX_CACHE_ENTRIES) {
+            regex(&format!("^cache-test-{i}$")).expect("valid");
+        }
+        let cache = REGEX_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(cache.compiled.len() <= REGEX_CACHE_ENTRIES);
+        assert_eq!(cache.compiled.len(), cache.order.len());
+    }
+
+    #[test]
+    fn perl_classes_are_ascii_as_in_re2() {
+        let cases = [
+            ("abc_09", r"^\w+$", true),
+            ("é", r"^\w$", false),
+            ("é", r"^\W$", true),
+            ("٣", r"^\d$", false),
+            ("7", r"^[\d]$", true),
+            ("a b", r"\s", true),
+            ("\u{a0}", r"\s", false),
+            ("x", r"^[^\d\s]$", true),
+            (r"\w", r"^\\w$", true),
+        ];
+        for (s, p, want) in cases {
+            assert_eq!(matches_of(s, p), Ok(Value::Bool(want)), "{s:?} {p:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_patterns_fail_fast() {
+        let started = std::time::Instant::now();
+        let err = matches_of("a", r"\pL{1000}").unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        assert!(err.to_string().contains("not a valid regex"), "{err}");
+        assert_eq!(matches_of("abc", r"^[a-z]{1,63}$"), Ok(Value::Bool(true)));
     }
 }

@@ -85,6 +85,15 @@ pub struct Node {
     pub embedded: bool,
     pub rules: Vec<RuleSpec>,
     pub all_of: Vec<Node>,
+    /// `maxLength`, `maxItems`, `maxProperties`: what bounds the sizes the
+    /// cost estimator ([`super::sizes`]) assumes.
+    pub max_length: Option<i64>,
+    pub max_items: Option<i64>,
+    pub max_properties: Option<i64>,
+    /// With a non-empty `enum`: the byte length of its longest string.
+    pub enum_max_len: Option<u64>,
+    pub required: Vec<String>,
+    pub has_default: bool,
 }
 
 impl Node {
@@ -102,6 +111,30 @@ impl Node {
             int_or_string: bool_of("x-kubernetes-int-or-string"),
             preserve_unknown: bool_of("x-kubernetes-preserve-unknown-fields"),
             embedded: bool_of("x-kubernetes-embedded-resource"),
+            max_length: v.get("maxLength").and_then(Value::as_i64),
+            max_items: v.get("maxItems").and_then(Value::as_i64),
+            max_properties: v.get("maxProperties").and_then(Value::as_i64),
+            enum_max_len: v
+                .get("enum")
+                .and_then(Value::as_array)
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    e.iter()
+                        .filter_map(Value::as_str)
+                        .map(|s| s.len() as u64)
+                        .max()
+                        .unwrap_or(0)
+                }),
+            required: v
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            has_default: v.get("default").is_some_and(|d| !d.is_null()),
             ..Node::default()
         };
         if let Some(keys) = v

@@ -24,6 +24,7 @@
 //! concatenate like atomic lists (upstream ignores order in `==` and merges
 //! in `+`).
 
+use super::check::{GROWN_STACK, RED_ZONE};
 use super::escaping::escape;
 use super::schema::Node;
 use cel::common::types::{
@@ -52,6 +53,10 @@ pub fn to_val<'a>(data: &'a Json, schema: &Node, resource_root: bool) -> CelVal<
 }
 
 fn convert<'a>(data: &'a Json, schema: &Node) -> CelVal<'a> {
+    stacker::maybe_grow(RED_ZONE, GROWN_STACK, || convert_level(data, schema))
+}
+
+fn convert_level<'a>(data: &'a Json, schema: &Node) -> CelVal<'a> {
     if data.is_null() {
         return Box::new(CelNull);
     }

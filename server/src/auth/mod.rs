@@ -64,6 +64,9 @@ pub enum AuthError {
     /// The Authorization header is not a bearer token.
     #[error("the Authorization header is not a bearer token")]
     Malformed,
+    /// `Bearer  <token>`: kube ignores such a header (and warns).
+    #[error("{EXTRA_SPACE_WARNING}")]
+    ExtraSpace,
     /// No authenticator knows the credential.
     #[error("unknown bearer token")]
     Unknown,
@@ -178,13 +181,11 @@ impl Authenticator {
         let Ok(auth) = auth.to_str() else {
             return Err(AuthError::Malformed);
         };
-        let token = match auth.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(AuthError::Malformed),
+        let token = match bearer_token(auth) {
+            Bearer::Token(t) => t,
+            Bearer::ExtraSpace => return Err(AuthError::ExtraSpace),
+            Bearer::Other => return Err(AuthError::Malformed),
         };
-        if token.is_empty() {
-            return Err(AuthError::Malformed);
-        }
         if let Some(u) = self.tokens.read().get(token) {
             return Ok(Some(u.clone()));
         }
@@ -202,6 +203,41 @@ impl Authenticator {
         }
         Err(AuthError::Unknown)
     }
+}
+
+/// kube's warning for `Bearer  <token>` (two spaces), which it ignores.
+pub const EXTRA_SPACE_WARNING: &str = "the provided Authorization header contains extra space before the bearer token, and is ignored";
+
+/// What an Authorization header holds, read as kube's bearer-token
+/// authenticator reads it: trimmed, split on single spaces into at most
+/// three parts, the second being the token.
+enum Bearer<'a> {
+    Token(&'a str),
+    ExtraSpace,
+    Other,
+}
+
+fn bearer_token(header: &str) -> Bearer<'_> {
+    let mut parts = header.trim().splitn(3, ' ');
+    match (parts.next(), parts.next()) {
+        (Some(scheme), Some(token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            if token.is_empty() {
+                Bearer::ExtraSpace
+            } else {
+                Bearer::Token(token)
+            }
+        }
+        _ => Bearer::Other,
+    }
+}
+
+/// Whether a request's Authorization header is the `Bearer  <token>` form
+/// kube ignores with [`EXTRA_SPACE_WARNING`].
+pub fn bearer_has_extra_space(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| matches!(bearer_token(h), Bearer::ExtraSpace))
 }
 
 #[cfg(test)]
@@ -260,6 +296,24 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, "bearer t1".parse().unwrap());
         assert!(auth.authenticate(&h, None).await.unwrap().is_some());
+        // kube's split: a third part is ignored, a doubled space is not a
+        // token (and is reported so the response can carry kube's warning).
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer t1 extra".parse().unwrap(),
+        );
+        assert_eq!(
+            auth.authenticate(&h, None).await.unwrap().unwrap().name,
+            "alice"
+        );
+        h.insert(http::header::AUTHORIZATION, "Bearer  t1".parse().unwrap());
+        assert_eq!(
+            auth.authenticate(&h, None).await,
+            Err(AuthError::ExtraSpace)
+        );
+        assert!(bearer_has_extra_space(&h));
+        h.insert(http::header::AUTHORIZATION, "Bearer t1".parse().unwrap());
+        assert!(!bearer_has_extra_space(&h));
 
         let mut h = HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, "Basic YTpi".parse().unwrap());

@@ -170,6 +170,11 @@ impl Authorizer {
                 reason: ACCESS_DENIED.to_string(),
             });
         }
+        if super::system::protected(attrs) {
+            return Ok(Decision::NoOpinion {
+                reason: super::system::REASON.to_string(),
+            });
+        }
         Ok(policy.authorize(attrs))
     }
 
@@ -182,7 +187,31 @@ impl Authorizer {
                 reason: Arc::from(""),
             });
         }
+        if super::system::protected(attrs) {
+            return Ok(Decision::NoOpinion {
+                reason: super::system::REASON.to_string(),
+            });
+        }
         Ok(self.policy(cluster).await?.authorize(attrs))
+    }
+
+    /// kcp's deep SubjectAccessReview: whether `user` holds `verb` on the
+    /// named `group`/`resource` in `cluster`'s RBAC, as the identity it has
+    /// there (scoped, see [`scope_to_cluster`]) and without needing access
+    /// to that workspace — how a workspace lets outsiders `use` its types
+    /// or `bind` its exports.
+    pub async fn allows_in(
+        &self,
+        cluster: &str,
+        user: &UserInfo,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        name: &str,
+    ) -> ApiResult<bool> {
+        let user = scope_to_cluster(user.clone(), Some(cluster));
+        let attrs = Attributes::resource(user, verb, "", group, "", resource, "", name);
+        Ok(self.authorize_rbac(cluster, &attrs).await?.is_allowed())
     }
 
     /// Whether `user` may enter the workspace at all.
@@ -254,11 +283,45 @@ impl Authorizer {
 /// on whether the workspace exists.
 pub const ACCESS_DENIED: &str = "workspace access not permitted";
 
+/// `extra` key restricting an identity to logical clusters (kcp's): each
+/// value is a comma-separated list of `cluster:<name>` entries, one of
+/// which must name the cluster; every value must hold.
+pub const SCOPES_EXTRA: &str = "authentication.kcp.io/scopes";
+
+/// Whether `user` may act as itself in `cluster` under its scopes (kcp's
+/// `IsInScope`). An unresolved cluster is in no scope.
+pub fn in_scope(user: &UserInfo, cluster: Option<&str>) -> bool {
+    let Some(scopes) = user.extra.get(SCOPES_EXTRA) else {
+        return true;
+    };
+    let Some(cluster) = cluster else {
+        return false;
+    };
+    scopes.iter().all(|value| {
+        value
+            .split(',')
+            .any(|s| s.trim().strip_prefix("cluster:") == Some(cluster))
+    })
+}
+
+/// Restricts `user` to the logical cluster it is scoped to by
+/// [`SCOPES_EXTRA`] (outside: `system:anonymous` with only
+/// `system:authenticated`, kcp's `scopeDown`), then applies the
+/// ServiceAccount rule below.
+///
 /// A ServiceAccount's identity is only good in its own workspace. Outside
 /// it, the user is renamed `system:kcp:serviceaccount:<cluster>:<ns>:<name>`
 /// and keeps only `system:authenticated`, so bindings written for a
 /// same-named account of the addressed workspace cannot match it.
 pub fn scope_to_cluster(user: UserInfo, cluster: Option<&str>) -> UserInfo {
+    if !in_scope(&user, cluster) {
+        return UserInfo {
+            name: trellis_apis::rbac::attributes::ANONYMOUS.to_string(),
+            uid: String::new(),
+            groups: vec![trellis_apis::rbac::attributes::ALL_AUTHENTICATED.to_string()],
+            extra: user.extra,
+        };
+    }
     let Some(home) = user
         .extra
         .get(CLUSTER_NAME_EXTRA)

@@ -11,6 +11,19 @@
 //! `system:anonymous`), and a ServiceAccount with no requested groups gets
 //! its ServiceAccount groups. The check runs in the workspace addressed,
 //! which is where the caller's `impersonate` grants live.
+//!
+//! Two rules from kcp keep a workspace owner (whose `cluster-admin` there
+//! includes `impersonate`) inside that workspace:
+//!
+//! * the gatekeeper ([`gatekeeper`]): nobody but `system:masters` may ask
+//!   for a server-global identity — the group `system:masters`, any
+//!   `system:kcp:` group or user, or the `*.kcp.io` extras the server uses
+//!   to scope identities — that it does not already hold;
+//! * scoping: the impersonated identity gets
+//!   `authentication.kcp.io/scopes: cluster:<workspace>`, so wherever it is
+//!   recorded and evaluated later (an APIBinding's binder, a Workspace's
+//!   owner) it counts only in the workspace it was granted in
+//!   ([`crate::authz::cache::scope_to_cluster`]).
 
 use std::collections::BTreeMap;
 
@@ -148,6 +161,32 @@ fn checks(r: &Requested, actor: &UserInfo) -> Vec<Attributes> {
     out
 }
 
+/// kcp's refusal when a request asks for an identity above the caller's.
+pub const NOT_ALLOWED: &str = "forbidden: impersonation is not allowed for the requestor";
+
+/// Whether `name` is a server-global identity (group or user).
+fn privileged(name: &str) -> bool {
+    name == trellis_apis::rbac::SYSTEM_MASTERS || name.starts_with("system:kcp:")
+}
+
+/// Refuses, for callers outside `system:masters`, any privileged group or
+/// user they do not already have and the server's own `*.kcp.io` extras.
+pub fn gatekeeper(r: &Requested, actor: &UserInfo) -> ApiResult<()> {
+    if actor.in_group(trellis_apis::rbac::SYSTEM_MASTERS) {
+        return Ok(());
+    }
+    let group_ok = |g: &String| !privileged(g) || actor.in_group(g);
+    let user_ok = !privileged(&r.user) || r.user == actor.name;
+    let extra_ok = r.extra.keys().all(|k| {
+        !(k.starts_with("authentication.kcp.io/") || k.starts_with("authorization.kcp.io/"))
+    });
+    if r.groups.iter().all(group_ok) && user_ok && extra_ok {
+        Ok(())
+    } else {
+        Err(trellis_apis::Status::failure(403, "Forbidden", NOT_ALLOWED).into())
+    }
+}
+
 /// The user to act as, if `actor` may impersonate every part of it in
 /// `cluster` (`None`: a workspace that does not resolve, where only masters
 /// are allowed anything).
@@ -157,6 +196,7 @@ pub async fn impersonate(
     actor: &UserInfo,
     r: Requested,
 ) -> ApiResult<UserInfo> {
+    gatekeeper(&r, actor)?;
     for attrs in checks(&r, actor) {
         let allowed = match cluster {
             Some(c) => authz.authorize(c, &attrs).await?.is_allowed(),
@@ -181,11 +221,20 @@ pub async fn impersonate(
     if !groups.iter().any(|g| g == implicit) {
         groups.push(implicit.to_string());
     }
+    let mut extra = r.extra;
+    if let Some(c) = cluster
+        && !actor.in_group(trellis_apis::rbac::SYSTEM_MASTERS)
+    {
+        extra
+            .entry(crate::authz::cache::SCOPES_EXTRA.to_string())
+            .or_default()
+            .push(format!("cluster:{c}"));
+    }
     Ok(UserInfo {
         name: r.user,
         uid: r.uid.unwrap_or_default(),
         groups,
-        extra: r.extra,
+        extra,
     })
 }
 
@@ -226,6 +275,54 @@ mod tests {
             e.status().message,
             "requested [groups=g1] without impersonating a user"
         );
+    }
+
+    #[test]
+    fn gatekeeper_keeps_global_identities_global() {
+        let r = |user: &str, groups: &[&str], extra: &[&str]| Requested {
+            user: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            uid: None,
+            extra: extra
+                .iter()
+                .map(|k| (k.to_string(), vec!["cluster:x".to_string()]))
+                .collect(),
+        };
+        let owner = UserInfo::new("owner");
+        let mut admin = UserInfo::new("kcp-admin");
+        admin.groups = vec!["system:kcp:admin".into()];
+        let mut master = UserInfo::new("root");
+        master.groups = vec![trellis_apis::rbac::SYSTEM_MASTERS.into()];
+        let refused = |req: &Requested, actor: &UserInfo| {
+            let e = gatekeeper(req, actor).unwrap_err();
+            assert_eq!((e.code(), e.status().message.as_str()), (403, NOT_ALLOWED));
+        };
+        refused(&r("bob", &["system:masters"], &[]), &owner);
+        refused(
+            &r("bob", &["system:kcp:logical-cluster-admin"], &[]),
+            &owner,
+        );
+        refused(&r("system:kcp:serviceaccount:c:ns:sa", &[], &[]), &owner);
+        refused(
+            &r("bob", &[], &["authentication.kcp.io/cluster-name"]),
+            &owner,
+        );
+        refused(&r("bob", &[], &["authorization.kcp.io/warrant"]), &owner);
+        // kcp: a privileged group does not reach the top level.
+        refused(&r("bob", &["system:masters"], &[]), &admin);
+        // Held groups, ordinary groups and users pass; masters pass all.
+        gatekeeper(&r("bob", &["system:kcp:admin"], &[]), &admin).unwrap();
+        gatekeeper(
+            &r("bob", &["devs", "system:authenticated"], &["scopes"]),
+            &owner,
+        )
+        .unwrap();
+        gatekeeper(&r("system:serviceaccount:ns:sa", &[], &[]), &owner).unwrap();
+        gatekeeper(
+            &r("x", &["system:masters"], &["authentication.kcp.io/scopes"]),
+            &master,
+        )
+        .unwrap();
     }
 
     #[test]

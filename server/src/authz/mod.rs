@@ -11,7 +11,9 @@
 //!    `cluster-admin`). ServiceAccounts of the workspace itself need no
 //!    grant. Without access every request in the workspace is refused, and
 //!    the refusal reads the same whether or not the workspace exists;
-//! 3. RBAC of the workspace ([`trellis_apis::rbac::PolicyIndex`]).
+//! 3. server-owned state ([`system`]): nobody but masters writes the
+//!    status the server decides or a workspace's `LogicalCluster`;
+//! 4. RBAC of the workspace ([`trellis_apis::rbac::PolicyIndex`]).
 //!
 //! Policy per workspace is the workspace's own Roles, ClusterRoles,
 //! RoleBindings and ClusterRoleBindings plus the shared bootstrap policy
@@ -27,5 +29,6 @@ pub mod cache;
 pub mod escalation;
 pub mod impersonation;
 pub mod request;
+pub mod system;
 
 pub use cache::Authorizer;

@@ -330,18 +330,33 @@ async fn evaluate(
             };
         }
     };
-    let identity = str_at(&export, "/status/identityHash").to_string();
-    if identity.is_empty() {
-        export_invalid(
-            &mut status,
-            "MissingIdentityHash",
-            format!("APIExport {label} is missing status.identityHash"),
-        );
-        return Evaluated {
-            status,
-            retry: true,
-        };
-    }
+    // Only an identity that verifies against the export's key: objects
+    // bound under a hash are visible to whoever serves that hash.
+    let identity = match super::apiexport::verified_identity(state, &provider, &export).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            export_invalid(
+                &mut status,
+                "MissingIdentityHash",
+                format!("APIExport {label} is missing status.identityHash"),
+            );
+            return Evaluated {
+                status,
+                retry: true,
+            };
+        }
+        Err(e) => {
+            export_invalid(
+                &mut status,
+                "InternalError",
+                format!("Error getting APIExport {label}: {e}"),
+            );
+            return Evaluated {
+                status,
+                retry: true,
+            };
+        }
+    };
     // kcp checks `bind` when the binding is created; the result is a
     // condition here so a missing grant can be fixed without recreating
     // the binding. A bound binding was allowed once and stays.

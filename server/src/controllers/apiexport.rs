@@ -61,6 +61,49 @@ pub fn identity_hash(secret: &Value) -> Result<String, String> {
     Ok(hex(&sha2::Sha256::digest(&key)))
 }
 
+/// The identity an export may serve and be bound under: its
+/// `status.identityHash`, but only while that is the hash of the key in
+/// its identity Secret. Status is server-owned, yet objects of every
+/// consumer live under this hash, so whatever reads it to serve or bind
+/// data checks it against the key the export's workspace holds (kcp
+/// trusts the status alone). `Ok(None)`: no identity that verifies.
+pub async fn verified_identity(
+    state: &AppState,
+    cluster: &str,
+    export: &Value,
+) -> Result<Option<String>, String> {
+    let claimed = export
+        .pointer("/status/identityHash")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if claimed.is_empty() {
+        return Ok(None);
+    }
+    let name = meta::name(export);
+    let r = export.pointer("/spec/identity/secretRef");
+    let field = |f: &str, default: &str| {
+        r.and_then(|r| r.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    let (ns, secret_name) = (field("namespace", IDENTITY_NAMESPACE), field("name", name));
+    let key = def(state, "", "v1", "secrets")
+        .keyspace
+        .object(cluster, &ns, &secret_name)
+        .map_err(|e| e.to_string())?;
+    let secret: Option<Value> = state
+        .store
+        .storage
+        .get(&key)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|r| serde_json::from_slice(&r.value).ok());
+    Ok(secret
+        .and_then(|s| identity_hash(&s).ok())
+        .filter(|h| h == claimed))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

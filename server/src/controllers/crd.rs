@@ -181,8 +181,12 @@ fn bound_names(state: &AppState, cluster: &str, group: &str) -> crd::ReservedNam
 }
 
 /// Replaces what `cluster` serves with the definitions whose names were
-/// accepted.
-fn install(state: &AppState, cluster: &str, crds: &[Value]) {
+/// accepted; returns the definitions that cannot be served (by name, with
+/// why). A definition that does not build — stored before a bound existed,
+/// or written straight into storage — is left out, never a reason for the
+/// server or the rest of the workspace to stop.
+fn install(state: &AppState, cluster: &str, crds: &[Value]) -> BTreeMap<String, String> {
+    let mut failed = BTreeMap::new();
     let mut all: Vec<ResourceDef> = Vec::new();
     let mut definitions = BTreeMap::new();
     let builtin = state.clusters.builtin_registry();
@@ -214,12 +218,15 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) {
                 all.extend(b.defs);
                 definitions.extend(b.definitions);
             }
-            Err(e) => tracing::warn!(
-                cluster,
-                crd = meta::name(crd),
-                error = %e,
-                "custom resource definition cannot be served"
-            ),
+            Err(e) => {
+                tracing::warn!(
+                    cluster,
+                    crd = meta::name(crd),
+                    error = %e,
+                    "custom resource definition cannot be served"
+                );
+                failed.insert(meta::name(crd).to_string(), e);
+            }
         }
     }
     state.clusters.install(
@@ -230,6 +237,7 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) {
             definitions,
         },
     );
+    failed
 }
 
 /// One pass over a cluster; `true` when nothing is left to retry.
@@ -269,7 +277,26 @@ async fn reconcile(state: &AppState, cluster: &str) -> bool {
             changed.push(i);
         }
     }
-    install(state, cluster, &current);
+    let failed = install(state, cluster, &current);
+    for (i, crd) in current.iter_mut().enumerate() {
+        let Some(why) = failed.get(meta::name(crd)) else {
+            continue;
+        };
+        let before = crd.get("status").cloned();
+        crd::set_condition(
+            crd,
+            &crd::Condition::new(
+                "Established",
+                "False",
+                "InstallationFailed",
+                &format!("the definition cannot be served: {why}"),
+            ),
+            &now,
+        );
+        if crd.get("status") != before.as_ref() && !changed.contains(&i) {
+            changed.push(i);
+        }
+    }
     let mut done = true;
     for i in changed {
         if !write_status(state, cluster, &current[i]).await {

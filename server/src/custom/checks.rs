@@ -3,7 +3,8 @@
 //! `trellis_apis::crd` validates the definition itself; two of its checks
 //! need the machinery that will later serve the resource, and are plugged
 //! in here through its hooks: compiling the `x-kubernetes-validations` CEL
-//! rules of each schema, and validating each schema `default` against the
+//! rules of each schema (bounded, and within kube's estimated-cost limits),
+//! and validating each schema `default` against the
 //! schema it sits in. Doing both at admission means a definition that is
 //! accepted can always be served.
 
@@ -12,11 +13,10 @@ use trellis_apis::FieldError;
 use trellis_apis::cel::Rules;
 use trellis_apis::crd::{DefaultSite, Hooks, RulesSite};
 
+/// Compiles the rules with kube's admission cost limits (per rule, per
+/// messageExpression and per schema); serving compiles without them.
 fn check_rules(site: &RulesSite<'_>) -> Vec<FieldError> {
-    match Rules::compile(site.schema, site.path) {
-        Ok(_) => Vec::new(),
-        Err(errs) => errs,
-    }
+    Rules::admit(site)
 }
 
 fn check_default(site: &DefaultSite<'_>) -> Vec<FieldError> {

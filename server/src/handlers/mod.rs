@@ -21,7 +21,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use trellis_apis::Status;
 
 use trellis_apis::rbac::forbidden_status;
@@ -46,9 +45,6 @@ pub struct RequestLabel {
 /// The API router. Public so that tests can drive handlers without a socket.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(system::healthz))
-        .route("/livez", get(system::livez))
-        .route("/readyz", get(system::readyz))
         .fallback(dispatch)
         .layer(middleware::from_fn(access_log))
         .with_state(state)
@@ -107,6 +103,15 @@ fn label(mut resp: Response, verb: &'static str, resource: &str) -> Response {
 }
 
 async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let extra_space = crate::auth::bearer_has_extra_space(req.headers());
+    let mut resp = serve_request(state, req).await;
+    if extra_space {
+        resp = crate::response::with_warnings(resp, &[crate::auth::EXTRA_SPACE_WARNING.into()]);
+    }
+    resp
+}
+
+async fn serve_request(state: AppState, req: Request<Body>) -> Response {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
@@ -122,8 +127,11 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
     }
     let (cluster_sel, rest) = split_cluster(&path);
     let rest = rest.to_string();
-    // Health endpoints inside a workspace need no credentials either.
+    // Health endpoints (also inside a workspace) need no credentials.
     if matches!(rest.as_str(), "/healthz" | "/livez" | "/readyz") {
+        if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+            return ApiError::from(Status::method_not_allowed()).into_response();
+        }
         return system::health(&rest, parts.uri.query()).into_response();
     }
     let mut audit = Audit {
@@ -133,10 +141,20 @@ async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response
     let uri = parts.uri.clone();
     let (resp, verb, resource) = match admit(&state, cluster_sel, &rest, &parts, &mut audit).await {
         Err(e) => (e.into_response(), "", String::new()),
-        Ok((cluster, user)) => match route(&state, &cluster, &user, &rest, parts, body).await {
-            Ok((resp, verb, resource)) => (resp, verb, resource),
-            Err((e, verb, resource)) => (e.into_response(), verb, resource),
-        },
+        Ok((cluster, user)) => {
+            // The authenticated caller's share, whoever it impersonates.
+            let actor = audit.actor.as_ref().unwrap_or(&user);
+            let watch = audit.attrs.as_ref().is_some_and(|a| a.verb == "watch");
+            match state.fairness.admit(actor, &cluster.name, watch).await {
+                Err(e) => (e.into_response(), "", String::new()),
+                Ok(seat) => match route(&state, &cluster, &user, &rest, parts, body).await {
+                    Ok((resp, verb, resource)) => {
+                        (crate::response::hold(resp, seat), verb, resource)
+                    }
+                    Err((e, verb, resource)) => (e.into_response(), verb, resource),
+                },
+            }
+        }
     };
     state.metrics.record(
         verb,

@@ -1,6 +1,5 @@
 //! Health, version and metrics endpoints.
 
-use axum::extract::RawQuery;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
@@ -38,16 +37,6 @@ pub fn health(path: &str, query: Option<&str>) -> Response {
     }
     out.push_str(&format!("{} check passed\n", path.trim_start_matches('/')));
     response::raw(StatusCode::OK, "text/plain; charset=utf-8", out)
-}
-
-pub async fn healthz(RawQuery(q): RawQuery) -> Response {
-    health("/healthz", q.as_deref())
-}
-pub async fn livez(RawQuery(q): RawQuery) -> Response {
-    health("/livez", q.as_deref())
-}
-pub async fn readyz(RawQuery(q): RawQuery) -> Response {
-    health("/readyz", q.as_deref())
 }
 
 pub fn version() -> Response {

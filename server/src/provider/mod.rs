@@ -119,6 +119,15 @@ struct View {
 }
 
 async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> ApiResult<Response> {
+    let (resp, seat) = handle_seated(state, parts, body).await?;
+    Ok(crate::response::hold(resp, seat))
+}
+
+async fn handle_seated(
+    state: &AppState,
+    parts: http::request::Parts,
+    body: Body,
+) -> ApiResult<(Response, Option<crate::fairness::Seat>)> {
     let path = parts.uri.path().to_string();
     let Some((provider_sel, export_name, ws, rest)) = split(&path) else {
         return Err(Status::path_not_found().into());
@@ -169,19 +178,24 @@ async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> Ap
     if !allowed {
         return Err(denied.into());
     }
+    // The provider's requests share its workspace's seats.
+    let seat = state
+        .fairness
+        .admit(&user, &provider.name, req_attrs.verb == "watch")
+        .await?;
     let storage = &state.store.storage;
     let export = types::get(storage, &exports(), &provider.name, export_name)
         .await
         .map_err(|e| ApiError::internal("reading the APIExport", e))?
         .ok_or_else(Status::path_not_found)?;
-    let identity = export
-        .pointer("/status/identityHash")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if identity.is_empty() {
+    // Only data the export provably owns: its hash must be its key's.
+    let Some(identity) =
+        crate::controllers::apiexport::verified_identity(state, &provider.name, &export)
+            .await
+            .map_err(|e| ApiError::internal("verifying the APIExport identity", e))?
+    else {
         return Err(Status::path_not_found().into());
-    }
+    };
     let consumer = if ws == WILDCARD {
         LogicalCluster {
             name: WILDCARD.into(),
@@ -201,12 +215,13 @@ async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> Ap
             .openapi(&state.definitions)
     };
     match rest {
-        "/version" | "/version/" => return Ok(system::version()),
-        "/openapi/v3" | "/openapi/v3/" => return openapi::v3_root(&docs(), base),
+        "/version" | "/version/" => return Ok((system::version(), seat)),
+        "/openapi/v3" | "/openapi/v3/" => return Ok((openapi::v3_root(&docs(), base)?, seat)),
         _ => {}
     }
     if let Some(gv) = rest.strip_prefix("/openapi/v3/") {
-        return openapi::v3_group_version(&docs(), base, gv, parts.uri.query(), &parts.headers);
+        let doc = openapi::v3_group_version(&docs(), base, gv, parts.uri.query(), &parts.headers)?;
+        return Ok((doc, seat));
     }
     let params = Params::parse(parts.uri.query())?;
     let Some(target) = info::parse(&parts.method, rest, params.watch) else {
@@ -216,7 +231,7 @@ async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> Ap
         .headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    match target {
+    let resp = match target {
         Target::CoreVersions => Ok(discovery::core_versions(state, &view.registry, accept)),
         Target::Groups => discovery::groups(&view.registry, accept),
         Target::Group(g) => discovery::group(&view.registry, &g),
@@ -240,7 +255,8 @@ async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> Ap
             )
             .await
         }
-    }
+    }?;
+    Ok((resp, seat))
 }
 
 fn not_bound(ws: &str, provider: &LogicalCluster, export: &str) -> ApiError {

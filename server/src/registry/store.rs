@@ -425,6 +425,26 @@ impl Store {
                 "the body of the request must be a JSON object",
             ));
         };
+        // kube reads apiVersion/kind into Go strings first; anything else
+        // (a number, an object) fails that decode with a 400.
+        for field in ["apiVersion", "kind"] {
+            let go_type = match obj.get(field) {
+                None | Some(Value::Null | Value::String(_)) => continue,
+                Some(Value::Number(_)) => "number",
+                Some(Value::Bool(_)) => "bool",
+                Some(Value::Array(_)) => "array",
+                Some(Value::Object(_)) => "object",
+            };
+            let text = serde_json::to_string(&*obj).unwrap_or_default();
+            let summary = match text.char_indices().nth(30) {
+                Some((i, _)) => format!("{} ...", &text[..i]),
+                None => text,
+            };
+            return Err(ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: json: cannot unmarshal {go_type} into Go struct field .{field} of type string ({summary})",
+                def.kind
+            )));
+        }
         let want_av = def.api_version();
         match obj.get("apiVersion").and_then(Value::as_str) {
             None | Some("") => {
@@ -639,6 +659,7 @@ impl Store {
                 &now,
             );
         }
+        meta::check_depth(&obj)?;
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
             return Ok(WriteResult {
@@ -768,7 +789,11 @@ impl Store {
         let name = meta::name(&new).to_string();
         let mut errs = meta::validate_meta(&new, def.strategy.name_rule(), def.namespaced);
         errs.extend(meta::validate_meta_update(&new, old));
-        errs.extend(def.strategy.validate_update(&new, old));
+        if ctx.subresource == Some("status") {
+            errs.extend(def.strategy.validate_status_update(&new, old));
+        } else {
+            errs.extend(def.strategy.validate_update(&new, old));
+        }
         Self::invalid(def, &name, errs)?;
         if !ctx.apply {
             managed::record_update(
@@ -869,6 +894,7 @@ impl Store {
                     .admit_update(&self.admit_ctx(ctx), &mut new, &old)
                     .await?;
             }
+            meta::check_depth(&new)?;
             // The last finalizer gone from an object being deleted: delete it.
             if meta::is_deleting(&new)
                 && meta::finalizers(&new).is_empty()

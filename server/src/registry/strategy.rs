@@ -48,6 +48,14 @@ pub trait Strategy: Send + Sync + 'static {
         self.validate(new)
     }
 
+    /// Validation of a write through `/status` (only status changed). Kube
+    /// validates what such a write can change; an object stored with a
+    /// spec today's rules refuse must still take status updates (a CRD
+    /// that cannot be served is marked so through its status).
+    fn validate_status_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        self.validate_update(new, old)
+    }
+
     /// Whether a PUT of a missing object creates it.
     fn allow_create_on_update(&self) -> bool {
         false

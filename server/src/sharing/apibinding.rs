@@ -9,10 +9,12 @@
 //! empty phase once the controller has set one. The reference is required
 //! and immutable through the schema (`oneOf` + CEL), as in kcp.
 //!
-//! Binding itself (resolving the export, the `bind` check, conflicts,
-//! `status.boundResources`, phase and conditions) is the binding
-//! controller's job (`controllers::apibinding`). Admission here records who
-//! created the binding, for the controller's `bind` check, and guards
+//! Creating a binding needs `bind` on the export ([`super::bind`], kcp's
+//! admission; a missing export reads the same as a refused one). Binding
+//! itself (resolving the export, conflicts, `status.boundResources`, phase
+//! and conditions) is the binding controller's job
+//! (`controllers::apibinding`). Admission here also records who created
+//! the binding, for the controller's repeat of the `bind` check, and guards
 //! deletion: a binding whose resources still have instances in the
 //! workspace is not deleted (409) unless it carries
 //! `apis.trellis.dev/delete-instances: "true"`, in which case the
@@ -137,6 +139,14 @@ fn set_binder(obj: &mut Value, value: Option<&Value>) {
 #[async_trait::async_trait]
 impl Admission for BindingAdmission {
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        super::bind::check(
+            ctx,
+            &GroupResource::new("apis.kcp.io", "apibindings"),
+            "APIBinding",
+            meta::name(obj),
+            obj.pointer("/spec/reference/export"),
+        )
+        .await?;
         // The server's own bindings (workspace defaults) name their binder.
         if let Some(u) = ctx.user {
             set_binder(obj, Some(&json!(binder_annotation(u))));

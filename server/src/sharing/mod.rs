@@ -21,12 +21,14 @@
 //! here looks at other objects: binding, identities, endpoint slices'
 //! URLs, permission claims and serving bound resources are controllers'
 //! and the registry's work, built on these types (see each module for its
-//! extension points). APIExportEndpointSlice needs no rules of its own: its
-//! export reference is immutable through CEL.
+//! extension points). References to exports — an APIBinding's, an
+//! APIExportEndpointSlice's (immutable through CEL) — need `bind` on the
+//! export when created ([`bind`]).
 
 pub mod apibinding;
 pub mod apiexport;
 pub mod apiresourceschema;
+pub mod bind;
 pub mod bound;
 pub mod conversion;
 
@@ -94,8 +96,10 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
                 base: d.strategy.clone(),
                 hooks: hooks.clone(),
             });
-            if api.names.plural == "apibindings" {
-                d.admission = Some(Arc::new(apibinding::BindingAdmission));
+            match api.names.plural.as_str() {
+                "apibindings" => d.admission = Some(Arc::new(apibinding::BindingAdmission)),
+                "apiexportendpointslices" => d.admission = Some(Arc::new(SliceAdmission)),
+                _ => {}
             }
             defs_out.push(d);
         }
@@ -106,6 +110,28 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
 
 struct NoHooks;
 impl Hooks for NoHooks {}
+
+/// An endpoint slice publishes an export's endpoint URL, so creating one
+/// takes `bind` on the export (kcp's APIExportEndpointSlice admission).
+struct SliceAdmission;
+
+#[async_trait::async_trait]
+impl crate::registry::Admission for SliceAdmission {
+    async fn admit_create(
+        &self,
+        ctx: &crate::registry::AdmitCtx<'_>,
+        obj: &mut Value,
+    ) -> crate::error::ApiResult<()> {
+        bind::check(
+            ctx,
+            &trellis_apis::GroupResource::new(GROUP, "apiexportendpointslices"),
+            "APIExportEndpointSlice",
+            crate::meta::name(obj),
+            obj.pointer("/spec/export"),
+        )
+        .await
+    }
+}
 
 #[cfg(test)]
 mod tests;

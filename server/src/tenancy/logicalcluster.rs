@@ -5,12 +5,20 @@
 //! Initializers remove themselves from `status.initializers` through the
 //! status subresource; the workspace controller notices and completes the
 //! workspace once none is left.
+//!
+//! Everything else on it is the server's: its annotations place the
+//! workspace in the tree and give its type, which admission of child
+//! workspaces trusts. Only masters write the object itself
+//! (`authz::system`), and [`LogicalClusterAdmission`] lets everyone else
+//! change nothing in its status but removing initializers.
 
 use serde_json::Value;
 use trellis_apis::FieldError;
 
+use crate::error::ApiResult;
 use crate::meta;
 use crate::registry::hooked::Hooks;
+use crate::registry::{Admission, AdmitCtx};
 
 pub struct LogicalClusterHooks;
 
@@ -53,5 +61,44 @@ impl Hooks for LogicalClusterHooks {
             )],
             None => Vec::new(),
         }
+    }
+}
+
+/// Keeps a LogicalCluster's status the server's, but for initializers
+/// leaving (see the module comment).
+pub struct LogicalClusterAdmission;
+
+#[async_trait::async_trait]
+impl Admission for LogicalClusterAdmission {
+    async fn admit_create(&self, _ctx: &AdmitCtx<'_>, _obj: &mut Value) -> ApiResult<()> {
+        Ok(())
+    }
+
+    async fn admit_update(
+        &self,
+        ctx: &AdmitCtx<'_>,
+        new: &mut Value,
+        old: &Value,
+    ) -> ApiResult<()> {
+        if ctx.user.is_none_or(|u| u.in_group(crate::auth::MASTERS)) {
+            return Ok(());
+        }
+        let mut rest = new.get("status").cloned().unwrap_or(Value::Null);
+        let was = old.get("status").cloned().unwrap_or(Value::Null);
+        if let Some(m) = rest.as_object_mut() {
+            match was.get("initializers") {
+                Some(i) => m.insert("initializers".into(), i.clone()),
+                None => m.remove("initializers"),
+            };
+        }
+        if rest != was {
+            return Err(trellis_apis::Status::forbidden(
+                &trellis_apis::GroupResource::new("core.kcp.io", "logicalclusters"),
+                meta::name(new),
+                "only removing initializers from status.initializers is supported",
+            )
+            .into());
+        }
+        Ok(())
     }
 }

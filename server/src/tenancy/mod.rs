@@ -58,7 +58,10 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
                     Arc::new(workspace::WorkspaceHooks),
                     Some(Arc::new(workspace::WorkspaceAdmission)),
                 ),
-                "logicalclusters" => (Arc::new(logicalcluster::LogicalClusterHooks), None),
+                "logicalclusters" => (
+                    Arc::new(logicalcluster::LogicalClusterHooks),
+                    Some(Arc::new(logicalcluster::LogicalClusterAdmission)),
+                ),
                 _ => (Arc::new(NoHooks), None),
             };
         for mut d in built.defs {

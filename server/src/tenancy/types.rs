@@ -78,6 +78,8 @@ pub async fn resolve_path(
 #[derive(Clone, Debug)]
 pub struct Type {
     pub path: String,
+    /// The logical cluster holding the type (where `use` is authorized).
+    pub cluster: String,
     pub name: String,
     pub object: Value,
 }
@@ -152,6 +154,7 @@ pub async fn get_type(
         .await?
         .map(|object| Type {
             path: path.to_string(),
+            cluster,
             name: name.to_string(),
             object,
         }))
@@ -183,18 +186,38 @@ pub async fn resolve_ref(
     }
 }
 
+/// Why a type's aliases could not be listed.
+#[derive(Debug)]
+pub enum AliasError {
+    /// An extended type (`path:name`) does not resolve.
+    Missing(String),
+    /// A cycle, or storage failing.
+    Other(String),
+}
+
+impl std::fmt::Display for AliasError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AliasError::Missing(base) => {
+                write!(f, "unable to find inherited workspace type {base}")
+            }
+            AliasError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
 /// The type and everything it extends (transitively), the type last.
-pub async fn aliases(storage: &Arc<dyn Storage>, t: &Type) -> Result<Vec<Type>, String> {
+pub async fn aliases(storage: &Arc<dyn Storage>, t: &Type) -> Result<Vec<Type>, AliasError> {
     let mut out = Vec::new();
     let mut seen = vec![t.qualified()];
     let mut stack = vec![(t.clone(), vec![t.qualified()])];
     while let Some((cur, chain)) = stack.pop() {
         for base in refs(cur.spec("extend").get("with")) {
             if chain.contains(&base) {
-                return Err(format!(
+                return Err(AliasError::Other(format!(
                     "circular dependency detected in workspace type {base}: {} -> {base}",
                     chain.join(" -> ")
-                ));
+                )));
             }
             if seen.contains(&base) {
                 continue;
@@ -202,8 +225,9 @@ pub async fn aliases(storage: &Arc<dyn Storage>, t: &Type) -> Result<Vec<Type>, 
             seen.push(base.clone());
             let (path, name) = base.rsplit_once(':').expect("qualified");
             let bt = get_type(storage, path, name)
-                .await?
-                .ok_or_else(|| format!("unable to find inherited workspace type {base}"))?;
+                .await
+                .map_err(AliasError::Other)?
+                .ok_or_else(|| AliasError::Missing(base.clone()))?;
             let mut next = chain.clone();
             next.push(base.clone());
             out.push(bt.clone());
@@ -346,6 +370,7 @@ mod tests {
 
     fn ty(path: &str, name: &str, spec: Value) -> Type {
         Type {
+            cluster: path.to_string(),
             path: path.into(),
             name: name.into(),
             object: json!({"spec": spec}),

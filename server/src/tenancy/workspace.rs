@@ -6,9 +6,10 @@
 //! What must be decided synchronously is decided here, on create:
 //!
 //! * the type: the parent type's `defaultChildWorkspaceType` when none is
-//!   given, resolved to a canonical `path:name`, and both sides'
-//!   `limitAllowedParents`/`limitAllowedChildren` checked through their
-//!   aliases (refusals are 403 with kcp's messages);
+//!   given, resolved to a canonical `path:name`, the caller's `use` on it
+//!   and on every type it extends (in the workspaces holding them), and
+//!   both sides' `limitAllowedParents`/`limitAllowedChildren` checked
+//!   through their aliases (refusals are 403 with kcp's messages);
 //! * the logical-cluster name, random and immutable — never the caller's
 //!   choice, so nobody can graft a workspace onto another's data;
 //! * the owner (`experimental.tenancy.kcp.io/owner`), whom the
@@ -86,6 +87,23 @@ impl Hooks for WorkspaceHooks {
 
 pub struct WorkspaceAdmission;
 
+/// Whether the caller may `use` type `t` (the server itself may).
+async fn may_use(ctx: &AdmitCtx<'_>, t: &types::Type) -> ApiResult<bool> {
+    let Some(user) = ctx.user else {
+        return Ok(true);
+    };
+    ctx.authz
+        .allows_in(
+            &t.cluster,
+            user,
+            "use",
+            "tenancy.kcp.io",
+            "workspacetypes",
+            &t.name,
+        )
+        .await
+}
+
 fn forbidden(name: &str, why: impl Into<String>) -> ApiError {
     Status::forbidden(&gr(), name, &why.into()).into()
 }
@@ -156,18 +174,51 @@ impl Admission for WorkspaceAdmission {
                 )
             })?,
         };
-        let child_type = types::resolve_ref(storage, &parent_path, &tpath, &tname)
-            .await
-            .map_err(|e| forbidden(&name, e))?;
+        // A type, and everything it extends, must be `use`d by the caller
+        // in the workspace holding it (kcp's WorkspaceTypeExists). For
+        // anyone but masters a type that does not resolve is refused in
+        // the same words as one they may not use, naming the reference as
+        // written, so types elsewhere cannot be probed.
+        let caller_is_master = ctx.user.is_none_or(|u| u.in_group(crate::auth::MASTERS));
+        let written = if tpath.is_empty() {
+            tname.clone()
+        } else {
+            format!("{tpath}:{tname}")
+        };
+        let cannot_use = |r: &str| {
+            forbidden(
+                &name,
+                format!(
+                    "unable to use workspace type {r}: missing verb='use' permission on workspacetype"
+                ),
+            )
+        };
+        let child_type = match types::resolve_ref(storage, &parent_path, &tpath, &tname).await {
+            Ok(t) => t,
+            Err(e) if caller_is_master => return Err(forbidden(&name, e)),
+            Err(_) => return Err(cannot_use(&written)),
+        };
+        if !may_use(ctx, &child_type).await? {
+            return Err(cannot_use(&written));
+        }
         if tpath.is_empty() {
             tpath = child_type.path.clone();
         }
-        let child_aliases = types::aliases(storage, &child_type)
-            .await
-            .map_err(|e| forbidden(&name, e))?;
+        let child_aliases = match types::aliases(storage, &child_type).await {
+            Ok(a) => a,
+            Err(types::AliasError::Missing(base)) if !caller_is_master => {
+                return Err(cannot_use(&base));
+            }
+            Err(e) => return Err(forbidden(&name, e.to_string())),
+        };
+        for t in &child_aliases {
+            if !may_use(ctx, t).await? {
+                return Err(cannot_use(&t.qualified()));
+            }
+        }
         let parent_aliases = types::aliases(storage, &parent_type)
             .await
-            .map_err(|e| forbidden(&name, e))?;
+            .map_err(|e| forbidden(&name, e.to_string()))?;
         types::check_restrictions(
             &parent_aliases,
             &child_aliases,
@@ -179,7 +230,6 @@ impl Admission for WorkspaceAdmission {
             obj["spec"] = json!({});
         }
         obj["spec"]["type"] = json!({"name": tname, "path": tpath});
-        let caller_is_master = ctx.user.is_none_or(|u| u.in_group(crate::auth::MASTERS));
         let requested = obj
             .pointer("/spec/cluster")
             .and_then(Value::as_str)
@@ -187,7 +237,18 @@ impl Admission for WorkspaceAdmission {
         if !requested.is_empty() && !caller_is_master {
             return Err(forbidden(
                 &name,
-                "spec.cluster can only be set by system:masters",
+                "spec.Cluster can only be set by system privileged users",
+            ));
+        }
+        if !caller_is_master
+            && obj
+                .pointer("/spec/URL")
+                .and_then(Value::as_str)
+                .is_some_and(|u| !u.is_empty())
+        {
+            return Err(forbidden(
+                &name,
+                "spec.URL can only be set by system privileged users",
             ));
         }
         if requested.is_empty() {
@@ -236,6 +297,46 @@ impl Admission for WorkspaceAdmission {
             }
         }
         obj["status"] = json!({"phase": "Scheduling"});
+        Ok(())
+    }
+
+    /// kcp's reserved metadata: the server's `*kcp.io/…` annotations (the
+    /// owner whom the workspace controller makes admin) stay as the server
+    /// wrote them.
+    async fn admit_update(
+        &self,
+        ctx: &AdmitCtx<'_>,
+        new: &mut Value,
+        old: &Value,
+    ) -> ApiResult<()> {
+        if ctx.user.is_none_or(|u| u.in_group(crate::auth::MASTERS)) {
+            return Ok(());
+        }
+        let reserved = |v: &Value| -> Vec<(String, Value)> {
+            v.pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| {
+                            k.split_once('/')
+                                .is_some_and(|(domain, _)| domain.ends_with("kcp.io"))
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (was, is) = (reserved(old), reserved(new));
+        if let Some((k, _)) = was
+            .iter()
+            .chain(&is)
+            .find(|(k, _)| was.iter().find(|(o, _)| o == k) != is.iter().find(|(n, _)| n == k))
+        {
+            return Err(forbidden(
+                meta::name(new),
+                format!("modification of reserved annotation: {k:?}"),
+            ));
+        }
         Ok(())
     }
 }

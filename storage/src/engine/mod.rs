@@ -73,6 +73,10 @@ pub struct SledConfig {
     /// sled's page cache. Reads are served from memory snapshots, so this
     /// only needs to hold the checkpoint's working set.
     pub cache_capacity: u64,
+    /// How long opening waits for another holder of the directory's lock to
+    /// let go (as bbolt's `Options.Timeout`): sled releases it from its own
+    /// threads shortly after a store in the same process closes.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl SledConfig {
@@ -87,6 +91,7 @@ impl SledConfig {
             persisted_history_bytes: 8 << 20,
             progress_interval: std::time::Duration::from_secs(5),
             cache_capacity: 16 << 20,
+            lock_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -122,11 +127,23 @@ impl SledStorage {
     pub fn open(config: SledConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.path)
             .map_err(|e| Error::Engine(format!("creating {}: {e}", config.path.display())))?;
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let deadline = std::time::Instant::now() + config.lock_timeout;
+        let db = loop {
+            match sled::Config::new()
+                .path(&config.path)
+                .cache_capacity(config.cache_capacity)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
         let objects = db.open_tree("objects")?;
         let wal_tree = db.open_tree("wal")?;
         let rec = recovery::recover(&objects, &wal_tree)?;

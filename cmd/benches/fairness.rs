@@ -1,0 +1,239 @@
+//! Fairness under a noisy tenant, against the real binary over HTTPS:
+//! `cargo bench -p trellis --bench fairness` (`BENCH_QUICK=1` for a smoke
+//! run).
+//!
+//! Tenant A (user `a`, workspace `root:a`) floods LISTs of 2,000 1 KiB
+//! ConfigMaps from 64 concurrent loops and keeps 64 watches open, while
+//! tenant B (user `b`, `root:b`) GETs one ConfigMap in a loop. B's latency
+//! is measured idle and under the flood, once with the default per-user
+//! shares and once with shares so large they never bind (the baseline
+//! without fairness). Client and server share the machine's 2 cores.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::Request;
+use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ObjectMeta, PostParams};
+
+use common::Server;
+
+fn quick() -> bool {
+    std::env::var("BENCH_QUICK").is_ok()
+}
+
+const TOKENS: &str = "a-token,a,uid-a\nb-token,b,uid-b\n";
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `user` may do everything in `root:<ws>`.
+async fn tenant(server: &Server, ws: &str, user: &str) {
+    let root = server.client_in("root", None).await;
+    let req = |body: serde_json::Value, path: &str| {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(kube::client::Body::from(body.to_string().into_bytes()))
+            .unwrap()
+    };
+    let resp = root
+        .send(req(
+            serde_json::json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": ws}}),
+            "/apis/tenancy.kcp.io/v1alpha1/workspaces",
+        ))
+        .await
+        .expect("create workspace");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let inner = server.client_in(&format!("root:{ws}"), None).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = inner
+            .send(req(
+                serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": format!("{user}-admin")},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}),
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            ))
+            .await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workspace {ws} never became usable"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cm(name: &str, payload: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some([("payload".to_string(), payload.to_string())].into()),
+        ..Default::default()
+    }
+}
+
+/// B's GET latencies (µs) for `n` sequential requests.
+async fn b_gets(client: &kube::Client, n: usize) -> Vec<u64> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        api.get("target").await.expect("B's GET");
+        out.push(start.elapsed().as_micros() as u64);
+    }
+    out.sort_unstable();
+    out
+}
+
+struct Flood {
+    stop: Arc<AtomicBool>,
+    lists: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A's LIST loops and watches, until stopped.
+async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
+    let stop = Arc::new(AtomicBool::new(false));
+    let lists = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..loops + watches {
+        // A few connection pools, as several controllers would have.
+        let client = server.client_in("root:a", Some("a-token")).await;
+        let (stop, lists, refused) = (stop.clone(), lists.clone(), refused.clone());
+        let watch = i >= loops;
+        tasks.push(tokio::spawn(async move {
+            let path = if watch {
+                "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=5"
+            } else {
+                "/api/v1/namespaces/default/configmaps"
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let req = Request::get(path)
+                    .body(kube::client::Body::from(Vec::new()))
+                    .unwrap();
+                let Ok(resp) = client.send(req).await else {
+                    continue;
+                };
+                if resp.status() == 429 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                let mut body = resp.into_body();
+                while let Some(Ok(_)) = body.frame().await {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                if !watch {
+                    lists.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    Flood {
+        stop,
+        lists,
+        refused,
+        tasks,
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gets = if quick() { 200 } else { 3_000 };
+    let objects = if quick() { 100 } else { 2_000 };
+    println!("## Fairness (`cargo bench -p trellis --bench fairness`)\n");
+    println!(
+        "Tenant A: 64 LIST loops over {objects} ConfigMaps of 1 KiB and 64 open watches; tenant B: {gets} sequential GETs of one ConfigMap. Client and server on the same {} cores.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "| shares | B idle p50 | B idle p99 | B flooded p50 | B flooded p99 | p99 ratio | A lists/s | A refused (429) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (label, extra) in [
+        ("default (32 requests, 512 watches per user)", vec![]),
+        (
+            "unlimited (baseline)",
+            vec![
+                "--max-requests-inflight-per-user=1000000",
+                "--max-requests-inflight-per-workspace=1000000",
+                "--max-watches-per-user=1000000",
+                "--max-watches-per-workspace=1000000",
+            ],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens.csv");
+        std::fs::write(&tokens, TOKENS).unwrap();
+        let tokens = tokens.to_str().unwrap().to_string();
+        let mut args = vec!["--token-auth-file", tokens.as_str()];
+        args.extend(extra.iter().copied());
+        let mut server = Server::start_with("bench_fairness", &args);
+        rt.block_on(async {
+            tenant(&server, "a", "a").await;
+            tenant(&server, "b", "b").await;
+            let a: Api<ConfigMap> =
+                Api::namespaced(server.client_in("root:a", Some("a-token")).await, "default");
+            let payload = "x".repeat(1000);
+            for i in 0..objects {
+                a.create(&PostParams::default(), &cm(&format!("a{i:05}"), &payload))
+                    .await
+                    .expect("A's create");
+            }
+            let b = server.client_in("root:b", Some("b-token")).await;
+            Api::<ConfigMap>::namespaced(b.clone(), "default")
+                .create(&PostParams::default(), &cm("target", "b"))
+                .await
+                .expect("B's create");
+            b_gets(&b, gets / 10).await;
+            let idle = b_gets(&b, gets).await;
+            let f = flood(&server, 64, 64).await;
+            // Let the flood reach its steady state.
+            tokio::time::sleep(Duration::from_secs(if quick() { 1 } else { 3 })).await;
+            let lists_before = f.lists.load(Ordering::Relaxed);
+            let start = Instant::now();
+            let flooded = b_gets(&b, gets).await;
+            let secs = start.elapsed().as_secs_f64();
+            let lists = f.lists.load(Ordering::Relaxed) - lists_before;
+            f.stop.store(true, Ordering::Relaxed);
+            for t in f.tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+            }
+            let p = |v: &[u64], q| percentile(v, q) as f64 / 1e3;
+            println!(
+                "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1}x | {:.0} | {} |",
+                p(&idle, 0.5),
+                p(&idle, 0.99),
+                p(&flooded, 0.5),
+                p(&flooded, 0.99),
+                p(&flooded, 0.99) / p(&idle, 0.99).max(0.001),
+                lists as f64 / secs,
+                f.refused.load(Ordering::Relaxed)
+            );
+        });
+        server.stop();
+    }
+    println!();
+}
