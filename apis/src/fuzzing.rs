@@ -21,9 +21,13 @@ use crate::fieldpath::FieldSet;
 use crate::jsonpath::JsonPath;
 use crate::{fields, labels, patch, proto, validation};
 
+/// A fuzz target: its name (the name of its `tests/fuzz` binary and corpus
+/// directory) and the function that takes one input.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Every target of this crate, by name (the name of its `tests/fuzz`
 /// binary and corpus directory).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("label_selector", label_selector),
     ("field_selector", field_selector),
     ("json_patch", json_patch),
@@ -49,7 +53,7 @@ pub fn corpus_dir() -> PathBuf {
 /// after the other, each on a thread with a [`STACK_SIZE`] stack (a stack
 /// overflow aborts the test process). Returns the failures (`target/input:
 /// why`); the panic messages themselves are printed as they happen.
-pub fn replay(targets: &[(&'static str, fn(&[u8]))]) -> Vec<String> {
+pub fn replay(targets: &[Target]) -> Vec<String> {
     let mut failures = Vec::new();
     for &(name, target) in targets {
         let dir = corpus_dir().join(name);

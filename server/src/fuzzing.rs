@@ -24,7 +24,7 @@ use crate::request::{body, info};
 
 /// Every target of this crate, by name (the name of its `tests/fuzz`
 /// binary and corpus directory).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[trellis_apis::fuzzing::Target] = &[
     ("request_path", request_path),
     ("query_params", query_params),
     ("request_headers", request_headers),
