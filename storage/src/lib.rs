@@ -8,7 +8,8 @@
 //!   backend (etcd, another embedded store) implements it and runs the
 //!   conformance suite in `testing` (feature `testing`).
 //! * [`SledStorage`] is the embedded default: group-committed write-ahead
-//!   log on sled, background checkpoint, in-memory copy-on-write snapshots for
+//!   log in segment files (`fdatasync` per group), background checkpoint
+//!   into sled, in-memory copy-on-write snapshots for
 //!   reads, bounded event history and watch fan-out. See `engine` for the
 //!   on-disk layout and `hub` for watch delivery guarantees.
 //!
@@ -26,6 +27,7 @@ mod error;
 mod event;
 mod hub;
 pub mod keys;
+mod log;
 mod record;
 mod snapshot;
 mod wal;
@@ -38,4 +40,5 @@ pub use engine::{CheckpointConfig, SledConfig, SledStorage};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind, PrevValue};
 pub use hub::HistoryConfig;
+pub use log::SyncObserver;
 pub use record::{Preconditions, Record, Value};

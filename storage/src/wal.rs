@@ -1,11 +1,13 @@
 //! Encoding of write-ahead-log records.
 //!
 //! One record holds one commit group: consecutive revisions starting at
-//! `first_revision`, all made durable by a single flush. Records are keyed in
-//! sled by the big-endian first revision, so key order is revision order.
-//! A trailing CRC32 guards against torn or corrupted records; sled checks its
-//! own pages too, but the log is the source of truth on recovery and a wrong
-//! byte there must stop the store from opening rather than serve bad data.
+//! `first_revision`, all made durable by a single `fdatasync` (see
+//! [`crate::log`] for the segment files holding them). A trailing CRC32
+//! tells a whole record from a torn one; the log is the source of truth on
+//! recovery and a wrong byte before its tail must stop the store from
+//! opening rather than serve bad data. (Stores written before the segment
+//! log kept these records in a sled tree keyed by the big-endian first
+//! revision; opening such a store moves them into segments.)
 
 use std::sync::Arc;
 
@@ -35,10 +37,6 @@ impl WalBatch {
     pub fn last_revision(&self) -> u64 {
         self.first_revision + self.events.len() as u64 - 1
     }
-}
-
-pub(crate) fn key(first_revision: u64) -> [u8; 8] {
-    first_revision.to_be_bytes()
 }
 
 pub(crate) fn encode(batch: &WalBatch) -> Vec<u8> {
@@ -137,8 +135,9 @@ impl Reader {
     }
 }
 
-/// Decodes a record; the returned values share `raw`'s allocation.
-pub(crate) fn decode(raw: Bytes) -> Result<WalBatch> {
+/// Checks a record's size, checksum, magic and version (what tells a whole
+/// record from a torn or foreign one) without decoding it.
+pub(crate) fn check(raw: &[u8]) -> Result<()> {
     if raw.len() < MAGIC.len() + 1 + 8 + 8 + 4 + 4 {
         return Err(corrupt("too short"));
     }
@@ -150,6 +149,13 @@ pub(crate) fn decode(raw: Bytes) -> Result<WalBatch> {
     if &raw[..4] != MAGIC || raw[4] != VERSION {
         return Err(corrupt("bad magic or version"));
     }
+    Ok(())
+}
+
+/// Decodes a record; the returned values share `raw`'s allocation.
+pub(crate) fn decode(raw: Bytes) -> Result<WalBatch> {
+    check(&raw)?;
+    let body_len = raw.len() - 4;
     let mut r = Reader {
         buf: raw.slice(5..body_len),
     };

@@ -1,5 +1,7 @@
 //! Integration tests of the sled engine: the conformance suite, restarts,
-//! and a crash test that SIGKILLs a writer process at random moments.
+//! a crash test that SIGKILLs a writer process at random moments, and the
+//! durability tests (`engine/durability.rs`: syscall order under strace,
+//! simulated power loss).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -10,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+
+#[path = "engine/durability.rs"]
+mod durability;
 use trellis_storage::testing::{self, Backend, SuiteConfig, next_event, parse, value};
 use trellis_storage::{
     CheckpointConfig, HistoryConfig, ListOptions, Preconditions, SledConfig, SledStorage, Storage,
@@ -128,8 +133,10 @@ async fn wal_compaction_and_checkpoint_survive_restart() {
         fold_interval: Duration::from_millis(50),
         max_pending_events: 1000,
     };
-    // Keep a little history across the restart (each record is ~100 bytes).
+    // Keep a little history across the restart (each record is ~100 bytes);
+    // small segments, as the log is deleted a segment at a time.
     c.persisted_history_bytes = 2_000;
+    c.segment_bytes = 4_096;
     let last = {
         let s = SledStorage::open(c.clone()).unwrap();
         for round in 0..5u64 {

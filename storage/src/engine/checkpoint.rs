@@ -1,6 +1,6 @@
 //! The checkpointer folds committed WAL batches into the `objects` tree.
 //!
-//! Acknowledged writes are durable once their WAL record is flushed; the
+//! Acknowledged writes are durable once their WAL record is synced; the
 //! `objects` tree only bounds how much WAL recovery replays and lets the WAL
 //! be compacted. It is therefore written in the background, off the
 //! acknowledgement path, and lazily: pending batches are folded when
@@ -11,13 +11,16 @@
 //! Why per key and small: sled keeps every value stored out of line (a
 //! "blob", anything near 128 KiB per page) in memory for as long as it
 //! lives, because its cache charges blobs by their pointer size. Object
-//! records are small and stay inside sled's bounded page cache; only the
-//! short-lived WAL records are blobs (see `commit`).
+//! records are small and stay inside sled's bounded page cache (the WAL
+//! lives in segment files of its own, see `crate::log`).
 //!
 //! Folding uses plain sled inserts rather than a sled `Batch`, because a
 //! batch takes sled's database-wide write lock and would stall the commit
-//! path. Atomicity comes from ordering instead: write the objects, flush,
-//! then move the `applied` marker. A durable marker therefore always implies
+//! path. Atomicity comes from ordering instead: write the objects, flush
+//! and sync them to the device, then move the `applied` marker and sync
+//! again. (sled's flush waits for page writes but not for the device's
+//! cache, which may reorder them; `syncfs` in between keeps the order.)
+//! Only then are log segments deleted. A durable marker therefore always implies
 //! durable objects up to it; objects may be *ahead* of the marker after a
 //! crash, which is harmless because recovery replays every WAL event after
 //! the marker and replaying "set key to value" is idempotent.
@@ -112,8 +115,9 @@ pub(crate) fn decode_record(key: Bytes, raw: Bytes) -> Result<Record> {
 
 pub(crate) struct Checkpointer {
     pub db: sled::Db,
+    /// The data directory (sled's), synced to the device after each flush.
+    pub dir: std::path::PathBuf,
     pub objects: sled::Tree,
-    pub wal: sled::Tree,
     /// Every WAL record still on disk, oldest first.
     pub wal_index: Arc<parking_lot::Mutex<VecDeque<WalEntry>>>,
     pub hub: Arc<Hub>,
@@ -200,46 +204,58 @@ impl Checkpointer {
         }
         // Objects first, durably; only then may the marker claim them.
         self.db.flush()?;
+        crate::log::sync_filesystem(&self.dir)?;
         self.objects
             .insert(APPLIED_MARKER, &last.to_be_bytes()[..])?;
         // The marker must be durable before the WAL it replaces goes.
         self.db.flush()?;
+        crate::log::sync_filesystem(&self.dir)?;
         self.applied.store(last, Ordering::Release);
         self.compact_wal(last)?;
         tracing::debug!(revision = last, keys, elapsed = ?started.elapsed(), "checkpoint folded");
         Ok(())
     }
 
-    /// Drops WAL records that recovery no longer needs (folded into the
-    /// checkpoint) once the in-memory history has let go of them too or the
-    /// persisted history is over its byte budget. Oldest first, so the log
-    /// stays contiguous if we crash midway. sled keeps these large records
-    /// in memory while they exist, so this also bounds memory.
+    /// Deletes log segments that recovery no longer needs (every record in
+    /// them folded into the checkpoint) once the in-memory history has let
+    /// go of them too or the persisted history is over its byte budget.
+    /// Oldest first, so the log stays contiguous if we crash midway; never
+    /// the newest segment, which the committer may still append to.
     fn compact_wal(&self, applied: u64) -> Result<()> {
         let history_floor = self.hub.compacted();
         loop {
-            let front = {
+            let (segment, records) = {
                 let idx = self.wal_index.lock();
+                let Some(front) = idx.front() else {
+                    return Ok(());
+                };
+                let segment = front.segment.clone();
+                if idx.back().is_some_and(|b| b.segment == segment) {
+                    return Ok(());
+                }
                 let history_bytes: u64 = idx
                     .iter()
                     .take_while(|e| e.last <= applied)
                     .map(|e| e.bytes)
                     .sum();
-                match idx.front() {
-                    Some(f)
-                        if f.last <= applied
-                            && (f.last <= history_floor
-                                || history_bytes > self.persisted_history_bytes) =>
-                    {
-                        *f
-                    }
-                    _ => return Ok(()),
+                let in_segment: Vec<&WalEntry> =
+                    idx.iter().take_while(|e| e.segment == segment).collect();
+                let last = in_segment.last().map_or(0, |e| e.last);
+                let bytes: u64 = in_segment.iter().map(|e| e.bytes).sum();
+                let removable = last <= applied
+                    && (last <= history_floor
+                        || history_bytes.saturating_sub(bytes) >= self.persisted_history_bytes);
+                if !removable {
+                    return Ok(());
                 }
+                (segment, in_segment.len())
             };
-            self.wal.remove(&crate::wal::key(front.first)[..])?;
+            crate::log::remove_segment(&segment)?;
             let mut idx = self.wal_index.lock();
-            if idx.front().is_some_and(|f| f.first == front.first) {
-                idx.pop_front();
+            for _ in 0..records {
+                if idx.front().is_some_and(|f| f.segment == segment) {
+                    idx.pop_front();
+                }
             }
         }
     }

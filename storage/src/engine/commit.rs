@@ -3,13 +3,13 @@
 //! Writers enqueue requests; the committer takes everything queued (up to a
 //! batch limit), checks each against its working state (create-if-absent,
 //! compare-and-swap, delete preconditions), assigns consecutive revisions,
-//! writes the whole group as one WAL record and flushes once. Only then does
-//! it publish the new snapshot and acknowledge the writers. Writers arriving
-//! during a flush form the next group, so the flush cost is shared by however
-//! many writers are waiting: group commit without timers.
+//! appends the whole group as one WAL record and `fdatasync`s once. Only
+//! then does it publish the new snapshot and acknowledge the writers.
+//! Writers arriving during a sync form the next group, so the sync cost is
+//! shared by however many writers are waiting: group commit without timers.
 //!
 //! A single thread assigning revisions makes "no lost update, no duplicate
-//! revision" hold by construction. If sled fails mid-commit the on-disk state
+//! revision" hold by construction. If the log fails mid-commit the on-disk state
 //! is uncertain, so the store stops accepting writes (as etcd does on a disk
 //! error) instead of guessing.
 
@@ -65,8 +65,7 @@ pub(crate) struct Request {
 }
 
 pub(crate) struct Committer {
-    pub db: sled::Db,
-    pub wal: sled::Tree,
+    pub log: crate::log::Log,
     pub working: Snapshot,
     pub published: Arc<ArcSwap<Snapshot>>,
     pub hub: Arc<Hub>,
@@ -294,20 +293,15 @@ impl Committer {
         let _ = self.to_checkpoint.send(batch);
     }
 
-    /// Appends one WAL record and flushes. (The checkpointer compacts.)
+    /// Appends one WAL record and syncs it. (The checkpointer compacts.)
     fn log(&mut self, batch: &WalBatch) -> Result<()> {
-        // One plain insert: a single key is written atomically, and unlike a
-        // sled `Batch` it does not take sled's database-wide write lock, so
-        // the checkpointer keeps running alongside.
         let record = wal::encode(batch);
         let size = record.len() as u64;
-        self.wal
-            .insert(&wal::key(batch.first_revision)[..], record)?;
-        self.db.flush()?;
+        let segment = self.log.append(batch.first_revision, &record)?;
         self.wal_index.lock().push_back(WalEntry {
-            first: batch.first_revision,
             last: batch.last_revision(),
             bytes: size,
+            segment: segment.into(),
         });
         Ok(())
     }

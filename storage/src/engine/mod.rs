@@ -1,14 +1,17 @@
-//! The embedded engine: sled underneath, write-ahead log plus checkpoint.
+//! The embedded engine: a write-ahead log of our own plus a checkpoint in
+//! sled.
 //!
-//! Layout inside the sled database:
+//! Layout of the data directory:
 //!
-//! * tree `wal`: one record per commit group, keyed by its first revision
-//!   (big-endian), holding every event of the group (see [`crate::wal`]).
-//!   A write is acknowledged once its record is flushed.
-//! * tree `objects`: the checkpoint — every live key with its record, plus
-//!   the `applied` marker saying up to which revision it is complete.
-//!   Written lazily in the background by the checkpointer, never on the
-//!   acknowledgement path. Recovery loads it and replays the WAL after it.
+//! * `wal/`: segment files with one record per commit group, holding every
+//!   event of the group (see [`crate::log`] and [`crate::wal`]). A write is
+//!   acknowledged once the `fdatasync` covering its record returned.
+//! * the sled database, tree `objects`: the checkpoint — every live key with
+//!   its record, plus the `applied` marker saying up to which revision it is
+//!   complete. Written lazily in the background by the checkpointer, never
+//!   on the acknowledgement path, and synced to the device (`syncfs`) before
+//!   any log segment it replaces is deleted. Recovery loads it and replays
+//!   the log after it.
 //!
 //! In memory: the published [`Snapshot`](crate::snapshot) (all reads), the
 //! event ring in the [`Hub`](crate::hub) (watches, past-revision lists).
@@ -18,21 +21,21 @@
 //!
 //! Why not "one sled insert per object plus one per event, flushed per
 //! batch"? On the reference machine a 1 KiB sled insert costs ~8 µs of CPU,
-//! and a sled `Batch` takes a database-wide write lock. Writing the log as
-//! one plain insert per commit group makes the acknowledged path cost one
-//! insert per *group*; the per-object inserts move to the checkpointer,
-//! which coalesces them and runs off the acknowledgement path.
+//! a sled `Batch` takes a database-wide write lock, and sled's flush does
+//! not reach the device (`sync_file_range`). The acknowledged path is one
+//! append and one `fdatasync` per *group*; the per-object inserts move to
+//! the checkpointer, which coalesces them and runs off that path.
 //!
-//! Memory: sled keeps large ("blob") values in memory for as long as they
-//! exist. WAL records are blobs, so the WAL is kept short: compacted behind
-//! the checkpoint, with at most `persisted_history_bytes` kept as history for
-//! after a restart. Object records are small and live in sled's bounded
-//! page cache.
+//! The log is compacted behind the checkpoint a segment at a time, keeping
+//! at most `persisted_history_bytes` of checkpointed records as watch
+//! history for after a restart. Object records are small and live in sled's
+//! bounded page cache.
 
 mod checkpoint;
 mod commit;
 mod recovery;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,7 +48,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use self::checkpoint::CheckpointConfig;
 use self::commit::{Committer, Op, Request};
+use self::recovery::WalEntry;
 use crate::hub::{HistoryConfig, Hub};
+use crate::log::{Log, Opened};
 use crate::snapshot::{self, Snapshot};
 use crate::wal::WalBatch;
 use crate::{
@@ -73,6 +78,12 @@ pub struct SledConfig {
     /// sled's page cache. Reads are served from memory snapshots, so this
     /// only needs to hold the checkpoint's working set.
     pub cache_capacity: u64,
+    /// Preallocated size of a write-ahead log segment; the log is deleted a
+    /// whole segment at a time.
+    pub segment_bytes: u64,
+    /// Sees every durable log length (the power-loss test throws away
+    /// whatever lies beyond it).
+    pub sync_observer: Option<crate::log::SyncObserver>,
     /// How long opening waits for another holder of the directory's lock to
     /// let go (as bbolt's `Options.Timeout`): sled releases it from its own
     /// threads shortly after a store in the same process closes.
@@ -91,6 +102,8 @@ impl SledConfig {
             persisted_history_bytes: 8 << 20,
             progress_interval: std::time::Duration::from_secs(5),
             cache_capacity: 16 << 20,
+            segment_bytes: 16 << 20,
+            sync_observer: None,
             lock_timeout: std::time::Duration::from_secs(10),
         }
     }
@@ -102,10 +115,52 @@ struct Threads {
     dispatcher: JoinHandle<()>,
 }
 
+/// Opens the log, first moving the records of a store written before the
+/// segment log (a sled tree `wal`) into it. The old tree is dropped only
+/// once the segments holding its records are synced, so a crash midway
+/// repeats the move from scratch.
+fn migrate_sled_wal(db: &sled::Db, config: &SledConfig, wal_dir: &Path) -> Result<Opened> {
+    let open = || {
+        Log::open(
+            wal_dir,
+            config.segment_bytes,
+            true,
+            config.sync_observer.clone(),
+        )
+    };
+    if !db.tree_names().iter().any(|n| n.as_ref() == b"wal") {
+        return open();
+    }
+    let old = db.open_tree("wal")?;
+    if !old.is_empty() {
+        // Segments from an interrupted earlier move are partial copies.
+        if wal_dir.exists() {
+            std::fs::remove_dir_all(wal_dir)
+                .map_err(|e| Error::Engine(format!("clearing {}: {e}", wal_dir.display())))?;
+        }
+        let mut opened = open()?;
+        let mut moved = 0usize;
+        for item in old.iter() {
+            let (_, v) = item?;
+            let batch = crate::wal::decode(Bytes::copy_from_slice(&v))?;
+            opened.log.append(batch.first_revision, &v)?;
+            moved += 1;
+        }
+        drop(opened);
+        crate::log::sync_dir(wal_dir)?;
+        tracing::info!(records = moved, "moved the write-ahead log out of sled");
+    }
+    drop(old);
+    db.drop_tree("wal")?;
+    db.flush()?;
+    crate::log::sync_filesystem(&config.path)?;
+    open()
+}
+
 /// The sled-backed [`Storage`].
 pub struct SledStorage {
     db: sled::Db,
-    wal_tree: sled::Tree,
+    wal_index: Arc<Mutex<VecDeque<WalEntry>>>,
     published: Arc<ArcSwap<Snapshot>>,
     hub: Arc<Hub>,
     applied: Arc<AtomicU64>,
@@ -145,8 +200,10 @@ impl SledStorage {
             }
         };
         let objects = db.open_tree("objects")?;
-        let wal_tree = db.open_tree("wal")?;
-        let rec = recovery::recover(&objects, &wal_tree)?;
+        let wal_dir = config.path.join("wal");
+        let opened = migrate_sled_wal(&db, &config, &wal_dir)?;
+        let rec = recovery::recover(&objects, &opened.segments)?;
+        let log = opened.log;
         tracing::info!(
             revision = rec.snapshot.revision,
             objects = rec.snapshot.map.len(),
@@ -170,8 +227,8 @@ impl SledStorage {
         let checkpointer = {
             let ck = checkpoint::Checkpointer {
                 db: db.clone(),
+                dir: config.path.clone(),
                 objects,
-                wal: wal_tree.clone(),
                 wal_index: wal_index.clone(),
                 hub: hub.clone(),
                 persisted_history_bytes: config.persisted_history_bytes,
@@ -208,12 +265,11 @@ impl SledStorage {
         };
         let (tx, rx) = mpsc::channel(8192);
         let committer = Committer {
-            db: db.clone(),
-            wal: wal_tree.clone(),
+            log,
             working: rec.snapshot,
             published: published.clone(),
             hub: hub.clone(),
-            wal_index,
+            wal_index: wal_index.clone(),
             to_checkpoint: ck_tx,
             to_dispatch: dispatch_tx,
             failed: failed.clone(),
@@ -223,7 +279,7 @@ impl SledStorage {
         let committer = spawn("trellis-commit", move || committer.run(rx))?;
         Ok(SledStorage {
             db,
-            wal_tree,
+            wal_index,
             published,
             hub,
             applied,
@@ -249,7 +305,7 @@ impl SledStorage {
 
     /// Number of write-ahead-log records on disk.
     pub fn wal_records(&self) -> usize {
-        self.wal_tree.len()
+        self.wal_index.lock().len()
     }
 
     async fn submit(&self, op: Op) -> Result<Record> {
@@ -379,5 +435,63 @@ impl Storage for SledStorage {
             return Err(Error::Engine("store failed while running".into()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, EventKind};
+
+    /// A store written before the segment log kept its log in a sled tree;
+    /// opening it moves the records into segments and drops the tree.
+    #[test]
+    fn a_store_with_its_log_in_sled_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let old = db.open_tree("wal").unwrap();
+            for first in [1u64, 3] {
+                let batch = WalBatch {
+                    first_revision: first,
+                    time_ms: 1,
+                    events: (first..first + 2)
+                        .map(|r| {
+                            Arc::new(Event {
+                                kind: EventKind::Added,
+                                key: Bytes::from(format!("g/r/c/ns/k{r}")),
+                                revision: r,
+                                value: Bytes::from(format!("{{\"n\":{r}}}")),
+                                prev: None,
+                                uid: None,
+                                revision_offset: None,
+                            })
+                        })
+                        .collect(),
+                };
+                old.insert(first.to_be_bytes(), crate::wal::encode(&batch))
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let s = SledStorage::open_path(dir.path()).unwrap();
+            assert_eq!(s.current_revision(), 4);
+            assert_eq!(s.wal_records(), 2);
+            for r in 1..=4u64 {
+                let rec = rt
+                    .block_on(s.get(format!("g/r/c/ns/k{r}").as_bytes()))
+                    .unwrap()
+                    .expect("migrated");
+                assert_eq!(rec.revision, r);
+            }
+            assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"wal"));
+            rt.block_on(s.close()).unwrap();
+        }
+        assert!(dir.path().join("wal").is_dir());
     }
 }

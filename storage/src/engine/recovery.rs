@@ -2,14 +2,14 @@
 //!
 //! 1. Load `objects` (the checkpoint) and its `applied` marker; records may
 //!    be ahead of the marker (an interrupted fold), never behind it.
-//! 2. Read the WAL in revision order. Records must be contiguous and must
+//! 2. Read the WAL segments in revision order. Records must be contiguous and must
 //!    start at or before `applied + 1`; anything else means lost data and
 //!    the store refuses to open rather than serve it.
 //! 3. Events after `applied` are replayed onto the map and handed to the
 //!    checkpointer again; every retained event seeds the watch history, so
 //!    watches can resume across a restart.
 //!
-//! Values are taken from sled without copying (`Bytes::from_owner`), and
+//! Values are taken from sled and the segments without copying, and
 //! replayed history shares bytes with the map where an event is still the
 //! key's current version, so a restart does not hold two copies.
 
@@ -19,16 +19,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::checkpoint::{APPLIED_MARKER, decode_record};
+use crate::log::Segment;
 use crate::snapshot::Snapshot;
 use crate::wal::{self, WalBatch};
 use crate::{Error, Event, EventKind, Record, Result};
 
 /// One WAL record still on disk.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct WalEntry {
-    pub first: u64,
     pub last: u64,
     pub bytes: u64,
+    /// The segment file holding it.
+    pub segment: Arc<std::path::Path>,
 }
 
 pub(crate) struct Recovered {
@@ -43,7 +45,7 @@ pub(crate) struct Recovered {
     pub unapplied: Vec<Arc<WalBatch>>,
 }
 
-pub(crate) fn recover(objects: &sled::Tree, wal_tree: &sled::Tree) -> Result<Recovered> {
+pub(crate) fn recover(objects: &sled::Tree, segments: &[Segment]) -> Result<Recovered> {
     let applied = match objects.get(APPLIED_MARKER)? {
         Some(v) => u64::from_be_bytes(
             v.as_ref()
@@ -72,14 +74,21 @@ pub(crate) fn recover(objects: &sled::Tree, wal_tree: &sled::Tree) -> Result<Rec
     let mut unapplied = Vec::new();
     let mut compacted = None;
     let mut expected_next: Option<u64> = None;
-    for item in wal_tree.iter() {
-        let (k, v) = item?;
-        let bytes = v.len() as u64;
-        let batch = wal::decode(Bytes::from_owner(v))?;
-        if k.as_ref() != wal::key(batch.first_revision) {
-            return Err(Error::Engine(
-                "write-ahead log key does not match its record".into(),
-            ));
+    let records = segments.iter().flat_map(|s| {
+        let path: Arc<std::path::Path> = s.path.as_path().into();
+        s.records
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| (path.clone(), (i == 0).then_some(s.first_revision), r))
+    });
+    for (segment, named, raw) in records {
+        let bytes = raw.len() as u64;
+        let batch = wal::decode(raw.clone())?;
+        if named.is_some_and(|n| n != batch.first_revision) {
+            return Err(Error::Engine(format!(
+                "write-ahead log segment {} does not start with its named revision",
+                segment.display()
+            )));
         }
         match expected_next {
             None => {
@@ -101,9 +110,9 @@ pub(crate) fn recover(objects: &sled::Tree, wal_tree: &sled::Tree) -> Result<Rec
         }
         expected_next = Some(batch.last_revision() + 1);
         wal_index.push_back(WalEntry {
-            first: batch.first_revision,
             last: batch.last_revision(),
             bytes,
+            segment,
         });
         let mut events = Vec::with_capacity(batch.events.len());
         for e in &batch.events {

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every test, on a fresh machine: installs the system packages the tests
+# need (Debian's), then runs the whole suite. The README's test command and
+# what .ci/run calls after fmt and clippy. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# curl: requests the end-to-end tests must not have retried by a client.
+# strace: the storage tests count and order fdatasync calls.
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v strace >/dev/null || need+=(strace)
+if ((${#need[@]})); then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "tests/run.sh: installing ${need[*]}" >&2
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The end-to-end tests drive kubectl 1.33 (pinned: $TRELLIS_KUBECTL, or
+# kubectl.1.33 beside the kubectl on PATH, as the Google Cloud CLI's kubectl
+# package installs it). It is not in Debian's archive, so it cannot be
+# installed here; say so before a long build rather than after it.
+if [ -z "${TRELLIS_KUBECTL:-}" ]; then
+    kubectl_dir=$(dirname "$(readlink -f "$(command -v kubectl || echo /nonexistent)")")
+    if [ ! -x "$kubectl_dir/kubectl.1.33" ]; then
+        echo "tests/run.sh: kubectl 1.33 not found (set TRELLIS_KUBECTL, or install the" >&2
+        echo "  Google Cloud CLI's kubectl package, which puts kubectl.1.33 beside kubectl)" >&2
+        exit 1
+    fi
+fi
+
+exec cargo test --workspace --release "$@"
