@@ -258,12 +258,19 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Sets up logging to stderr through a background writer thread. The guard
+/// flushes what is buffered when dropped, so `main` keeps it until exit.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Lossless: a full buffer (128k lines) slows logging callers down rather
+    // than dropping lines an operator may need.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colour codes only help a human at a terminal; in a log file they
         // break grep.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
@@ -271,14 +278,18 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
+            let _log = init_logging(args.log_format);
             let mut opts = trellis_server::Options {
                 data_dir: args.data_dir,
                 address: args.address,

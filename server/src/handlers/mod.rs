@@ -50,6 +50,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Requests slower than this are logged at info level (watches excepted:
+/// they last as long as the client wants).
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One line per request, off the hot path: at debug level (the audit log is
+/// the complete record of who did what), at warn for server errors and at
+/// info for slow requests. Formatting a line per request cost 13–45% of
+/// create throughput at info level; a disabled line costs one cached
+/// level check.
 async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
@@ -64,21 +73,33 @@ async fn access_log(req: Request, next: Next) -> Response {
         .to_string();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
-    let label = resp.extensions().get::<RequestLabel>().cloned();
-    let (verb, resource) = match &label {
+    let status = resp.status().as_u16();
+    let label = resp.extensions().get::<RequestLabel>();
+    let (verb, resource) = match label {
         Some(l) => (l.verb, l.resource.as_str()),
         None => ("", ""),
     };
-    tracing::info!(
-        method = %method,
-        verb,
-        resource,
-        path,
-        content_type,
-        status = resp.status().as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1e3,
-        "request"
-    );
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                method = %method,
+                verb,
+                resource,
+                path,
+                content_type,
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1e3,
+                "request"
+            )
+        };
+    }
+    if status >= 500 {
+        line!(warn);
+    } else if elapsed >= SLOW_REQUEST && verb != "watch" {
+        line!(info);
+    } else {
+        line!(debug);
+    }
     resp
 }
 
