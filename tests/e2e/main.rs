@@ -17,6 +17,7 @@ mod readme;
 mod review;
 mod sharing;
 mod sharing_types;
+mod unsupported;
 mod walkthrough;
 mod workspaces;
 mod writes_patch_proto;

@@ -231,6 +231,37 @@ fn invalid_param(field: &str, value: &str, detail: &str) -> ApiError {
     .into()
 }
 
+/// Foreground and orphaning deletion are promises about dependents that
+/// only a garbage collector keeps (wait for them, or strip their owner
+/// references); this server has none yet, so it refuses them instead of
+/// answering success for work nobody will do. Background (kubectl's
+/// default) and no policy delete the object itself, which is all they
+/// promise here.
+fn refuse_without_collector(policy: Option<String>, orphan: bool) -> ApiResult<()> {
+    let refused = match policy.as_deref() {
+        Some(p @ ("Foreground" | "Orphan")) => Some(("propagationPolicy", p)),
+        _ if orphan => Some(("orphanDependents", "true")),
+        _ => None,
+    };
+    let Some((field, value)) = refused else {
+        return Ok(());
+    };
+    let gk = trellis_apis::GroupKind {
+        group: "meta.k8s.io".into(),
+        kind: "Options".into(),
+    };
+    let detail = format!(
+        "{value}: dependents are not garbage collected by this server; \
+         only \"Background\" propagation is supported"
+    );
+    Err(Status::invalid(
+        &gk,
+        "",
+        &[trellis_apis::FieldError::forbidden(field, detail)],
+    )
+    .into())
+}
+
 pub(super) struct Call<'a> {
     pub(super) state: &'a AppState,
     pub(super) def: &'a Arc<ResourceDef>,
@@ -766,6 +797,7 @@ impl Call<'_> {
             dry_run: self.params.dry_run,
             ..Default::default()
         };
+        let (mut policy, mut orphan) = (None, None);
         if !bytes.iter().all(u8::is_ascii_whitespace) {
             // client-go sends DeleteOptions as protobuf when it speaks protobuf.
             let v: Value = if bytes.starts_with(&trellis_apis::proto::MAGIC) {
@@ -808,6 +840,11 @@ impl Call<'_> {
                     "supported values: \"Orphan\", \"Background\", \"Foreground\"",
                 ));
             }
+            policy = v
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            orphan = v.get("orphanDependents").and_then(Value::as_bool);
         }
         if let Some(p) = &self.params.propagation_policy
             && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
@@ -818,6 +855,10 @@ impl Call<'_> {
                 "supported values: \"Orphan\", \"Background\", \"Foreground\"",
             ));
         }
+        refuse_without_collector(
+            policy.or_else(|| self.params.propagation_policy.clone()),
+            orphan.or(self.params.orphan_dependents).unwrap_or(false),
+        )?;
         Ok(opts)
     }
 
