@@ -10,6 +10,7 @@ mod api_wire;
 mod authn;
 mod authz;
 mod crds;
+mod go_clients;
 mod hostile;
 mod http_edge;
 mod rbac_api;

@@ -22,7 +22,10 @@ pub fn attributes(user: &UserInfo, method: &Method, path: &str, query: Option<&s
             .any(|(k, v)| k == "watch" && matches!(v.as_ref(), "true" | "1"))
     });
     match info::parse(method, path, watch) {
-        Some(Target::Resource(r)) => {
+        Some(Target::Resource(mut r)) => {
+            if r.name.is_none() && matches!(r.verb.as_str(), "list" | "watch") {
+                r.name = query.and_then(selected_name);
+            }
             // Upstream files requests on a namespace itself under that
             // namespace, so that namespaced grants can expose it.
             let namespace = match (&r.namespace, r.resource.as_str(), &r.name) {
@@ -45,6 +48,27 @@ pub fn attributes(user: &UserInfo, method: &Method, path: &str, query: Option<&s
     }
 }
 
+/// The name a list or watch is restricted to by its field selector, as
+/// upstream's `RequestInfoFactory`: a `metadata.name=<x>` (or `==`) term
+/// among the selector's terms, when `x` is a valid path segment. A
+/// `resourceNames` grant then allows `kubectl get x --watch`, informers on
+/// one object and api-syncagent's single-object watches. A selector that
+/// does not parse restricts nothing.
+fn selected_name(query: &str) -> Option<String> {
+    let selector = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "fieldSelector")?
+        .1;
+    let parsed = trellis_apis::fields::parse(&selector).ok()?;
+    let name = parsed
+        .requirements()
+        .iter()
+        .find(|t| t.field == "metadata.name" && t.op == trellis_apis::fields::FieldOp::Equals)?
+        .value
+        .clone();
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%']);
+    valid.then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +86,26 @@ mod tests {
             Some("watch=true&resourceVersion=1"),
         );
         assert_eq!(a.verb, "watch");
+        // A list or watch of one name carries that name, for resourceNames.
+        for (q, name) in [
+            ("watch=true&fieldSelector=metadata.name%3Dx", "x"),
+            ("fieldSelector=metadata.name%3D%3Dx,data.a%3Db", "x"),
+            ("fieldSelector=data.a%3Db,metadata.name%3Dx", "x"),
+            ("fieldSelector=metadata.name%21%3Dx", ""),
+            ("fieldSelector=metadata.namespace%3Dx", ""),
+            ("fieldSelector=metadata.name%3D..", ""),
+            ("fieldSelector=metadata.name%3Da%2Fb", ""),
+            ("fieldSelector=metadata.name%3Dx%3D", ""),
+            ("labelSelector=metadata.name%3Dx", ""),
+        ] {
+            let a = attributes(
+                &u,
+                &Method::GET,
+                "/api/v1/namespaces/ns/configmaps",
+                Some(q),
+            );
+            assert_eq!(a.name, name, "{q}");
+        }
         let a = attributes(&u, &Method::DELETE, "/api/v1/namespaces/foo", None);
         assert_eq!(
             (a.verb.as_str(), a.namespace.as_str(), a.name.as_str()),

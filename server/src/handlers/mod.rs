@@ -125,6 +125,10 @@ fn label(mut resp: Response, verb: &'static str, resource: &str) -> Response {
 
 async fn dispatch(State(state): State<AppState>, req: Request<Body>) -> Response {
     let extra_space = crate::auth::bearer_has_extra_space(req.headers());
+    let req = match crate::request::path::decode(req) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
     let mut resp = serve_request(state, req).await;
     if extra_space {
         resp = crate::response::with_warnings(resp, &[crate::auth::EXTRA_SPACE_WARNING.into()]);

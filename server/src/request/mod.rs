@@ -5,3 +5,4 @@ pub mod body;
 pub mod info;
 pub mod media;
 pub mod params;
+pub mod path;
