@@ -3,7 +3,12 @@
 //! on top of the bootstrap policy.
 //!
 //! Run: `cargo bench -p trellis-apis --bench rbac`. Prints the index build
-//! time and µs per `authorize` call for allowed and denied requests.
+//! time and µs per `authorize` call for allowed and denied requests, then
+//! the same decisions on workspaces with 100, 1,000 and 10,000
+//! RoleBindings, to show whether the cost grows with the bindings.
+//!
+//! `cargo test` (no `--bench`) or `BENCH_QUICK=1` runs a quick smoke
+//! version: fewer iterations and no 10,000-binding workspace.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,6 +25,12 @@ use trellis_apis::rbac::{
 const NAMESPACES: usize = 100;
 const BINDINGS_PER_NAMESPACE: usize = 10;
 const EXTRA_CLUSTER_BINDINGS: usize = 45;
+
+/// A quick smoke run: `BENCH_QUICK` is set, or the binary was not started
+/// by `cargo bench` (which passes `--bench`), e.g. by `cargo test`.
+fn quick() -> bool {
+    std::env::var_os("BENCH_QUICK").is_some() || !std::env::args().any(|a| a == "--bench")
+}
 
 fn meta(ns: Option<&str>, name: &str) -> ObjectMeta {
     ObjectMeta {
@@ -53,10 +64,12 @@ struct Policy {
     cluster_role_bindings: Vec<ClusterRoleBinding>,
 }
 
-fn policy() -> Policy {
+/// The policy of a workspace with `namespaces` namespaces of
+/// [`BINDINGS_PER_NAMESPACE`] RoleBindings each.
+fn policy(namespaces: usize) -> Policy {
     let mut roles = Vec::new();
     let mut role_bindings = Vec::new();
-    for n in 0..NAMESPACES {
+    for n in 0..namespaces {
         let ns = format!("ns-{n}");
         roles.push(Role {
             metadata: meta(Some(&ns), "lease-holder"),
@@ -102,7 +115,7 @@ fn policy() -> Policy {
                     "view",
                     vec![subject(
                         "Group",
-                        &format!("system:serviceaccounts:ns-{}", (n + 1) % NAMESPACES),
+                        &format!("system:serviceaccounts:ns-{}", (n + 1) % namespaces),
                         None,
                     )],
                 ),
@@ -167,7 +180,10 @@ fn report(label: &str, per_op: Duration) {
 }
 
 fn main() {
-    let p = policy();
+    let quick = quick();
+    // Iterations per decision measurement.
+    let decisions: u32 = if quick { 10_000 } else { 1_000_000 };
+    let p = policy(NAMESPACES);
     println!(
         "policy: {} RoleBindings, {} ClusterRoleBindings, {} Roles, {} ClusterRoles",
         p.role_bindings.len(),
@@ -176,7 +192,7 @@ fn main() {
         p.cluster_roles.len()
     );
 
-    let build = time_per_op(20, || {
+    let build = time_per_op(if quick { 2 } else { 20 }, || {
         black_box(PolicyIndex::build(
             &p.roles,
             &p.cluster_roles,
@@ -288,17 +304,100 @@ fn main() {
     for (label, attrs, expect) in &cases {
         let decision = index.authorize(attrs);
         assert_eq!(decision.is_allowed(), *expect, "{label}: {decision:?}");
-        let per_op = time_per_op(1_000_000, || {
+        let per_op = time_per_op(decisions, || {
             black_box(index.authorize(black_box(attrs)));
         });
         report(label, per_op);
     }
 
-    let rules = time_per_op(10_000, || {
+    let rules = time_per_op(decisions / 100, || {
         black_box(index.rules_review(black_box(&editor), "ns-42"));
     });
     report(
         "rules_review (SelfSubjectRulesReview), editor in ns-42",
         rules,
     );
+
+    scaling(quick, decisions);
+}
+
+/// The same decisions on workspaces of growing size: does the cost grow
+/// with the number of bindings? The user is bound in a namespace in the
+/// middle of the workspace; the refused requests are in a namespace where
+/// it has no binding, and cluster-wide for a user in 21 groups.
+fn scaling(quick: bool, decisions: u32) {
+    let sizes: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1_000] };
+    println!(
+        "\n| RoleBindings | index build | allowed (edit via RoleBinding) | refused (no binding in the namespace) | refused (21 groups, cluster-scoped) |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for &namespaces in sizes {
+        let p = policy(namespaces);
+        let start = Instant::now();
+        let index = PolicyIndex::build(
+            &p.roles,
+            &p.cluster_roles,
+            &p.role_bindings,
+            &p.cluster_role_bindings,
+        );
+        let build = start.elapsed();
+        let k = namespaces / 2;
+        let editor = UserInfo {
+            name: format!("user-{k}-5"),
+            groups: vec![format!("team-{k}"), ALL_AUTHENTICATED.into()],
+            ..Default::default()
+        };
+        let busy = UserInfo {
+            name: format!("owner-{k}"),
+            groups: (0..20)
+                .map(|i| format!("team-{}", i * namespaces / 20))
+                .chain([ALL_AUTHENTICATED.to_string()])
+                .collect(),
+            ..Default::default()
+        };
+        let ns = format!("ns-{k}");
+        let other = format!("ns-{}", k + 1);
+        let cases = [
+            (
+                Attributes::resource(editor.clone(), "get", &ns, "", "v1", "configmaps", "", "cm"),
+                true,
+            ),
+            (
+                Attributes::resource(editor, "list", &other, "", "v1", "configmaps", "", ""),
+                false,
+            ),
+            (
+                Attributes::resource(
+                    busy,
+                    "delete",
+                    "",
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "customresourcedefinitions",
+                    "",
+                    "x",
+                ),
+                false,
+            ),
+        ];
+        let mut cells = Vec::new();
+        for (attrs, expect) in &cases {
+            let decision = index.authorize(attrs);
+            assert_eq!(
+                decision.is_allowed(),
+                *expect,
+                "{namespaces} namespaces: {decision:?}"
+            );
+            let per_op = time_per_op(decisions, || {
+                black_box(index.authorize(black_box(attrs)));
+            });
+            cells.push(format!("{:.3} µs", per_op.as_secs_f64() * 1e6));
+        }
+        println!(
+            "| {} | {:.2} ms | {} |",
+            p.role_bindings.len(),
+            build.as_secs_f64() * 1e3,
+            cells.join(" | ")
+        );
+    }
 }

@@ -1,15 +1,22 @@
 //! API server benchmark over HTTPS against the real binary:
-//! `cargo bench -p trellis --bench api` (`BENCH_QUICK=1` for a smoke run).
+//! `cargo bench -p trellis --bench api`. `cargo test` (no `--bench`) or
+//! `BENCH_QUICK=1` runs a quick smoke version (a fiftieth of the objects,
+//! 50 watchers, no pause before reading RSS).
 //!
 //! Measures durable creates/s at 1/16/64 concurrent clients, LIST of 10k and
-//! 100k ConfigMaps (1 KiB) as JSON and as Table, RSS with 100k objects,
-//! cold start with them, and watch fan-out latency with many watchers.
-//! Client and server share the machine, so client CPU is included.
+//! 100k ConfigMaps (1 KiB) as JSON and as Table, the Table list in pages of
+//! 500 rows (as kubectl fetches it), RSS with 100k objects, cold start with
+//! them (process start to the first 200 of `/readyz`), and watch fan-out
+//! latency with many watchers. Client and server share the machine, so
+//! client CPU is included. Every create, list and watch is checked: the
+//! lists must hold exactly the ConfigMaps created, every watcher must see
+//! every event.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -19,10 +26,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams};
 
 use common::Server;
-
-fn quick() -> bool {
-    std::env::var("BENCH_QUICK").is_ok()
-}
+use common::bench::{self, percentile, quick};
 
 fn scaled(n: usize) -> usize {
     if quick() { (n / 50).max(64) } else { n }
@@ -39,7 +43,7 @@ fn cm(name: &str, payload: &str) -> ConfigMap {
     }
 }
 
-async fn ensure_ns(client: &kube::Client, ns: &str) {
+async fn create_ns(client: &kube::Client, ns: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let n = Namespace {
         metadata: ObjectMeta {
@@ -48,18 +52,21 @@ async fn ensure_ns(client: &kube::Client, ns: &str) {
         },
         ..Default::default()
     };
-    let _ = api.create(&PostParams::default(), &n).await;
+    api.create(&PostParams::default(), &n)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {ns}: {e}"));
 }
 
-/// Creates `total` ConfigMaps in `ns` from `clients` concurrent tasks, each
-/// with its own connection pool; returns creates/s.
+/// Creates `total / clients * clients` ConfigMaps in `ns` from `clients`
+/// concurrent tasks, each with its own connection pool; returns (creates,
+/// creates/s).
 async fn creates(
     server: &Server,
     ns: &str,
     clients: usize,
     total: usize,
     payload: &Arc<String>,
-) -> f64 {
+) -> (usize, f64) {
     let per = total / clients;
     let mut apis = Vec::new();
     for _ in 0..clients {
@@ -83,45 +90,66 @@ async fn creates(
     for t in tasks {
         t.await.unwrap();
     }
-    (per * clients) as f64 / start.elapsed().as_secs_f64()
+    (
+        per * clients,
+        (per * clients) as f64 / start.elapsed().as_secs_f64(),
+    )
 }
 
-async fn timed_get(client: &kube::Client, path: &str, accept: &str) -> (Duration, usize) {
+/// GET `path` to the last byte, checked 200: (time, body).
+async fn timed_get(client: &kube::Client, path: &str, accept: &str) -> (Duration, bytes::Bytes) {
     let start = Instant::now();
-    let req = Request::get(path)
-        .header("accept", accept)
-        .body(kube::client::Body::from(Vec::new()))
-        .unwrap();
-    let resp = client.send(req).await.expect("send");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (start.elapsed(), body.len())
+    let (code, body) = bench::get(client, path, accept).await;
+    let took = start.elapsed();
+    assert_eq!(
+        code,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(500)])
+    );
+    (took, body)
 }
 
-async fn median_get(client: &kube::Client, path: &str, accept: &str) -> (Duration, usize) {
+/// Items of a JSON list (`items`) or rows of a Table (`rows`), and its
+/// continue token; decoded without building the objects.
+fn count(body: &[u8]) -> (usize, String) {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default, rename = "continue")]
+        cont: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Counted {
+        #[serde(default)]
+        items: Vec<serde::de::IgnoredAny>,
+        #[serde(default)]
+        rows: Vec<serde::de::IgnoredAny>,
+        metadata: Meta,
+    }
+    let c: Counted = serde_json::from_slice(body).expect("a list");
+    (c.items.len() + c.rows.len(), c.metadata.cont)
+}
+
+/// Median of 5 GETs of a list, each checked to hold `expect` entries;
+/// (median time, response size).
+async fn median_list(
+    client: &kube::Client,
+    path: &str,
+    accept: &str,
+    expect: usize,
+) -> (Duration, usize) {
     let mut runs = Vec::new();
     for _ in 0..5 {
-        runs.push(timed_get(client, path, accept).await);
+        let (took, body) = timed_get(client, path, accept).await;
+        assert_eq!(count(&body).0, expect, "{path} as {accept}");
+        runs.push((took, body.len()));
     }
     runs.sort();
     runs[2]
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    bench::rss_kib(pid) / 1024.0
 }
 
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
@@ -134,83 +162,98 @@ fn main() {
         .unwrap();
     let mut server = Server::start("bench_api");
     let payload = Arc::new("x".repeat(1000));
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
     println!("## API server (`cargo bench -p trellis --bench api`)\n");
     println!(
-        "Machine: {} cores, {cpu}. Client and server run on the same machine.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "Machine: {}. Client and server run on the same machine.\n",
+        bench::machine()
     );
 
-    rt.block_on(async {
+    let all = rt.block_on(async {
         let client = server.client().await;
+        // Every ConfigMap this bench creates; the server has none of its own.
+        let mut created = 0;
         println!("### Durable creates/s over HTTPS (ConfigMaps with a 1 KiB value)\n");
         println!("| clients | creates | creates/s |\n|---:|---:|---:|");
         for (clients, total) in [(1, scaled(2_000)), (16, scaled(16_000)), (64, scaled(32_000))] {
             let ns = format!("create-{clients}");
-            ensure_ns(&client, &ns).await;
-            let rate = creates(&server, &ns, clients, total, &payload).await;
-            println!("| {clients} | {} | {rate:.0} |", total / clients * clients);
+            create_ns(&client, &ns).await;
+            let (n, rate) = creates(&server, &ns, clients, total, &payload).await;
+            created += n;
+            println!("| {clients} | {n} | {rate:.0} |");
         }
         println!();
 
         // 10k in one namespace, then fill to 100k across the server.
-        let ten_k = scaled(10_000);
-        ensure_ns(&client, "list10k").await;
-        creates(&server, "list10k", 64, ten_k, &payload).await;
-        let so_far = 2_000 + 16_000 + 32_000 + 10_000;
-        let hundred_k = scaled(100_000);
-        ensure_ns(&client, "bulk").await;
-        creates(&server, "bulk", 64, scaled(100_000).saturating_sub(if quick() { so_far / 50 } else { so_far }), &payload).await;
-        // Count through /metrics: a list would itself allocate per object.
-        let (_, _) = timed_get(&client, "/version", "application/json").await;
-        let metrics = {
-            let req = Request::get("/metrics").body(kube::client::Body::from(Vec::new())).unwrap();
-            let body = client.send(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
-            String::from_utf8_lossy(&body).to_string()
-        };
-        let total_objects: usize = metrics.lines().find(|l| l.starts_with("trellis_storage_objects ")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0);
-        // ConfigMaps are all objects but the namespaces.
-        let namespaces = 3 + 6;
-        let all = total_objects - namespaces;
+        create_ns(&client, "list10k").await;
+        let (ten_k, _) = creates(&server, "list10k", 64, scaled(10_000), &payload).await;
+        created += ten_k;
+        create_ns(&client, "bulk").await;
+        let (bulk, _) = creates(&server, "bulk", 64, scaled(100_000).saturating_sub(created), &payload).await;
+        created += bulk;
+        let objects = bench::storage_objects(&bench::base_client(&server).await).await;
         // Let the background checkpoint and memory return settle: steady
         // state, not mid-burst.
-        tokio::time::sleep(Duration::from_secs(12)).await;
-        println!("RSS of the server with {all} ConfigMaps stored (12 s after the last create, before the LIST runs): {:.0} MiB.\n", rss_mib(server.pid()));
-
+        if !quick() {
+            tokio::time::sleep(Duration::from_secs(12)).await;
+        }
+        println!(
+            "RSS of the server with {created} ConfigMaps stored ({objects} objects of every kind; {}before the LIST runs): {:.0} MiB.\n",
+            if quick() { "" } else { "12 s after the last create, " },
+            rss_mib(server.pid())
+        );
 
         println!("### LIST\n");
         println!("| objects | format | median latency | response size |\n|---:|---|---:|---:|");
-        for (path, n) in [("/api/v1/namespaces/list10k/configmaps", ten_k), ("/api/v1/configmaps", all)] {
+        let mut served = 0;
+        for (path, n) in [("/api/v1/namespaces/list10k/configmaps", ten_k), ("/api/v1/configmaps", created)] {
             for (label, accept) in [("JSON", "application/json"), ("Table", TABLE)] {
-                let (d, size) = median_get(&client, path, accept).await;
+                let (d, size) = median_list(&client, path, accept, n).await;
+                if n == created && label == "JSON" {
+                    served = size;
+                }
                 println!("| {n} | {label} | {:.0} ms | {:.1} MiB |", d.as_secs_f64() * 1e3, size as f64 / (1 << 20) as f64);
             }
         }
         println!();
-        let (_, stored) = timed_get(&client, "/api/v1/configmaps", "application/json").await;
-        let _ = hundred_k;
-        println!("Stored objects: {all} ConfigMaps, {:.0} MiB as served JSON.\n", stored as f64 / (1 << 20) as f64);
+        println!("Stored: {created} ConfigMaps, {:.0} MiB as served JSON.\n", served as f64 / (1 << 20) as f64);
+
+        // The Table as kubectl fetches it: pages of 500 rows.
+        let mut pages = Vec::new();
+        let mut rows = 0;
+        let mut cont = String::new();
+        loop {
+            let path = format!("/api/v1/configmaps?limit=500&continue={}", bench::query_escape(&cont));
+            let (took, body) = timed_get(&client, &path, TABLE).await;
+            let (n, next) = count(&body);
+            assert!(n <= 500, "{n} rows in a page");
+            pages.push(took.as_micros() as u64);
+            rows += n;
+            if next.is_empty() {
+                break;
+            }
+            cont = next;
+        }
+        assert_eq!(rows, created, "rows over all pages");
+        let total_ms = pages.iter().sum::<u64>() as f64 / 1e3;
+        pages.sort_unstable();
+        println!("Table in pages of 500 rows (`limit=500`, following `continue`): {} pages, {rows} rows, {total_ms:.0} ms in all; per page p50 {:.1} ms, p99 {:.1} ms.\n",
+            pages.len(),
+            percentile(&pages, 0.5) as f64 / 1e3,
+            percentile(&pages, 0.99) as f64 / 1e3,
+        );
+        created
     });
 
     let pid = server.pid();
     let rss = rss_mib(pid);
     println!("### Memory and cold start\n");
     println!("RSS of the server after the LIST runs: {rss:.0} MiB.\n");
-    let stop = Instant::now();
-    server.stop();
-    let stopped = stop.elapsed();
-    let start = Instant::now();
-    server.restart_stopped();
-    let ready = start.elapsed();
+    let stopped = bench::stop(&mut server);
+    let ready = bench::cold_start(&mut server, &rt);
     println!(
-        "Cold start with them (process start until serving, which follows storage recovery): {ready:?}; clean shutdown took {stopped:?}.\n"
+        "Cold start with them (process start until the first 200 from `/readyz`): {:.0} ms; clean shutdown took {:.0} ms.\n",
+        ready.as_secs_f64() * 1e3,
+        stopped.as_secs_f64() * 1e3
     );
     println!(
         "RSS right after the cold start: {:.0} MiB.\n",
@@ -222,15 +265,23 @@ fn main() {
         let writes = if quick() { 50 } else { 500 };
         let rate = 50u64;
         let client = server.client().await;
-        ensure_ns(&client, "fanout").await;
+        // Nothing was lost across the restart.
+        let (_, body) = timed_get(&client, "/api/v1/configmaps", "application/json").await;
+        assert_eq!(count(&body).0, all, "ConfigMaps after the restart");
+        drop(body);
+        create_ns(&client, "fanout").await;
         let epoch = Instant::now();
+        let opened = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for w in 0..watchers {
             let c = if w % 50 == 0 { server.client().await } else { client.clone() };
             let client = c;
+            let opened = opened.clone();
             handles.push(tokio::spawn(async move {
                 let req = Request::get("/api/v1/namespaces/fanout/configmaps?watch=true&resourceVersion=0").body(kube::client::Body::from(Vec::new())).unwrap();
                 let resp = client.send(req).await.expect("watch");
+                assert_eq!(resp.status(), 200, "watch");
+                opened.fetch_add(1, Ordering::SeqCst);
                 let mut body = resp.into_body().into_data_stream();
                 let mut buf = Vec::new();
                 let mut lat = Vec::with_capacity(writes);
@@ -248,7 +299,13 @@ fn main() {
                 lat
             }));
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Every watch is open (its response has started) before the first
+        // create.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while opened.load(Ordering::SeqCst) < watchers {
+            assert!(Instant::now() < deadline, "{} of {watchers} watches opened", opened.load(Ordering::SeqCst));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let api = Api::<ConfigMap>::namespaced(client.clone(), "fanout");
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
         let mut creates = Vec::new();
@@ -276,7 +333,7 @@ fn main() {
         }
         all.sort_unstable();
         println!("### Watch fan-out over HTTPS\n");
-        println!("{watchers} watchers on one namespace (each its own streaming request), {writes} creates at {rate}/s; latency from issuing the create to each watcher decoding the event.\n");
+        println!("{watchers} watchers on one namespace (each its own streaming request, all open before the first create), {writes} creates at {rate}/s; latency from issuing the create to each watcher decoding the event.\n");
         println!("| deliveries | watchers complete | p50 | p99 | max |\n|---:|---:|---:|---:|---:|");
         println!(
             "| {} of {} | {complete} of {watchers} | {:.1} ms | {:.1} ms | {:.1} ms |",
@@ -286,6 +343,7 @@ fn main() {
             percentile(&all, 0.99) as f64 / 1e3,
             all.last().copied().unwrap_or(0) as f64 / 1e3
         );
+        assert_eq!(all.len(), watchers * writes, "every watcher saw every create");
     });
-    server.stop();
+    bench::stop(&mut server);
 }

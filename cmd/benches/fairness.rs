@@ -1,6 +1,7 @@
 //! Fairness under a noisy tenant, against the real binary over HTTPS:
-//! `cargo bench -p trellis --bench fairness` (`BENCH_QUICK=1` for a smoke
-//! run).
+//! `cargo bench -p trellis --bench fairness`. `cargo test` (no `--bench`)
+//! or `BENCH_QUICK=1` runs a quick smoke version (100 ConfigMaps, 100 GETs,
+//! the flood measured as soon as it is under way).
 //!
 //! Tenant A (user `a`, workspace `root:a`) floods LISTs of 2,000 1 KiB
 //! ConfigMaps from 64 concurrent loops and keeps 64 watches open, while
@@ -8,12 +9,15 @@
 //! is measured idle and under the flood, once with the default per-user
 //! shares and once with shares so large they never bind (the baseline
 //! without fairness). Client and server share the machine's 2 cores.
+//! A's LISTs count only when answered 200 and read to the end; any answer
+//! but 200 or 429, or a broken body, fails the run, as does a 429 in the
+//! baseline or a flood that completed no LIST.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::Request;
@@ -22,19 +26,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 
 use common::Server;
-
-fn quick() -> bool {
-    std::env::var("BENCH_QUICK").is_ok()
-}
+use common::bench::{self, percentile, quick};
 
 const TOKENS: &str = "a-token,a,uid-a\nb-token,b,uid-b\n";
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// `user` may do everything in `root:<ws>`.
 async fn tenant(server: &Server, ws: &str, user: &str) {
@@ -102,8 +96,14 @@ async fn b_gets(client: &kube::Client, n: usize) -> Vec<u64> {
 
 struct Flood {
     stop: Arc<AtomicBool>,
+    /// LISTs answered 200 and read to the end.
     lists: Arc<AtomicU64>,
+    /// Watches answered 200.
+    watches: Arc<AtomicU64>,
+    /// Requests answered 429.
     refused: Arc<AtomicU64>,
+    /// Anything else: the request failed, another status, a broken body.
+    failed: Arc<Mutex<Vec<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -111,12 +111,20 @@ struct Flood {
 async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
     let stop = Arc::new(AtomicBool::new(false));
     let lists = Arc::new(AtomicU64::new(0));
+    let opened = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for i in 0..loops + watches {
         // A few connection pools, as several controllers would have.
         let client = server.client_in("root:a", Some("a-token")).await;
-        let (stop, lists, refused) = (stop.clone(), lists.clone(), refused.clone());
+        let (stop, lists, opened, refused, failed) = (
+            stop.clone(),
+            lists.clone(),
+            opened.clone(),
+            refused.clone(),
+            failed.clone(),
+        );
         let watch = i >= loops;
         tasks.push(tokio::spawn(async move {
             let path = if watch {
@@ -128,21 +136,46 @@ async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
                 let req = Request::get(path)
                     .body(kube::client::Body::from(Vec::new()))
                     .unwrap();
-                let Ok(resp) = client.send(req).await else {
-                    continue;
+                let resp = match client.send(req).await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        failed.lock().unwrap().push(format!("{path}: {e}"));
+                        continue;
+                    }
                 };
-                if resp.status() == 429 {
-                    refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                let mut body = resp.into_body();
-                while let Some(Ok(_)) = body.frame().await {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
+                match resp.status().as_u16() {
+                    429 => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    200 => {}
+                    code => {
+                        failed.lock().unwrap().push(format!("{path}: {code}"));
+                        continue;
                     }
                 }
-                if !watch {
+                if watch {
+                    opened.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut body = resp.into_body();
+                let mut complete = false;
+                // Read to the end, checking for the stop every 50 ms (an
+                // idle watch sends nothing).
+                while !stop.load(Ordering::Relaxed) {
+                    match tokio::time::timeout(Duration::from_millis(50), body.frame()).await {
+                        Err(_) | Ok(Some(Ok(_))) => {}
+                        Ok(None) => {
+                            complete = true;
+                            break;
+                        }
+                        Ok(Some(Err(e))) => {
+                            failed.lock().unwrap().push(format!("{path}: body: {e}"));
+                            break;
+                        }
+                    }
+                }
+                if !watch && complete {
                     lists.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -151,7 +184,9 @@ async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
     Flood {
         stop,
         lists,
+        watches: opened,
         refused,
+        failed,
         tasks,
     }
 }
@@ -162,7 +197,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let gets = if quick() { 200 } else { 3_000 };
+    let gets = if quick() { 100 } else { 3_000 };
     let objects = if quick() { 100 } else { 2_000 };
     println!("## Fairness (`cargo bench -p trellis --bench fairness`)\n");
     println!(
@@ -172,9 +207,10 @@ fn main() {
     println!(
         "| shares | B idle p50 | B idle p99 | B flooded p50 | B flooded p99 | p99 ratio | A lists/s | A refused (429) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for (label, extra) in [
-        ("default (32 requests, 512 watches per user)", vec![]),
+    for (baseline, label, extra) in [
+        (false, "default (32 requests, 512 watches per user)", vec![]),
         (
+            true,
             "unlimited (baseline)",
             vec![
                 "--max-requests-inflight-per-user=1000000",
@@ -210,8 +246,20 @@ fn main() {
             b_gets(&b, gets / 10).await;
             let idle = b_gets(&b, gets).await;
             let f = flood(&server, 64, 64).await;
-            // Let the flood reach its steady state.
-            tokio::time::sleep(Duration::from_secs(if quick() { 1 } else { 3 })).await;
+            // The flood is under way (some LIST done, some watch open)...
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while f.lists.load(Ordering::Relaxed) == 0 || f.watches.load(Ordering::Relaxed) == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the flood never got going: {:?}",
+                    f.failed.lock().unwrap()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // ... and, in a full run, has reached its steady state.
+            if !quick() {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
             let lists_before = f.lists.load(Ordering::Relaxed);
             let start = Instant::now();
             let flooded = b_gets(&b, gets).await;
@@ -219,8 +267,12 @@ fn main() {
             let lists = f.lists.load(Ordering::Relaxed) - lists_before;
             f.stop.store(true, Ordering::Relaxed);
             for t in f.tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+                tokio::time::timeout(Duration::from_secs(10), t)
+                    .await
+                    .expect("a flood task stops")
+                    .expect("a flood task");
             }
+            let refused = f.refused.load(Ordering::Relaxed);
             let p = |v: &[u64], q| percentile(v, q) as f64 / 1e3;
             println!(
                 "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1}x | {:.0} | {} |",
@@ -230,10 +282,21 @@ fn main() {
                 p(&flooded, 0.99),
                 p(&flooded, 0.99) / p(&idle, 0.99).max(0.001),
                 lists as f64 / secs,
-                f.refused.load(Ordering::Relaxed)
+                refused
             );
+            let failed = f.failed.lock().unwrap();
+            assert!(
+                failed.is_empty(),
+                "{label}: {} of A's requests failed: {:?}",
+                failed.len(),
+                &failed[..failed.len().min(5)]
+            );
+            assert!(lists > 0, "{label}: A completed no LIST while B measured");
+            if baseline {
+                assert_eq!(refused, 0, "{label}: nothing is refused without shares");
+            }
         });
-        server.stop();
+        bench::stop(&mut server);
     }
     println!();
 }

@@ -1,13 +1,17 @@
 //! Workspace scale benchmark against the real binary:
 //! `cargo bench -p trellis --bench workspaces` (`BENCH_WORKSPACES=10000,100000`
-//! sets the steps; `BENCH_QUICK=1` runs 500).
+//! sets the steps). `cargo test` (no `--bench`) or `BENCH_QUICK=1` runs a
+//! quick smoke version: one step of 200 workspaces, no pause before reading
+//! RSS, 200 GETs.
 //!
 //! For each step it creates workspaces (kubectl-equivalent POSTs of
 //! `Workspace` objects into `root`, 64 concurrent clients) until the total
-//! is reached and waits until every one is Ready; then gives each new
+//! is reached and waits until a LIST of `root`'s workspaces shows every one
+//! of them `Ready` (a failed LIST fails the run); then gives each new
 //! workspace a namespace and 10 ConfigMaps. It reports the workspace
-//! creation rate (POST to Ready), RSS per workspace, p99 latency of GETs
-//! spread over all workspaces, and cold start with everything present.
+//! creation rate (POST to Ready), RSS per workspace, p50/p99 latency of
+//! GETs spread over all workspaces, and cold start with everything present:
+//! from starting the process to the first 200 answer of `/readyz`.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -19,19 +23,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use common::Server;
+use common::bench;
 
 const CLIENTS: usize = 64;
-
-async fn root_client(server: &Server) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let mut cfg =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-    let base = server.url.split("/clusters/").next().unwrap().to_string();
-    cfg.cluster_url = base.parse().unwrap();
-    kube::Client::try_from(cfg).unwrap()
-}
 
 async fn send(
     client: &kube::Client,
@@ -52,15 +46,6 @@ async fn send(
     let code = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn rss_kib(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
 }
 
 /// Runs `f(i)` for every i in `range` from CLIENTS concurrent tasks.
@@ -87,33 +72,37 @@ where
     }
 }
 
-async fn not_ready(client: &kube::Client) -> usize {
+/// (workspaces in `root`, how many of them are not `Ready`), from a LIST
+/// in pages of 5,000; panics if a page fails.
+async fn readiness(client: &kube::Client) -> (usize, usize) {
     let mut cont = String::new();
-    let mut n = 0;
+    let (mut total, mut not_ready) = (0, 0);
     loop {
-        let (_, list) = send(
-            client,
-            "GET",
-            &format!(
-                "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces?limit=5000&continue={cont}"
-            ),
-            None,
-        )
-        .await;
-        n += list["items"]
+        let path = format!(
+            "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces?limit=5000&continue={}",
+            bench::query_escape(&cont)
+        );
+        let (code, list) = send(client, "GET", &path, None).await;
+        assert_eq!(code, 200, "LIST {path}: {list}");
+        let items = list["items"]
             .as_array()
-            .map(|a| a.iter().filter(|w| w["status"]["phase"] != "Ready").count())
-            .unwrap_or(0);
+            .unwrap_or_else(|| panic!("LIST {path}: no items: {list}"));
+        total += items.len();
+        not_ready += items
+            .iter()
+            .filter(|w| w["status"]["phase"] != "Ready")
+            .count();
         match list["metadata"]["continue"].as_str() {
             Some(c) if !c.is_empty() => cont = c.to_string(),
-            _ => return n,
+            _ => return (total, not_ready),
         }
     }
 }
 
 fn main() {
-    let steps: Vec<usize> = if std::env::var("BENCH_QUICK").is_ok() {
-        vec![500]
+    let quick = bench::quick();
+    let steps: Vec<usize> = if quick {
+        vec![200]
     } else {
         std::env::var("BENCH_WORKSPACES")
             .unwrap_or_else(|_| "10000,100000".into())
@@ -132,12 +121,12 @@ fn main() {
         "| workspaces | creation (POST → Ready) | workspaces/s | objects | RSS | RSS per workspace | GET p50 | GET p99 | cold start |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut done = 0usize;
-    let baseline = rss_kib(server.pid());
+    let baseline = bench::rss_kib(server.pid());
     for step in steps {
         let (elapsed, objects) = rt.block_on(async {
             let mut clients = Vec::new();
             for _ in 0..CLIENTS {
-                clients.push(root_client(&server).await);
+                clients.push(bench::base_client(&server).await);
             }
             let start = Instant::now();
             fan_out(&clients, done..step, |c, i| async move {
@@ -147,7 +136,17 @@ fn main() {
             })
             .await;
             let posted = start.elapsed();
-            while not_ready(&clients[0]).await > 0 {
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                let (total, not_ready) = readiness(&clients[0]).await;
+                if total >= step && not_ready == 0 {
+                    assert_eq!(total, step, "workspaces in root");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{not_ready} of {total} workspaces still not Ready"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let elapsed = start.elapsed();
@@ -166,28 +165,27 @@ fn main() {
             })
             .await;
             eprintln!("{step}: content created after {:?}", start.elapsed());
-            let (_, metrics) = {
-                let req = Request::get("/metrics").body(kube::client::Body::from(Vec::new())).unwrap();
-                let body = clients[0].send(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
-                (0, String::from_utf8_lossy(&body).to_string())
-            };
-            let objects: u64 = metrics
-                .lines()
-                .find_map(|l| l.strip_prefix("trellis_storage_objects "))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0) as u64;
+            let objects = bench::storage_objects(&clients[0]).await;
+            // Each workspace: Workspace, LogicalCluster, namespaces
+            // `default` and `app`, 10 ConfigMaps.
+            assert!(
+                objects >= 14 * step as u64,
+                "{objects} objects stored for {step} workspaces"
+            );
             (elapsed, objects)
         });
         let created = step - done;
         done = step;
         // Steady state: let checkpointing and the memory returner run.
-        std::thread::sleep(Duration::from_secs(15));
-        let rss = rss_kib(server.pid());
+        if !quick {
+            std::thread::sleep(Duration::from_secs(15));
+        }
+        let rss = bench::rss_kib(server.pid());
         let latencies = rt.block_on(async {
-            let client = root_client(&server).await;
+            let client = bench::base_client(&server).await;
             let mut lat = Vec::new();
             let mut x: u64 = 0x9e3779b97f4a7c15;
-            for _ in 0..2000 {
+            for _ in 0..if quick { 200 } else { 2000 } {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
@@ -205,12 +203,8 @@ fn main() {
             lat
         });
         let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
-        let stop_start = Instant::now();
-        server.stop();
-        let _ = stop_start;
-        let t = Instant::now();
-        server.restart_stopped();
-        let cold = t.elapsed();
+        bench::stop(&mut server);
+        let cold = bench::cold_start(&mut server, &rt);
         println!(
             "| {done} | {:.1} s for {created} | {:.0} | {objects} | {:.0} MiB | {:.1} KiB | {:.2} ms | {:.2} ms | {:.2} s |",
             elapsed.as_secs_f64(),
@@ -222,4 +216,5 @@ fn main() {
             cold.as_secs_f64(),
         );
     }
+    bench::stop(&mut server);
 }

@@ -8,11 +8,22 @@
 //! - building a workspace's policy index from storage, which the first
 //!   request after an RBAC write pays;
 //! - a whole `GET .../configmaps` through `server::router` (no socket) as
-//!   the bound user and as a master, whose difference is what authorization
-//!   adds to a request end to end (authentication is a hash lookup for both).
+//!   the bound user and as a master, each request timed on its own from
+//!   the call to the last byte of the body (which is encoded lazily, as it
+//!   is read) and checked (200, an empty ConfigMapList). The two kinds are
+//!   interleaved in one loop (alternating which goes first), so drift in
+//!   the machine's load hits both alike; the report gives the median and
+//!   p99 of each and the median of the paired differences (bound user −
+//!   master of the same round), which is what authorization adds to a
+//!   request end to end (authentication is a hash lookup for both).
 //!
 //! Run: `cargo bench -p trellis-server --bench authz` (`BENCH_ITERATIONS`
-//! changes the 200 000 iterations of the decision loops).
+//! changes the 200 000 iterations of the decision loops; the router loop
+//! makes a tenth as many rounds, at least 1,000). `cargo test` (no
+//! `--bench`) or `BENCH_QUICK=1` runs 2,000 iterations.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -104,12 +115,26 @@ fn get(token: &str) -> http::Request<Body> {
     .unwrap()
 }
 
+/// One GET through the router, to the last byte of the body; checks that
+/// it answered 200 with an empty ConfigMapList.
+async fn timed_get(router: &axum::Router, name: &str, token: &str) -> Duration {
+    let start = Instant::now();
+    let resp = router.clone().oneshot(get(token)).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let took = start.elapsed();
+    assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
+    let list: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(list["kind"], "ConfigMapList", "{name}");
+    assert_eq!(list["items"], json!([]), "{name}");
+    took
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let iterations: usize = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let iterations = common::env_or("BENCH_ITERATIONS", 200_000, 2_000);
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> =
         Arc::new(SledStorage::open(SledConfig::new(dir.path().join("db"))).unwrap());
@@ -183,7 +208,7 @@ async fn main() {
         println!("authorize, {name}: {}", per_op(start.elapsed(), iterations));
     }
 
-    let builds = 50;
+    let builds = if common::quick() { 3 } else { 50 };
     let start = Instant::now();
     for _ in 0..builds {
         authz.invalidate(CLUSTER);
@@ -211,29 +236,43 @@ async fn main() {
         },
     );
     let router = trellis_server::router(state.clone());
-    let requests = (iterations / 10).max(1_000);
-    let mut results = Vec::new();
-    for (name, token) in [
+    let rounds = (iterations / 10).max(1_000);
+    let variants = [
         ("as bound user", "user-token"),
         ("as master", "admin-token"),
-    ] {
-        // Warm up, then measure.
-        for _ in 0..100 {
-            let r = router.clone().oneshot(get(token)).await.unwrap();
-            assert_eq!(r.status(), 200, "{name}");
+    ];
+    // Warm up.
+    for _ in 0..100 {
+        for (name, token) in variants {
+            timed_get(&router, name, token).await;
         }
-        let start = Instant::now();
-        for _ in 0..requests {
-            let r = router.clone().oneshot(get(token)).await.unwrap();
-            black_box(r);
-        }
-        let d = start.elapsed();
-        results.push(d.as_secs_f64() * 1e6 / requests as f64);
-        println!("GET configmaps via router, {name}: {}", per_op(d, requests));
     }
+    let mut samples = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+    let mut paired = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut took = [Duration::ZERO; 2];
+        for k in 0..2 {
+            // Alternate which variant goes first.
+            let v = (k + round) % 2;
+            let (name, token) = variants[v];
+            took[v] = timed_get(&router, name, token).await;
+        }
+        samples[0].push(took[0]);
+        samples[1].push(took[1]);
+        paired.push(took[0].as_secs_f64() - took[1].as_secs_f64());
+    }
+    for ((name, _), v) in variants.iter().zip(samples.iter_mut()) {
+        v.sort();
+        println!(
+            "GET configmaps via router, {name}: median {}, p99 {} ({rounds} requests)",
+            common::us_frac(common::percentile(v, 0.50)),
+            common::us_frac(common::percentile(v, 0.99)),
+        );
+    }
+    paired.sort_by(f64::total_cmp);
     println!(
-        "authorization overhead per request (bound user - master): {:.3} µs",
-        results[0] - results[1]
+        "authorization overhead per request (median of paired differences, bound user - master): {:.2} µs",
+        paired[paired.len() / 2] * 1e6
     );
     drop(router);
     drop(state);

@@ -34,8 +34,13 @@
 //!    instance's `kcp.io/cluster`, name and the PATCH answer's
 //!    resourceVersion). The watch is read frame by frame in its own task.
 //!
+//! Every write must produce its event (none missed, none unaccounted for),
+//! or the run fails after printing its report.
+//!
 //! Run: `cargo bench -p trellis-server --bench provider` (the variables
-//! above change the counts).
+//! above change the counts). `cargo test` (no `--bench`) or
+//! `BENCH_QUICK=1` runs a quick smoke version: 20 consumers × 5 instances,
+//! one list run, 100 writes per phase.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -46,9 +51,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use common::{
-    PROVIDER, Server, WORKSPACES, binding, bindings_path, consumer, create_provider, env_usize,
-    fan_out, fan_out_by, get_json, ms, not_ready_workspaces, post, request, summary, wait_until,
-    widgets_path, workspace,
+    PROVIDER, Server, WORKSPACES, binding, bindings_path, consumer, create_provider, env_or,
+    env_usize, fan_out, fan_out_by, get_json, ms, not_ready_workspaces, post, request, summary,
+    wait_until, widgets_path, workspace,
 };
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
@@ -348,11 +353,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let consumers = env_usize("BENCH_WORKSPACES", 1_000).max(1);
-    let per = env_usize("BENCH_INSTANCES", 10).max(1);
+    let consumers = env_or("BENCH_WORKSPACES", 1_000, 20).max(1);
+    let per = env_or("BENCH_INSTANCES", 10, 5).max(1);
     let create_fan_out = env_usize("BENCH_CREATE_FAN_OUT", 32).max(1);
-    let runs = env_usize("BENCH_LIST_RUNS", 5).max(1);
-    let writes = env_usize("BENCH_WRITES", 2_000).max(1);
+    let runs = env_or("BENCH_LIST_RUNS", 5, 1).max(1);
+    let writes = env_or("BENCH_WRITES", 2_000, 100).max(1);
     let writers = env_usize("BENCH_WRITERS", 8).max(1);
     let total = consumers * per;
     let begin = Instant::now();
@@ -371,10 +376,12 @@ async fn main() {
         s["status"]["endpoints"][0]["url"].is_string()
     })
     .await;
-    let (_, slice) = get_json(r, &slice_path).await;
+    let (code, slice) = get_json(r, &slice_path).await;
+    assert_eq!(code, 200, "{slice}");
     let url = slice["status"]["endpoints"][0]["url"].as_str().unwrap();
     let endpoint = &url[url.find("/services/apiexport/").expect("endpoint URL")..];
-    let (_, provider_ws) = get_json(r, &format!("{WORKSPACES}/provider")).await;
+    let (code, provider_ws) = get_json(r, &format!("{WORKSPACES}/provider")).await;
+    assert_eq!(code, 200, "{provider_ws}");
     let provider_cluster = provider_ws["spec"]["cluster"].as_str().unwrap();
     assert_eq!(
         endpoint,
@@ -394,7 +401,8 @@ async fn main() {
     })
     .await;
     let ws_took = t.elapsed();
-    let (_, all_ws) = get_json(r, WORKSPACES).await;
+    let (code, all_ws) = get_json(r, WORKSPACES).await;
+    assert_eq!(code, 200, "{all_ws}");
     let by_name: HashMap<String, String> = all_ws["items"]
         .as_array()
         .unwrap()
@@ -564,6 +572,8 @@ async fn main() {
     println!(
         "| writes | PATCH answered p50 / p99 | **write → event p50** | **p99** | max | event after the answer p50 / p99 | missed | writes/s |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
+    let missed_total = seq.3 + conc.3;
+    let timed_total = seq.1.len() + conc.1.len();
     for (label, (acked, event, after, missed, wall)) in [
         (format!("{writes}, one at a time"), seq),
         (format!("{writes}, {writers} writers"), conc),
@@ -596,4 +606,13 @@ async fn main() {
         tally.unmatched,
         tally.ended
     );
+    assert_eq!(missed_total, 0, "every timed write's event arrived");
+    assert_eq!(timed_total, 2 * writes, "every timed write measured");
+    assert_eq!(
+        tally.by_type.get("MODIFIED").copied(),
+        Some(2 * writes),
+        "one MODIFIED event per write"
+    );
+    assert_eq!(tally.unmatched, 0, "no event unaccounted for");
+    assert!(!tally.ended, "the watch stayed open");
 }

@@ -35,7 +35,9 @@
 //!
 //! Run: `cargo bench -p trellis-server --bench sharing` (`BENCH_WORKSPACES`,
 //! `BENCH_BIND_SAMPLES` and `BENCH_DISCOVERY_ROUNDS` — discovery requests
-//! per workspace and endpoint, default 5 — change the counts).
+//! per workspace and endpoint, default 5 — change the counts). `cargo test`
+//! (no `--bench`) or `BENCH_QUICK=1` runs a quick smoke version: 20
+//! consumers, 5 samples, one discovery round, no pauses before reading RSS.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -44,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use common::{
-    FAN_OUT, Server, WORKSPACES, binding, bindings_path, consumer, create_provider, env_usize,
+    FAN_OUT, Server, WORKSPACES, binding, bindings_path, consumer, create_provider, env_or,
     fan_out, get_json, ms, not_ready_workspaces, post, send, summary, us, wait_until,
     widgets_served, workspace,
 };
@@ -102,9 +104,12 @@ fn trim() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim() {}
 
-/// (raw, trimmed) RSS in KiB after letting background work settle.
+/// (raw, trimmed) RSS in KiB after letting background work settle (not
+/// in a quick run, whose RSS figures mean nothing).
 async fn settled_rss() -> (u64, u64) {
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    if !common::quick() {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let raw = rss_kib();
     trim();
     (raw, rss_kib())
@@ -195,9 +200,9 @@ fn cell(row: &Row) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let consumers = env_usize("BENCH_WORKSPACES", 1_000).max(3);
-    let samples = env_usize("BENCH_BIND_SAMPLES", 200).clamp(1, consumers - 2);
-    let rounds = env_usize("BENCH_DISCOVERY_ROUNDS", 5).max(1);
+    let consumers = env_or("BENCH_WORKSPACES", 1_000, 20).max(3);
+    let samples = env_or("BENCH_BIND_SAMPLES", 200, 5).clamp(1, consumers - 2);
+    let rounds = env_or("BENCH_DISCOVERY_ROUNDS", 5, 1).max(1);
     let begin = Instant::now();
 
     let server = Server::start().await;
@@ -254,7 +259,9 @@ async fn main() {
     let bulk_bound = t.elapsed();
     // The controller's queue drains (each status write is an event, which
     // is one more pass per cluster); the samples then find it idle.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    if !common::quick() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let mut post_lat = Vec::new();
     let mut bind_lat = Vec::new();
     for i in bulk_end..consumers {
@@ -265,7 +272,7 @@ async fn main() {
     for i in bulk_end..consumers {
         wait_bound(r, &consumer(i)).await;
     }
-    let (_, one_binding) = send(
+    let (code, one_binding) = send(
         r,
         "GET",
         &format!("{}/widgets", bindings_path(&names[0])),
@@ -273,6 +280,7 @@ async fn main() {
         None,
     )
     .await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&one_binding));
     let (rss_bound, rss_bound_trim) = settled_rss().await;
 
     // 5. Discovery when bound, and in `plain`.

@@ -10,9 +10,13 @@
 //!
 //! Run: `cargo bench -p trellis-server --bench validation` (set
 //! `BENCH_ITERATIONS` to change the 20 000 iterations per measurement).
+//! `cargo test` (no `--bench`) or `BENCH_QUICK=1` runs 500.
 
 // The schema literal nests deeper than `json!`'s default recursion allows.
 #![recursion_limit = "512"]
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -158,6 +162,9 @@ fn crd(schema: Value) -> Value {
 }
 
 fn measure(label: &str, schema: Value, iterations: u32) -> f64 {
+    let has_rules = schema["properties"]["spec"]
+        .get("x-kubernetes-validations")
+        .is_some();
     let builtins = trellis_server::builtin::builtins();
     let api = CustomApi::from_crd(&crd(schema)).expect("served");
     let compile = Instant::now();
@@ -174,6 +181,40 @@ fn measure(label: &str, schema: Value, iterations: u32) -> f64 {
         assert!(errs.is_empty(), "{errs:?}");
         decoded
     };
+    // The work really happens: the unknown field is pruned, defaults are
+    // set, and a rule-breaking object is refused.
+    let decoded = create(obj.clone());
+    assert!(
+        decoded
+            .unknown_fields
+            .iter()
+            .any(|f| f.ends_with("unknownField")),
+        "{:?}",
+        decoded.unknown_fields
+    );
+    let spec = &decoded.object["spec"];
+    assert!(spec.get("unknownField").is_none(), "pruned");
+    assert_eq!(spec["imagePullPolicy"], "IfNotPresent", "defaulted");
+    let mut bad = obj.clone();
+    bad["spec"]["replicas"] = json!(2000);
+    bad["spec"]["image"] = json!("elsewhere.example.com/widget:1");
+    let refused = def
+        .strategy
+        .decode(bad, FieldValidation::Warn)
+        .map(|d| def.strategy.validate(&d.object).len())
+        .unwrap_or(1);
+    assert!(refused > 0, "an invalid object is refused");
+    if has_rules {
+        // Valid for the OpenAPI schema, refused by a rule.
+        let mut off = obj.clone();
+        off["spec"]["image"] = json!("elsewhere.example.com/widget:1");
+        let off = def
+            .strategy
+            .decode(off, FieldValidation::Warn)
+            .expect("decodes");
+        let errs = def.strategy.validate(&off.object);
+        assert!(!errs.is_empty(), "the CEL rules run");
+    }
     // The request body is parsed fresh for every request; cloning stands in
     // for that and is measured separately so it can be subtracted.
     for _ in 0..iterations / 10 {
@@ -197,10 +238,7 @@ fn measure(label: &str, schema: Value, iterations: u32) -> f64 {
 }
 
 fn main() {
-    let iterations: u32 = std::env::var("BENCH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let iterations = common::env_or("BENCH_ITERATIONS", 20_000, 500) as u32;
     measure("50-field spec, OpenAPI schema only", schema(), iterations);
     let mut with_rules = schema();
     with_rules["properties"]["spec"]["x-kubernetes-validations"] = json!([

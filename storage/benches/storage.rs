@@ -1,25 +1,38 @@
 //! Storage benchmark: `cargo bench -p trellis-storage --bench storage`.
 //!
 //! Measures on the current machine, in one run:
+//! * fsync latency of the filesystem the stores live on (the temp dir):
+//!   4 KiB written then `fdatasync`, appended and in place;
 //! * durable creates/s at 1, 16 and 64 concurrent writers (1 KiB values),
-//!   against the naive baseline "sled insert + flush per write" at the same
-//!   concurrency, and the ratio;
+//!   with the default checkpointing and with folding deferred past the run
+//!   (the acknowledgement path alone), against the naive baseline "sled
+//!   insert + flush per write" at the same concurrency, with the same
+//!   writes, keys and sled cache size, and the ratio;
 //! * listing 100k 1 KiB objects under one prefix;
+//! * recovery time and RSS when reopening those objects (child process);
+//! * sled's memory for values stored out of line: 100 MB written as
+//!   70 KB values and as 4 KiB values, RSS of a child process each;
 //! * watch fan-out: 1,000 watchers on one prefix while writing 1,000
 //!   objects/s, p50/p99/max delivery latency from write issue to receipt.
 //!
-//! Prints a markdown report for docs/benchmarks.md. `BENCH_QUICK=1` shrinks
-//! every workload for a smoke run.
+//! Prints a markdown report for docs/benchmarks.md. `cargo test` (which,
+//! unlike `cargo bench`, does not pass `--bench`) or `BENCH_QUICK=1` runs a
+//! smaller smoke version of every step; both check that every write was
+//! acknowledged, every object listed and recovered, and every event
+//! delivered.
 
+use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use trellis_storage::{ListOptions, SledConfig, SledStorage, Storage, Value};
+use trellis_storage::{CheckpointConfig, ListOptions, SledConfig, SledStorage, Storage, Value};
 
+/// A quick smoke run: `BENCH_QUICK` is set, or the binary was not started
+/// by `cargo bench` (which passes `--bench`), e.g. by `cargo test`.
 fn quick() -> bool {
-    std::env::var("BENCH_QUICK").is_ok()
+    std::env::var_os("BENCH_QUICK").is_some() || !std::env::args().any(|a| a == "--bench")
 }
 
 fn scaled(n: usize) -> usize {
@@ -52,11 +65,18 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+fn key(tag: &str, writer: usize, i: usize) -> String {
+    format!("core/configmaps/{tag}/default/w{writer:02}-{i:08}")
+}
+
+/// The naive baseline: `threads` OS threads, each inserting its share of
+/// `total` 1 KiB values into plain sled and flushing after every insert,
+/// with the keys and sled cache size of the Trellis rows.
 fn naive(threads: usize, total: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new()
         .path(dir.path())
-        .cache_capacity(32 << 20)
+        .cache_capacity(SledConfig::new(dir.path()).cache_capacity)
         .open()
         .unwrap();
     let per = total / threads;
@@ -68,17 +88,47 @@ fn naive(threads: usize, total: usize) -> f64 {
             let body = &body;
             s.spawn(move || {
                 for i in 0..per {
-                    db.insert(
-                        format!("core/configmaps/root/default/t{t}-{i:08}"),
-                        body.as_slice(),
-                    )
-                    .unwrap();
+                    db.insert(key("c", t, i), body.as_slice()).unwrap();
                     db.flush().unwrap();
                 }
             });
         }
     });
-    (per * threads) as f64 / start.elapsed().as_secs_f64()
+    let rate = (per * threads) as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(
+        db.len(),
+        per * threads,
+        "naive baseline: every insert stored"
+    );
+    rate
+}
+
+/// Latencies (µs, sorted) of `n` times writing 4 KiB to a file in `dir`
+/// and `fdatasync`: appended to a growing file, or in place.
+fn fsync_latencies(dir: &std::path::Path, n: usize, append: bool) -> Vec<u64> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dir.join(if append { "append" } else { "in-place" }))
+        .unwrap();
+    let block = vec![0x5au8; 4096];
+    if !append {
+        f.write_all(&block).unwrap();
+        f.sync_all().unwrap();
+    }
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        if !append {
+            f.seek(SeekFrom::Start(0)).unwrap();
+        }
+        let start = Instant::now();
+        f.write_all(&block).unwrap();
+        f.sync_data().unwrap();
+        lat.push(start.elapsed().as_micros() as u64);
+    }
+    lat.sort_unstable();
+    lat
 }
 
 async fn trellis_creates(store: Arc<SledStorage>, writers: usize, total: usize, tag: &str) -> f64 {
@@ -92,7 +142,7 @@ async fn trellis_creates(store: Arc<SledStorage>, writers: usize, total: usize, 
         let tag = tag.to_string();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                let key = Bytes::from(format!("core/configmaps/{tag}/default/w{w:02}-{i:08}"));
+                let key = Bytes::from(key(&tag, w, i));
                 store.create(key, value_at(&body, 0), None).await.unwrap();
             }
         }));
@@ -110,13 +160,15 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Child phase: open the store, report recovery time and RSS.
-fn reopen_phase(dir: &str) {
+/// Child phase: open the store, report recovery time and RSS; check that
+/// it holds `expect` objects.
+fn reopen_phase(dir: &str, expect: u64) {
     let before = rss_mib();
     let start = Instant::now();
     let store = SledStorage::open(SledConfig::new(dir)).unwrap();
     let took = start.elapsed();
     let st = store.stats();
+    assert_eq!(st.objects, expect, "objects recovered");
     println!(
         "Reopen (recovery) of {} objects ({:.0} MiB of values, {} history events): {took:?}; process RSS {:.0} MiB (before open: {before:.0} MiB)\n",
         st.objects,
@@ -126,10 +178,76 @@ fn reopen_phase(dir: &str) {
     );
 }
 
+/// Child phase: write `total` bytes into plain sled (the store's cache
+/// size) as values of `size` bytes, flush, and print the process's RSS
+/// while the database is still open.
+fn blobs_phase(size: usize, total: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(SledConfig::new(dir.path()).cache_capacity)
+        .open()
+        .unwrap();
+    let before = rss_mib();
+    let value = vec![b'v'; size];
+    let n = total / size;
+    for i in 0..n {
+        db.insert(
+            format!("core/secrets/blob/default/b{i:08}"),
+            value.as_slice(),
+        )
+        .unwrap();
+        if i % 64 == 63 {
+            db.flush().unwrap();
+        }
+    }
+    db.flush().unwrap();
+    assert_eq!(db.len(), n, "every value stored");
+    // Let sled's background threads settle before reading RSS.
+    std::thread::sleep(Duration::from_millis(if quick() { 100 } else { 2_000 }));
+    println!(
+        "| {n} × {size} B ({:.0} MB) | {:.0} MiB | {before:.0} MiB |",
+        (n * size) as f64 / 1e6,
+        rss_mib()
+    );
+}
+
+/// Runs this binary again as a child for `phase` with `envs`; panics
+/// unless it succeeds; returns its stdout.
+fn child(phase: &str, envs: &[(&str, String)]) -> String {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(std::env::args().skip(1))
+        .env("BENCH_PHASE", phase)
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "child phase {phase}: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn env_usize(name: &str) -> usize {
+    std::env::var(name).unwrap().parse().unwrap()
+}
+
 fn main() {
-    if std::env::var("BENCH_PHASE").as_deref() == Ok("reopen") {
-        reopen_phase(&std::env::var("BENCH_DIR").unwrap());
-        return;
+    match std::env::var("BENCH_PHASE").as_deref() {
+        Ok("reopen") => {
+            reopen_phase(
+                &std::env::var("BENCH_DIR").unwrap(),
+                env_usize("BENCH_EXPECT") as u64,
+            );
+            return;
+        }
+        Ok("blobs") => {
+            blobs_phase(
+                env_usize("BENCH_VALUE_SIZE"),
+                env_usize("BENCH_TOTAL_BYTES"),
+            );
+            return;
+        }
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -149,36 +267,92 @@ fn main() {
         "Machine: {} cores, {cpu}\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let defaults = SledConfig::new("");
+    println!(
+        "Store settings (defaults): {} MiB sled cache, fold every {} events or {:?}, {} MiB of persisted history.\n",
+        defaults.cache_capacity >> 20,
+        defaults.checkpoint.fold_events,
+        defaults.checkpoint.fold_interval,
+        defaults.persisted_history_bytes >> 20
+    );
+
+    // fsync latency of the filesystem the stores below live on.
+    let syncs = if quick() { 200 } else { 5_000 };
+    let dir = tempfile::tempdir().unwrap();
+    println!("### fsync\n");
+    println!(
+        "4 KiB `write` + `fdatasync` on the filesystem of the temp dir ({}), {syncs} times each.\n",
+        dir.path().display()
+    );
+    println!("| write | p50 | p99 | max |\n|---|---:|---:|---:|");
+    for (label, append) in [("appended", true), ("in place", false)] {
+        let lat = fsync_latencies(dir.path(), syncs, append);
+        assert_eq!(lat.len(), syncs);
+        println!(
+            "| {label} | {} µs | {} µs | {} µs |",
+            percentile(&lat, 0.50),
+            percentile(&lat, 0.99),
+            lat.last().unwrap()
+        );
+    }
+    println!();
+    drop(dir);
 
     println!("### Durable creates/s, 1 KiB values\n");
     println!(
-        "Each row uses a fresh store. \"incl. checkpoint\" also counts the time to close the store, which waits"
+        "Each column uses a fresh store, one after the other, so they never overlap. \"acked\" is the default store; \"incl. checkpoint\""
     );
     println!(
-        "for the background checkpointer to fold everything into the object tree; the naive baseline runs after"
+        "also counts the time to close it, which waits for the background checkpointer to fold everything into the object tree;"
     );
-    println!("the store is closed, so they never overlap.\n");
     println!(
-        "| writers | writes | trellis acked/s | incl. checkpoint/s | naive sled insert+flush/s | ratio (acked) |"
+        "\"folding deferred\" is the acknowledgement path alone (one WAL record per commit group + flush): the checkpointer"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "folds only when the store closes, after the timing. The naive baseline (plain sled, `insert` + `flush` per write from"
+    );
+    println!(
+        "the same number of OS threads) makes the same writes with the same keys and sled cache size.\n"
+    );
+    println!(
+        "| writers | writes | trellis acked/s | incl. checkpoint/s | acked/s, folding deferred | naive sled insert+flush/s | ratio (acked) | ratio (deferred) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (writers, total) in [
         (1, scaled(3_000)),
         (16, scaled(30_000)),
         (64, scaled(100_000)),
     ] {
+        let writes = total / writers * writers;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStorage::open(SledConfig::new(dir.path())).unwrap());
         let start = Instant::now();
         let ours = rt.block_on(trellis_creates(store.clone(), writers, total, "c"));
         rt.block_on(store.close()).unwrap();
-        let with_checkpoint = (total / writers * writers) as f64 / start.elapsed().as_secs_f64();
+        let with_checkpoint = writes as f64 / start.elapsed().as_secs_f64();
+        assert_eq!(store.stats().objects, writes as u64, "every create stored");
         drop(store);
-        let base = naive(writers, scaled(total.min(20_000)));
+        drop(dir);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SledConfig::new(dir.path());
+        config.checkpoint = CheckpointConfig {
+            fold_events: usize::MAX,
+            fold_interval: Duration::from_secs(24 * 3600),
+            max_pending_events: usize::MAX,
+        };
+        let store = Arc::new(SledStorage::open(config).unwrap());
+        let deferred = rt.block_on(trellis_creates(store.clone(), writers, total, "c"));
+        rt.block_on(store.close()).unwrap();
+        assert_eq!(store.stats().objects, writes as u64, "every create stored");
+        drop(store);
+        drop(dir);
+
+        let base = naive(writers, total);
         println!(
-            "| {writers} | {} | {ours:.0} | {with_checkpoint:.0} | {base:.0} | {:.1}x |",
-            total / writers * writers,
-            ours / base
+            "| {writers} | {writes} | {ours:.0} | {with_checkpoint:.0} | {deferred:.0} | {base:.0} | {:.1}x | {:.1}x |",
+            ours / base,
+            deferred / base
         );
     }
     println!();
@@ -216,12 +390,41 @@ fn main() {
 
     // Cold start and memory with those objects, in a fresh process so that
     // nothing from the phases above is counted.
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("BENCH_PHASE", "reopen")
-        .env("BENCH_DIR", dir.path())
-        .output()
-        .unwrap();
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    println!("### Restart\n");
+    print!(
+        "{}",
+        child(
+            "reopen",
+            &[
+                ("BENCH_DIR", dir.path().display().to_string()),
+                ("BENCH_EXPECT", (n / 64 * 64).to_string()),
+            ],
+        )
+    );
+    drop(dir);
+
+    // What sled keeps in memory of values stored out of line ("blobs"),
+    // each size in a fresh process.
+    let blob_bytes = if quick() { 10_000_000 } else { 100_000_000 };
+    println!("### sled memory by value size\n");
+    println!(
+        "Plain sled with the store's cache size; {:.0} MB written as values of one size, flushed, RSS while the database is open.\n",
+        blob_bytes as f64 / 1e6
+    );
+    println!("| values | RSS | RSS before writing |\n|---|---:|---:|");
+    for size in [70_000usize, 4_096] {
+        print!(
+            "{}",
+            child(
+                "blobs",
+                &[
+                    ("BENCH_VALUE_SIZE", size.to_string()),
+                    ("BENCH_TOTAL_BYTES", blob_bytes.to_string()),
+                ],
+            )
+        );
+    }
+    println!();
 
     // Watch fan-out.
     let watchers = if quick() { 100 } else { 1_000 };
@@ -296,4 +499,5 @@ fn main() {
         lat.last().copied().unwrap_or(0) as f64 / 1e3
     );
     rt.block_on(store.close()).unwrap();
+    assert_eq!(received, expected, "every watcher received every event");
 }

@@ -1,5 +1,6 @@
-//! What the API sharing benches (`sharing`, `provider`) share: an
-//! in-process server with its controllers, requests through
+//! What the server's benches share: whether to run the quick smoke
+//! variant ([`quick`]); and, for the API sharing benches (`sharing`,
+//! `provider`), an in-process server with its controllers, requests through
 //! `trellis_server::router` as a `system:masters` admin, the provider
 //! workspace `root:provider` exporting `widgets.example.io`, consumer
 //! workspaces and their bindings, and latency summaries.
@@ -27,11 +28,22 @@ pub const WORKSPACES: &str = "/clusters/root/apis/tenancy.kcp.io/v1alpha1/worksp
 /// Concurrent requests when creating things in bulk.
 pub const FAN_OUT: usize = 16;
 
+/// A quick smoke run: `BENCH_QUICK` is set, or the binary was not started
+/// by `cargo bench` (which passes `--bench`), e.g. by `cargo test`.
+pub fn quick() -> bool {
+    std::env::var_os("BENCH_QUICK").is_some() || !std::env::args().any(|a| a == "--bench")
+}
+
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `name` from the environment, else `full`, or `small` in a quick run.
+pub fn env_or(name: &str, full: usize, small: usize) -> usize {
+    env_usize(name, if quick() { small } else { full })
 }
 
 /// The server's state on sled in a temp dir, bootstrapped as
@@ -283,6 +295,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Microseconds with two decimals.
+pub fn us_frac(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
 }
 
 pub fn ms(d: Duration) -> String {
