@@ -20,6 +20,7 @@ mod sharing;
 mod sharing_types;
 mod unsupported;
 mod walkthrough;
+mod wire_details;
 mod workspaces;
 mod writes_patch_proto;
 mod writes_ssa;

@@ -233,11 +233,33 @@ impl Strategy for EventsV1Strategy {
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         EventStrategy.validate(obj)
     }
+    /// Upstream's field labels for events.k8s.io/v1 (its field label
+    /// conversion): the v1 names, matched against the stored core shape.
+    /// The core spellings (`involvedObject.*`) are not accepted here.
     fn selectable_fields(&self) -> &[&'static str] {
-        EventStrategy.selectable_fields()
+        &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingController",
+            "source",
+            "type",
+        ]
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        EventStrategy.field_value(obj, field)
+        let core = match field {
+            "reportingController" => "reportingComponent".to_string(),
+            f => match f.strip_prefix("regarding.") {
+                Some(rest) => format!("involvedObject.{rest}"),
+                None => f.to_string(),
+            },
+        };
+        EventStrategy.field_value(obj, &core)
     }
     fn table_columns(&self) -> Vec<Column> {
         EventStrategy.table_columns()

@@ -144,13 +144,15 @@ pub enum ListAt {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ContinueToken {
     v: String,
-    rv: u64,
+    /// The revision the list is read at; -1 (upstream's convention) for
+    /// "the latest", in the token offered when the original one expired.
+    rv: i64,
     start: String,
 }
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
-fn encode_continue(rv: u64, last_key: &[u8], prefix: &[u8]) -> String {
+fn encode_continue(rv: i64, last_key: &[u8], prefix: &[u8]) -> String {
     let start = String::from_utf8_lossy(&last_key[prefix.len()..]).into_owned();
     let token = ContinueToken {
         v: "meta.k8s.io/v1".into(),
@@ -174,6 +176,11 @@ pub(crate) fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
     }
     if t.start.contains("..") || t.start.starts_with('/') {
         return Err(bad("key path is not allowed"));
+    }
+    if t.rv == 0 || t.rv < -1 {
+        return Err(bad(
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ));
     }
     Ok(t)
 }
@@ -338,7 +345,10 @@ impl Store {
             let mut k = prefix.to_vec();
             k.extend_from_slice(t.start.as_bytes());
             start_after = Some(Bytes::from(k));
-            read_at = ReadAt::Revision(t.rv);
+            read_at = match u64::try_from(t.rv) {
+                Ok(rv) => ReadAt::Revision(rv),
+                Err(_) => ReadAt::Latest,
+            };
         } else {
             match at {
                 ListAt::Latest => {}
@@ -351,6 +361,9 @@ impl Store {
                 }
             }
         }
+        // Where the client's token left off (later batches of this request
+        // move `start_after`, but return nothing if they fail).
+        let resume_from = start_after.clone();
         let trivial = filter.is_trivial();
         let want = limit.unwrap_or(usize::MAX);
         let mut items = Vec::new();
@@ -372,8 +385,18 @@ impl Store {
                 })
                 .await
                 .map_err(|e| match (e, continue_token) {
+                    // Upstream's answer: the list cannot go on consistently,
+                    // but here is a token that goes on from the same key at
+                    // the latest revision, for a client that accepts that.
                     (trellis_storage::Error::Expired { .. }, Some(_)) => {
-                        Status::expired(CONTINUE_EXPIRED).into()
+                        let mut status = Status::expired(CONTINUE_EXPIRED);
+                        if let Some(after) = &resume_from {
+                            status.metadata.insert(
+                                "continue".into(),
+                                encode_continue(-1, after, &prefix).into(),
+                            );
+                        }
+                        status.into()
                     }
                     (e, _) => ApiError::from_storage(e, &def.group_resource(), ""),
                 })?;
@@ -405,7 +428,7 @@ impl Store {
             }
         };
         let continue_token = match (more, &last_key) {
-            (true, Some(k)) => Some(encode_continue(revision, k, &prefix)),
+            (true, Some(k)) => Some(encode_continue(revision as i64, k, &prefix)),
             _ => None,
         };
         Ok(ListPage {
