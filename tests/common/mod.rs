@@ -380,6 +380,14 @@ impl Server {
         (code.trim().parse().expect("status code"), body.to_string())
     }
 
+    /// A GET (curl, as admin) that must answer 200 with JSON; the JSON.
+    #[track_caller]
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (code, body) = self.curl("GET", path, None);
+        assert_eq!(code, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
     /// A kube-rs client from the admin kubeconfig.
     pub async fn client(&self) -> kube::Client {
         client_for(&self.kubeconfig).await
