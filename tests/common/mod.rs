@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod relay;
 pub mod users;
 
 use std::io::{BufRead, BufReader};
