@@ -195,13 +195,18 @@ async fn wal_compaction_and_checkpoint_survive_restart() {
 // ---------------------------------------------------------------------------
 // Crash test. The parent re-executes this test binary running `crash_child`,
 // which writes concurrently and prints one line per acknowledged write. The
-// parent SIGKILLs it at a random moment, reopens the store and checks every
-// acknowledged write. Cycles: TRELLIS_CRASH_CYCLES (default 5; the full run
-// documented in docs/benchmarks.md uses 100).
+// parent SIGKILLs it at a random moment once it has acknowledged at least
+// MIN_ACKED_PER_CYCLE writes, checks that the SIGKILL is what ended it (not
+// a panic or an early exit, which would leave little to verify), reopens
+// the store and checks every acknowledged write. Cycles:
+// TRELLIS_CRASH_CYCLES (default 5; the full run documented in
+// docs/benchmarks.md uses 100).
 // ---------------------------------------------------------------------------
 
 const CHILD_DIR: &str = "TRELLIS_CRASH_DIR";
 const CHILD_CYCLE: &str = "TRELLIS_CRASH_CYCLE";
+/// Acknowledged writes a cycle waits for before its random kill moment.
+const MIN_ACKED_PER_CYCLE: usize = 1_000;
 
 #[test]
 #[ignore = "child process of crash_recovery_after_sigkill"]
@@ -308,43 +313,94 @@ fn crash_recovery_after_sigkill() {
             .env(CHILD_DIR, dir.path())
             .env(CHILD_CYCLE, cycle.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = {
             let lines = lines.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
+                let mut out = BufReader::new(stdout);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match out.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    // A line the kill cut off was never completely printed,
+                    // so it was not acknowledged to us.
+                    let Some(line) = buf.strip_suffix(b"\n") else {
+                        break;
+                    };
+                    let line = String::from_utf8_lossy(line);
                     // libtest may print its own banner before ours.
                     let Some(line) = line.strip_prefix("@@ ") else {
                         continue;
                     };
-                    let line = line.to_string();
                     if line == "READY" {
                         let _ = ready_tx.send(());
                     } else {
-                        lines.lock().unwrap().push(line);
+                        lines.lock().unwrap().push(line.to_string());
                     }
                 }
             })
         };
-        ready_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child opened the store");
-        let delay = 20 + next_random(&mut rng) % 400;
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "cycle {cycle}: the child did not open the store ({status}): {}",
+                stderr.join().unwrap()
+            );
+        }
+        // Wait for enough acknowledged writes that the cycle verifies
+        // something, then kill at a random moment.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lines.lock().unwrap().len() < MIN_ACKED_PER_CYCLE {
+            if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                let status = child.wait().unwrap();
+                panic!(
+                    "cycle {cycle}: {} writes acknowledged, {MIN_ACKED_PER_CYCLE} expected; the child ended with {status}: {}",
+                    lines.lock().unwrap().len(),
+                    stderr.join().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let delay = next_random(&mut rng) % 400;
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
         reader.join().unwrap();
+        let stderr = stderr.join().unwrap();
+        // The SIGKILL ended it, not an error of its own.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "cycle {cycle}: the child ended with {status} before the kill: {stderr}"
+        );
+        assert!(
+            stderr.is_empty(),
+            "cycle {cycle}: the child wrote to stderr: {stderr}"
+        );
         let lines = std::mem::take(&mut *lines.lock().unwrap());
+        assert!(
+            lines.len() >= MIN_ACKED_PER_CYCLE,
+            "cycle {cycle}: {} acknowledged",
+            lines.len()
+        );
         for line in &lines {
             let parts: Vec<&str> = line.split(' ').collect();
-            // Lines cut off by the kill have too few fields; they were never
-            // completely printed, so they were not acknowledged to us.
             match parts.as_slice() {
                 ["C", k, rev] => {
                     let rev: u64 = rev.parse().unwrap();
@@ -373,12 +429,21 @@ fn crash_recovery_after_sigkill() {
                         *e = (n, rev);
                     }
                 }
-                _ => {}
+                other => panic!("cycle {cycle}: a line the child never prints: {other:?}"),
             }
         }
         total_acked += lines.len();
         rt.block_on(verify(dir.path(), &acked, cycle));
     }
+    // Every kind of write was acknowledged, and so checked after a crash.
+    assert!(
+        !acked.created.is_empty() && !acked.deleted.is_empty() && !acked.counters.is_empty(),
+        "creates {}, deletes {}, counters {}",
+        acked.created.len(),
+        acked.deleted.len(),
+        acked.counters.len()
+    );
+    assert!(total_acked >= cycles as usize * MIN_ACKED_PER_CYCLE);
     eprintln!(
         "crash test: {cycles} SIGKILL cycles, {total_acked} acknowledged writes verified, {} distinct revisions, {:?}",
         acked.revisions.len(),

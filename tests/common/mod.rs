@@ -7,34 +7,82 @@
 
 pub mod bench;
 pub mod raw;
+pub mod relay;
 pub mod users;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
-/// Path of kubectl 1.33: `$TRELLIS_KUBECTL`, else `kubectl.1.33` next to the
-/// file `kubectl` on PATH resolves to, else `kubectl`.
+/// The kubectl minor version the tests are written against.
+pub const KUBECTL_MINOR: &str = "33";
+
+/// Path of kubectl 1.33: `$TRELLIS_KUBECTL`, else `kubectl.1.33` on PATH or
+/// beside the file a `kubectl` on PATH resolves to (where the Google Cloud
+/// CLI's kubectl component installs it). Anything else — no such binary, or
+/// one that is not v1.33 — stops the tests: their expected output is
+/// kubectl 1.33's, and another version would fail them for the wrong
+/// reason or, worse, pass them for one. Found and checked once per run.
 pub fn kubectl_path() -> PathBuf {
-    if let Ok(p) = std::env::var("TRELLIS_KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("kubectl");
-        if candidate.exists() {
-            let real = std::fs::canonicalize(&candidate).unwrap_or(candidate.clone());
-            let versioned = real.parent().map(|p| p.join("kubectl.1.33"));
-            if let Some(v) = versioned.filter(|v| v.exists()) {
-                return v;
-            }
-            return candidate;
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL.get_or_init(find_pinned_kubectl).clone()
+}
+
+fn find_pinned_kubectl() -> PathBuf {
+    let how = format!(
+        "set $TRELLIS_KUBECTL to a kubectl v1.{KUBECTL_MINOR} binary, or install the Google Cloud \
+         CLI's kubectl component (`apt-get install kubectl` from packages.cloud.google.com, or \
+         `gcloud components install kubectl`), which puts kubectl.1.{KUBECTL_MINOR} beside kubectl"
+    );
+    let path = match std::env::var_os("TRELLIS_KUBECTL") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let versioned = format!("kubectl.1.{KUBECTL_MINOR}");
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            std::env::split_paths(&path)
+                .flat_map(|dir| {
+                    let beside_kubectl = std::fs::canonicalize(dir.join("kubectl"))
+                        .ok()
+                        .and_then(|real| real.parent().map(|d| d.join(&versioned)));
+                    [Some(dir.join(&versioned)), beside_kubectl]
+                })
+                .flatten()
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| {
+                    panic!("{versioned} is not on PATH nor beside a kubectl on PATH: {how}")
+                })
         }
-    }
-    PathBuf::from("kubectl")
+    };
+    let out = Command::new(&path)
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {how}", path.display()));
+    assert!(
+        out.status.success(),
+        "{} version --client failed: {}; {how}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{} version --client -o json printed no JSON ({e}): {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let client = &version["clientVersion"];
+    let git_version = client["gitVersion"].as_str().unwrap_or_default();
+    assert!(
+        client["major"] == "1"
+            && client["minor"].as_str().map(|m| m.trim_end_matches('+')) == Some(KUBECTL_MINOR)
+            && git_version.starts_with(&format!("v1.{KUBECTL_MINOR}.")),
+        "{} is kubectl {git_version:?}, not v1.{KUBECTL_MINOR}: {how}",
+        path.display()
+    );
+    path
 }
 
 fn log_dir() -> PathBuf {
@@ -332,6 +380,14 @@ impl Server {
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').expect("status line");
         (code.trim().parse().expect("status code"), body.to_string())
+    }
+
+    /// A GET (curl, as admin) that must answer 200 with JSON; the JSON.
+    #[track_caller]
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (code, body) = self.curl("GET", path, None);
+        assert_eq!(code, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
     }
 
     /// A kube-rs client from the admin kubeconfig.

@@ -13,6 +13,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde_json::json;
 
+use crate::common::relay::Relay;
 use crate::common::{Server, eventually, free_port};
 
 fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {
@@ -200,20 +201,52 @@ async fn finalizers_hold_deletion_until_removed() {
     );
 }
 
+/// What a watcher stream yielded, in order, for the test to inspect.
+fn describe(item: &Result<watcher::Event<ConfigMap>, watcher::Error>) -> String {
+    use watcher::Event;
+    let name = |c: &ConfigMap| c.metadata.name.clone().unwrap_or_default();
+    match item {
+        Ok(Event::Init) => "init".into(),
+        Ok(Event::InitApply(c)) => format!("init-apply {}", name(c)),
+        Ok(Event::InitDone) => "init-done".into(),
+        Ok(Event::Apply(c)) => format!("apply {}", name(c)),
+        Ok(Event::Delete(c)) => format!("delete {}", name(c)),
+        // An ERROR event inside an open watch stream.
+        Err(watcher::Error::WatchError(status)) => format!("in-stream error {}", status.code),
+        Err(e) => format!("error {e}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflector_survives_restart_and_expired_resource_version() {
     let port = free_port();
     let mut s = Server::start_on("kube_reflector", port, &["--watch-history-events", "20"]);
-    let client = s.client().await;
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    // The watcher reaches the server through a relay the test can cut.
+    let relay = Relay::start(port).await;
+    let watched: Api<ConfigMap> = {
+        let kc = kube::config::Kubeconfig::read_from(&s.kubeconfig).unwrap();
+        let mut cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+        cfg.cluster_url = format!("https://127.0.0.1:{}/clusters/root", relay.port)
+            .parse()
+            .unwrap();
+        Api::namespaced(kube::Client::try_from(cfg).unwrap(), "default")
+    };
     let (reader, writer) = reflector::store::<ConfigMap>();
-    let stream = reflector(writer, watcher(cms.clone(), watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
-    let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while stream.next().await.is_some() {}
+    let stream = reflector(writer, watcher(watched, watcher::Config::default())).default_backoff();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let task = tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            futures::pin_mut!(stream);
+            while let Some(item) = stream.next().await {
+                seen.lock().unwrap().push(describe(&item));
+            }
+        }
     });
+    let cms: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
     cms.create(&PostParams::default(), &cm("before", &[]))
         .await
         .unwrap();
@@ -226,9 +259,8 @@ async fn reflector_survives_restart_and_expired_resource_version() {
 
     // Restart the server; the watcher reconnects.
     s.restart();
-    let client2 = s.client().await;
-    let cms2: Api<ConfigMap> = Api::namespaced(client2.clone(), "default");
-    cms2.create(&PostParams::default(), &cm("after-restart", &[]))
+    let cms: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    cms.create(&PostParams::default(), &cm("after-restart", &[]))
         .await
         .unwrap();
     eventually(Duration::from_secs(30), || async {
@@ -238,18 +270,21 @@ async fn reflector_survives_restart_and_expired_resource_version() {
     })
     .await;
 
-    // Push the watcher's resourceVersion out of the retained history while
-    // it is disconnected: it must get an in-stream 410 and relist.
-    s.restart();
-    let cms3: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    // Cut the watcher off and push its resourceVersion out of the retained
+    // history meanwhile: when it resumes, the server must answer with an
+    // in-stream 410 (an HTTP 410 would make kube-rs retry the same
+    // resourceVersion forever), and the watcher must relist.
+    relay.cut();
+    let mark = seen.lock().unwrap().len();
     for i in 0..60 {
-        cms3.create(&PostParams::default(), &cm(&format!("burst-{i}"), &[]))
+        cms.create(&PostParams::default(), &cm(&format!("burst-{i}"), &[]))
             .await
             .unwrap();
     }
-    cms3.delete("before", &DeleteParams::default())
+    cms.delete("before", &DeleteParams::default())
         .await
         .unwrap();
+    relay.mend();
     eventually(Duration::from_secs(60), || async {
         let names: Vec<String> = reader
             .state()
@@ -259,6 +294,28 @@ async fn reflector_survives_restart_and_expired_resource_version() {
         (names.len() == 61 && !names.iter().any(|n| n == "before")).then_some(())
     })
     .await;
+    let after: Vec<String> = seen.lock().unwrap()[mark..].to_vec();
+    let gone = after
+        .iter()
+        .position(|e| e == "in-stream error 410")
+        .unwrap_or_else(|| panic!("no in-stream 410 after the cut: {after:?}"));
+    let init = gone
+        + after[gone..]
+            .iter()
+            .position(|e| e == "init")
+            .unwrap_or_else(|| panic!("no relist after the 410: {after:?}"));
+    let done = init
+        + after[init..]
+            .iter()
+            .position(|e| e == "init-done")
+            .unwrap_or_else(|| panic!("the relist never finished: {after:?}"));
+    let relisted: Vec<&String> = after[init..done]
+        .iter()
+        .filter(|e| e.starts_with("init-apply "))
+        .collect();
+    assert_eq!(relisted.len(), 61, "{after:?}");
+    // The deletion of `before` was learnt from the relist, not an event.
+    assert!(!after.iter().any(|e| e == "delete before"), "{after:?}");
     task.abort();
 }
 

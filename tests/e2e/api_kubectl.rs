@@ -1,7 +1,8 @@
 //! The API server core as kubectl 1.33 uses it.
 
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{Server, kubectl_path};
 
@@ -181,11 +182,41 @@ fn get_watch_sees_a_later_change() {
             "custom-columns=NAME:.metadata.name,A:.data.a",
         ])
         .env("KUBECONFIG", &s.kubeconfig)
+        .env("HOME", s.data_dir.parent().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rows) = std::sync::mpsc::channel::<Vec<String>>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let row = line.split_whitespace().map(str::to_string).collect();
+            if tx.send(row).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for_row = |want: [&str; 2]| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rows.recv_timeout(left) {
+                Ok(row) => {
+                    let hit = row == want;
+                    seen.push(row);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(e) => panic!("kubectl get -w never printed {want:?} ({e}): {seen:?}"),
+            }
+        }
+    };
+    // The initial state, then (the watch starting from the listed
+    // revision) the change made after it was printed.
+    wait_for_row(["w", "1"]);
     s.kubectl_ok(&[
         "patch",
         "cm",
@@ -194,23 +225,11 @@ fn get_watch_sees_a_later_change() {
         "-p",
         r#"{"data":{"a":"2"}}"#,
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert!(
-        rows.contains(&vec!["w", "1"]),
-        "initial state missing: {text}"
-    );
-    assert!(
-        rows.contains(&vec!["w", "2"]),
-        "later change missing: {text}"
-    );
+    wait_for_row(["w", "2"]);
+    assert_eq!(child.try_wait().unwrap(), None, "kubectl get -w exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(seen[0], ["NAME", "A"], "{seen:?}");
 }
 
 #[test]

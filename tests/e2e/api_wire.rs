@@ -21,6 +21,13 @@ struct Resp {
 }
 
 impl Resp {
+    /// Asserts the status code (showing the body if it differs).
+    #[track_caller]
+    fn expect(self, code: u16) -> Resp {
+        assert_eq!(self.status, code, "{}", String::from_utf8_lossy(&self.body));
+        self
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -71,6 +78,13 @@ impl Raw {
             serde_json::to_vec(&body).unwrap(),
         )
         .await
+    }
+
+    /// Opens a watch that must be answered 200; its frames.
+    async fn watch_ok(&self, path: &str) -> Frames {
+        let (status, frames) = self.watch(path).await;
+        assert_eq!(status, 200, "watch {path}");
+        frames
     }
 
     /// Opens a watch and returns a stream of decoded frames.
@@ -250,9 +264,10 @@ async fn list_semantics() {
         .unwrap()
         .to_string();
     // Writes between pages do not leak into the paginated snapshot.
-    r.post(CMS, cm("c05a", json!({}))).await;
+    r.post(CMS, cm("c05a", json!({}))).await.expect(201);
     r.req(Method::DELETE, &format!("{CMS}/c08"), &[], vec![])
-        .await;
+        .await
+        .expect(200);
     let next = r
         .get(&format!("{CMS}?limit=100&continue={token}"))
         .await
@@ -317,7 +332,9 @@ async fn list_semantics() {
     assert_eq!(bad.status, 400);
     // An expired continue token is a 410.
     for i in 0..40 {
-        r.post(CMS, cm(&format!("n{i}"), json!({}))).await;
+        r.post(CMS, cm(&format!("n{i}"), json!({})))
+            .await
+            .expect(201);
     }
     let gone = r.get(&format!("{CMS}?limit=100&continue={token}")).await;
     assert_eq!(gone.status, 410);
@@ -336,7 +353,9 @@ async fn watch_semantics() {
         ],
     );
     let r = Raw::new(&s).await;
-    r.post(CMS, cm("existing", json!({"team": "a"}))).await;
+    r.post(CMS, cm("existing", json!({"team": "a"})))
+        .await
+        .expect(201);
     let t = Duration::from_secs(10);
 
     // From "0": synthetic ADDED for what exists, then live changes.
@@ -351,7 +370,11 @@ async fn watch_semantics() {
     );
     assert_eq!(f["object"]["kind"], "ConfigMap");
     assert_eq!(f["object"]["apiVersion"], "v1");
-    let created = r.post(CMS, cm("live", json!({"team": "a"}))).await.json();
+    let created = r
+        .post(CMS, cm("live", json!({"team": "a"})))
+        .await
+        .expect(201)
+        .json();
     let rv_live = created["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
@@ -362,7 +385,8 @@ async fn watch_semantics() {
         (Some("ADDED"), Some("live"))
     );
     r.req(Method::DELETE, &format!("{CMS}/live"), &[], vec![])
-        .await;
+        .await
+        .expect(200);
     let f = w.next_event(t).await;
     assert_eq!(f["type"], "DELETED");
     assert_ne!(
@@ -372,8 +396,8 @@ async fn watch_semantics() {
     );
 
     // Resume from a revision: only what came after.
-    let (_, mut w2) = r
-        .watch(&format!("{CMS}?watch=true&resourceVersion={rv_live}"))
+    let mut w2 = r
+        .watch_ok(&format!("{CMS}?watch=true&resourceVersion={rv_live}"))
         .await;
     let f = w2.next_event(t).await;
     assert_eq!(
@@ -382,8 +406,8 @@ async fn watch_semantics() {
     );
 
     // Selector transitions: leaving the selection is DELETED, entering ADDED.
-    let (_, mut sel) = r
-        .watch(&format!(
+    let mut sel = r
+        .watch_ok(&format!(
             "{CMS}?watch=true&labelSelector=team%3Da&resourceVersion={rv_live}"
         ))
         .await;
@@ -394,7 +418,8 @@ async fn watch_semantics() {
         &[("content-type", "application/merge-patch+json")],
         br#"{"metadata":{"labels":{"team":"b"}}}"#.to_vec(),
     )
-    .await;
+    .await
+    .expect(200);
     let f = sel.next_event(t).await;
     assert_eq!(
         (f["type"].as_str(), f["object"]["metadata"]["name"].as_str()),
@@ -406,12 +431,13 @@ async fn watch_semantics() {
         &[("content-type", "application/merge-patch+json")],
         br#"{"metadata":{"labels":{"team":"a"}}}"#.to_vec(),
     )
-    .await;
+    .await
+    .expect(200);
     assert_eq!(sel.next_event(t).await["type"], "ADDED");
 
     // Bookmarks carry kind, apiVersion and a resourceVersion.
-    let (_, mut b) = r
-        .watch(&format!(
+    let mut b = r
+        .watch_ok(&format!(
             "{CMS}?watch=true&resourceVersion={rv_live}&allowWatchBookmarks=true"
         ))
         .await;
@@ -432,7 +458,7 @@ async fn watch_semantics() {
     );
 
     // WatchList: initial state, then the end-of-initial-events bookmark.
-    let (_, mut wl) = r.watch(&format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")).await;
+    let mut wl = r.watch_ok(&format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")).await;
     assert_eq!(wl.next(t).await.unwrap()["type"], "ADDED");
     let end = wl.next(t).await.unwrap();
     assert_eq!(end["type"], "BOOKMARK");
@@ -446,8 +472,8 @@ async fn watch_semantics() {
     assert_eq!(bad.status, 422);
 
     // timeoutSeconds ends the stream cleanly.
-    let (_, mut short) = r
-        .watch(&format!(
+    let mut short = r
+        .watch_ok(&format!(
             "{CMS}?watch=true&resourceVersion={rv_live}&timeoutSeconds=1"
         ))
         .await;
@@ -457,7 +483,9 @@ async fn watch_semantics() {
 
     // A resourceVersion older than the history: HTTP 200, in-stream 410.
     for i in 0..50 {
-        r.post(CMS, cm(&format!("fill{i}"), json!({}))).await;
+        r.post(CMS, cm(&format!("fill{i}"), json!({})))
+            .await
+            .expect(201);
     }
     let (status, mut old) = r
         .watch(&format!("{CMS}?watch=true&resourceVersion={rv_live}"))
@@ -474,7 +502,7 @@ async fn watch_semantics() {
 async fn tables_metadata_and_errors() {
     let s = Server::start("wire_tables");
     let r = Raw::new(&s).await;
-    r.post(CMS, cm("t1", json!({}))).await;
+    r.post(CMS, cm("t1", json!({}))).await.expect(201);
     let table = r
         .req(
             Method::GET,
@@ -607,6 +635,7 @@ async fn tables_metadata_and_errors() {
     let g = r
         .post(CMS, json!({"metadata": {"generateName": "gen-"}}))
         .await
+        .expect(201)
         .json();
     let n = g["metadata"]["name"].as_str().unwrap();
     assert!(n.starts_with("gen-") && n.len() == 9, "{n}");
@@ -650,8 +679,8 @@ async fn tables_metadata_and_errors() {
         .await;
     assert_eq!(del.status, 409);
     // deletecollection with a selector.
-    r.post(CMS, cm("dc1", json!({"dc": "y"}))).await;
-    r.post(CMS, cm("dc2", json!({"dc": "y"}))).await;
+    r.post(CMS, cm("dc1", json!({"dc": "y"}))).await.expect(201);
+    r.post(CMS, cm("dc2", json!({"dc": "y"}))).await.expect(201);
     let dc = r
         .req(
             Method::DELETE,
@@ -720,18 +749,33 @@ async fn events_in_both_groups_and_terminating_namespaces() {
         "/api/v1/namespaces",
         json!({"metadata": {"name": "doomed"}}),
     )
-    .await;
+    .await
+    .expect(201);
     r.post(
         "/api/v1/namespaces/doomed/configmaps",
         json!({"metadata": {"name": "held", "finalizers": ["example.com/x"]}}),
     )
-    .await;
+    .await
+    .expect(201);
     let del = r
         .req(Method::DELETE, "/api/v1/namespaces/doomed", &[], vec![])
         .await
+        .expect(200)
         .json();
     assert_eq!(del["status"]["phase"], "Terminating");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The namespace controller has been through it: it deleted the content,
+    // which the finalizer holds.
+    crate::common::eventually(Duration::from_secs(10), || async {
+        let held = r
+            .get("/api/v1/namespaces/doomed/configmaps/held")
+            .await
+            .expect(200)
+            .json();
+        held["metadata"]["deletionTimestamp"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
     let refused = r
         .post(
             "/api/v1/namespaces/doomed/configmaps",
@@ -753,7 +797,8 @@ async fn events_in_both_groups_and_terminating_namespaces() {
         &[("content-type", "application/merge-patch+json")],
         br#"{"metadata":{"finalizers":null}}"#.to_vec(),
     )
-    .await;
+    .await
+    .expect(200);
     crate::common::eventually(Duration::from_secs(10), || async {
         (r.get("/api/v1/namespaces/doomed").await.status == 404).then_some(())
     })

@@ -433,8 +433,25 @@ async fn cluster_roles_aggregate() {
         "--verb=get,list",
         "--resource=configmaps",
     ]);
-    // Not selected yet.
-    assert_eq!(rules_of(&s, "root", "monitoring"), Value::Null);
+    // Not selected: once the aggregate holds what a labelled role
+    // (created after the unlabelled one) brings, it holds only that.
+    s.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "monitoring-probe",
+        "--verb=get",
+        "--resource=secrets",
+    ]);
+    s.kubectl_ok(&[
+        "label",
+        "clusterrole",
+        "monitoring-probe",
+        &format!("{label}=true"),
+    ]);
+    let probe = json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]});
+    wait_rules(&s, "root", "monitoring", json!([probe])).await;
+    s.kubectl_ok(&["delete", "clusterrole", "monitoring-probe"]);
+    wait_rules(&s, "root", "monitoring", json!([])).await;
     s.kubectl_ok(&[
         "label",
         "clusterrole",
@@ -656,7 +673,7 @@ async fn rbac_protobuf_round_trip() {
         assert_eq!(code, 201, "{kind}: {}", String::from_utf8_lossy(&body));
         assert_eq!(ct, PB, "{kind}");
         let created = proto::decode(&body).unwrap();
-        let (_, _, json_body) = send(
+        let (code, _, json_body) = send(
             &client,
             Method::GET,
             &format!("{collection}/{name}"),
@@ -665,6 +682,7 @@ async fn rbac_protobuf_round_trip() {
             vec![],
         )
         .await;
+        assert_eq!(code, 200, "{kind}: {}", String::from_utf8_lossy(&json_body));
         let as_json: Value = serde_json::from_slice(&json_body).unwrap();
         assert_eq!(created, as_json, "{kind}: protobuf and JSON forms differ");
         for key in ["roleRef", "subjects", "aggregationRule"] {

@@ -523,8 +523,17 @@ fn providers_exports_serve_consumers() {
         err.contains("apibindings.apis.kcp.io \"widgets\" is forbidden: unable to create APIBinding: no permission to bind to export root:provider:widgets"),
         "{err}"
     );
-    nb.err(&["get", "apibinding", "widgets"]);
-    nb.err(&["get", "widgets"]);
+    // Nothing was created, and no API appeared.
+    let err = nb.err(&["get", "apibinding", "widgets"]);
+    assert!(
+        err.contains("apibindings.apis.kcp.io \"widgets\" not found"),
+        "{err}"
+    );
+    let err = nb.err(&["get", "widgets"]);
+    assert!(
+        err.contains("the server doesn't have a resource type \"widgets\""),
+        "{err}"
+    );
     provider.apply(&bind_grant("User", "bind-widgets-nobind", "nobind"));
     nb.apply(&binding("widgets", "root:provider", ""));
     bound(&nb, "widgets");
@@ -600,7 +609,11 @@ fn providers_exports_serve_consumers() {
     c1.ok(&["get", "apibinding", "widgets"]);
     c1.ok(&["delete", "widget", "w1", "-n", "default"]);
     c1.ok(&["delete", "apibinding", "widgets", "--timeout=20s"]);
-    c1.err(&["get", "apibinding", "widgets"]);
+    let err = c1.err(&["get", "apibinding", "widgets"]);
+    assert!(
+        err.contains("apibindings.apis.kcp.io \"widgets\" not found"),
+        "{err}"
+    );
     let resources = c1.ok(&["api-resources", "--api-group=example.io"]);
     assert!(!resources.contains("widgets"), "{resources}");
     // With the annotation, the instances go with the binding; binding
@@ -612,7 +625,11 @@ fn providers_exports_serve_consumers() {
         "apis.trellis.dev/delete-instances=true",
     ]);
     c2.ok(&["delete", "apibinding", "widgets", "--timeout=20s"]);
-    c2.err(&["get", "apibinding", "widgets"]);
+    let err = c2.err(&["get", "apibinding", "widgets"]);
+    assert!(
+        err.contains("apibindings.apis.kcp.io \"widgets\" not found"),
+        "{err}"
+    );
     c2.apply(&binding("widgets", "root:other", ""));
     bound(&c2, "widgets");
     assert!(names(&c2).is_empty());

@@ -279,7 +279,28 @@ fn sharing_types_with_kubectl() {
         "{err}"
     );
 
-    // Status is the server's.
+    // Status is the server's: the controller sets the real identity (the
+    // SHA-256 of the export's identity key, in hex) ...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let identity = loop {
+        let v2 = json_of(&s, &["get", "apiexports", "widgets", "-o", "json"]);
+        if let Some(h) = v2["status"]["identityHash"].as_str() {
+            break h.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller never set status.identityHash: {v2}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        identity.len() == 64
+            && identity
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        "{identity}"
+    );
+    // ... and a patch of the main resource does not change it.
     s.kubectl_ok(&[
         "patch",
         "apiexports",
@@ -289,12 +310,7 @@ fn sharing_types_with_kubectl() {
         r#"{"status":{"identityHash":"forged"}}"#,
     ]);
     let v2 = json_of(&s, &["get", "apiexports", "widgets", "-o", "json"]);
-    // The controller sets the real identity; the forged one never lands.
-    assert!(
-        v2.pointer("/status/identityHash")
-            .is_none_or(|h| h != "forged"),
-        "{v2}"
-    );
+    assert_eq!(v2["status"]["identityHash"], identity.as_str(), "{v2}");
 
     // Bindings and endpoint slices are served too.
     let out = s.kubectl_in(

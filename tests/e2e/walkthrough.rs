@@ -62,6 +62,21 @@ fn example_binary() -> PathBuf {
     p
 }
 
+/// The walkthrough's shell; if a check fails while it waits, it is sent
+/// SIGTERM so that its EXIT trap stops the controller it started.
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 struct Shell {
     dir: PathBuf,
     bin: PathBuf,
@@ -142,15 +157,18 @@ fn walkthrough_runs_and_the_provider_endpoint_keeps_its_limits() {
     let mut path = shell.bin.clone().into_os_string();
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
-    let mut child = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&work)
-        .env("PATH", path)
-        .envs(shell.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("bash");
+    let mut child = Script(
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(&work)
+            .env("PATH", path)
+            .envs(shell.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("bash"),
+    );
+    let child = &mut child.0;
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut transcript = String::new();
     loop {
@@ -181,8 +199,13 @@ fn walkthrough_runs_and_the_provider_endpoint_keeps_its_limits() {
         rest.contains("the controller's finalizer removed the secret"),
         "{rest}"
     );
+    // The last block deleted alice's database: it is gone, not hidden.
     let alice = s.as_user(Some("alice-token"), "root:alice");
-    alice.err(&["get", "database", "orders", "-n", "default"]);
+    let err = alice.err(&["get", "database", "orders", "-n", "default"]);
+    assert!(
+        err.contains("(NotFound)") && err.contains("\"orders\" not found"),
+        "{err}"
+    );
 }
 
 fn checks(s: &Server, shell: &Shell) {
@@ -302,11 +325,10 @@ spec:
     let alice_cluster = seen[1].1.clone();
 
     // Discovery and OpenAPI there: the export's resource everywhere, the
-    // claimed Secrets in a workspace that accepted the claim.
-    for (ws, want, unwanted) in [
-        ("*", "databases", "secrets"),
-        (alice_cluster.as_str(), "secrets", "configmaps"),
-    ] {
+    // claimed Secrets (and nothing else of the core group) in a workspace
+    // that accepted the claim. Claimed resources are served per workspace,
+    // so across workspaces there is no core group at all.
+    for (ws, claimed) in [("*", false), (alice_cluster.as_str(), true)] {
         let (code, body) = s.curl_token(
             "GET",
             &format!("{path}/clusters/{ws}/apis/example.io/v1"),
@@ -315,13 +337,28 @@ spec:
         );
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"databases\""), "{body}");
-        let (_, core) = s.curl_token(
+        let (code, core) = s.curl_token(
             "GET",
             &format!("{path}/clusters/{ws}/api/v1"),
             "provider-token",
             None,
         );
-        assert!(!core.contains(&format!("\"{unwanted}\"")), "{core}");
+        let core: Value = serde_json::from_str(&core).unwrap();
+        if claimed {
+            assert_eq!(code, 200, "{core}");
+            assert_eq!(core["kind"], "APIResourceList", "{core}");
+            let names: Vec<&str> = core["resources"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no resources: {core}"))
+                .iter()
+                .map(|r| r["name"].as_str().unwrap())
+                .filter(|n| !n.contains('/'))
+                .collect();
+            assert_eq!(names, ["secrets"], "{core}");
+        } else {
+            assert_eq!(code, 404, "{core}");
+            assert_eq!(core["reason"], "NotFound", "{core}");
+        }
         let (code, root) = s.curl_token(
             "GET",
             &format!("{path}/clusters/{ws}/openapi/v3"),
@@ -330,10 +367,7 @@ spec:
         );
         assert_eq!(code, 200, "{root}");
         assert!(root.contains("apis/example.io/v1"), "{root}");
-        if want == "secrets" {
-            assert!(core.contains("\"secrets\""), "{core}");
-            assert!(root.contains("\"api/v1\""), "{root}");
-        }
+        assert_eq!(root.contains("\"api/v1\""), claimed, "{root}");
     }
     let (code, doc) = s.curl_token(
         "GET",

@@ -506,7 +506,10 @@ fn deleting_a_workspace_removes_its_subtree_and_every_key() {
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
     rt.block_on(eventually(Duration::from_secs(10), || async {
-        (!s.kubectl(&["get", "ws", "doomed"]).status.success()).then_some(())
+        let o = s.kubectl(&["get", "ws", "doomed"]);
+        let gone = String::from_utf8_lossy(&o.stderr)
+            .contains("workspaces.tenancy.kcp.io \"doomed\" not found");
+        (!o.status.success() && gone).then_some(())
     }));
     // Not one key is left of either workspace.
     assert_eq!(objects(&s), before);

@@ -191,7 +191,12 @@ fn bad_patches_get_kubernetes_codes_and_change_nothing() {
             422,
             "testing value /data/a failed",
         ),
-        ("application/json-patch+json", r#"{"op":"add"}"#, 400, ""),
+        (
+            "application/json-patch+json",
+            r#"{"op":"add"}"#,
+            400,
+            "expected a sequence",
+        ),
         (
             "application/strategic-merge-patch+json",
             r#"{"metadata":{"$deleteFromPrimitiveList":["x"]}}"#,
@@ -208,9 +213,14 @@ fn bad_patches_get_kubernetes_codes_and_change_nothing() {
             "application/strategic-merge-patch+json",
             r#"{"data":"#,
             400,
-            "",
+            "error decoding patch: EOF while parsing",
         ),
-        ("application/merge-patch+json", r#"[1]"#, 400, ""),
+        (
+            "application/merge-patch+json",
+            r#"[1]"#,
+            400,
+            "Invalid JSON Patch",
+        ),
         (
             "application/apply-patch+yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
@@ -224,6 +234,15 @@ fn bad_patches_get_kubernetes_codes_and_change_nothing() {
         let status: Value = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("{ct} {body}: not a Status: {text}"));
         assert_eq!(status["kind"], "Status", "{text}");
+        assert_eq!(status["code"], *code, "{text}");
+        let reason = if *code == 400 {
+            "BadRequest"
+        } else {
+            "Invalid"
+        };
+        assert_eq!(status["reason"], reason, "{ct} {body}: {text}");
+        // (The message of a patch that cannot be applied is in
+        // details.causes, as kube-apiserver puts it.)
         assert!(text.contains(needle), "{ct} {body}: {text}");
         assert_eq!(
             s.curl("GET", path, None).1,
@@ -397,7 +416,7 @@ async fn protobuf_round_trip_for_every_builtin() {
         assert_eq!(ct, PB, "{kind}");
         let created = proto::decode(&body).unwrap();
         // The same object read as JSON equals the protobuf answer.
-        let (_, _, json_body) = send(
+        let (code, _, json_body) = send(
             &client,
             Method::GET,
             &format!("{collection}/{name}"),
@@ -406,6 +425,7 @@ async fn protobuf_round_trip_for_every_builtin() {
             vec![],
         )
         .await;
+        assert_eq!(code, 200, "{kind}: {}", String::from_utf8_lossy(&json_body));
         let as_json: Value = serde_json::from_slice(&json_body).unwrap();
         assert_eq!(created, as_json, "{kind}: protobuf and JSON forms differ");
         for (k, v) in obj.as_object().unwrap() {
@@ -509,25 +529,25 @@ async fn protobuf_watch_stream() {
         .body(kube::client::Body::from(Vec::new()))
         .unwrap();
     let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"],
         "application/vnd.kubernetes.protobuf;stream=watch"
     );
     let mut body = resp.into_body().into_data_stream();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}, "data": {"a": "1"}});
-    let c2 = client.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        send(
-            &c2,
-            Method::POST,
-            "/api/v1/namespaces/default/configmaps",
-            PB,
-            PB,
-            proto::encode(&cm).unwrap(),
-        )
-        .await;
-    });
+    // The watch is open (its headers arrived), so this create is an event
+    // on it.
+    let (code, _, created) = send(
+        &client,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        PB,
+        PB,
+        proto::encode(&cm).unwrap(),
+    )
+    .await;
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&created));
     let mut buf = Vec::new();
     let event = loop {
         if let Ok((ty, obj, used)) = proto::decode_watch_frame(&buf) {
