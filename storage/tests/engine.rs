@@ -280,6 +280,100 @@ fn next_random(state: &mut u64) -> u64 {
     *state
 }
 
+/// Runs the ignored test `test` of this binary as a child with `env`,
+/// collects the lines it prints after `@@ ` (only complete ones: a line the
+/// kill cut off was never acknowledged to us; `READY` left out), waits
+/// until `min` of them satisfy `counts`, then another `delay_ms` and
+/// SIGKILLs it. Fails the cycle unless the SIGKILL is what ended the child
+/// and it wrote nothing to stderr (a panic or an early exit would leave
+/// little to verify).
+fn run_and_kill(
+    test: &str,
+    env: &[(&str, &str)],
+    min: usize,
+    counts: fn(&str) -> bool,
+    delay_ms: u64,
+    cycle: u64,
+) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            let mut out = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match out.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let Some(line) = buf.strip_suffix(b"\n") else {
+                    break;
+                };
+                let line = String::from_utf8_lossy(line);
+                // libtest may print its banner on the same line as ours.
+                let Some(at) = line.find("@@ ") else { continue };
+                let line = &line[at + 3..];
+                if line != "READY" {
+                    lines.lock().unwrap().push(line.to_string());
+                }
+            }
+        })
+    };
+    let counted =
+        |lines: &Mutex<Vec<String>>| lines.lock().unwrap().iter().filter(|l| counts(l)).count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counted(&lines) < min {
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "cycle {cycle}: {} acknowledged, {min} expected; the child ended with {status}: {}",
+                counted(&lines),
+                stderr.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "cycle {cycle}: the child ended with {status} before the kill: {stderr}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "cycle {cycle}: the child wrote to stderr: {stderr}"
+    );
+    let lines = std::mem::take(&mut *lines.lock().unwrap());
+    assert!(counted(&Mutex::new(lines.clone())) >= min);
+    lines
+}
+
 #[test]
 fn crash_recovery_after_sigkill() {
     let cycles: u64 = std::env::var("TRELLIS_CRASH_CYCLES")
@@ -287,7 +381,6 @@ fn crash_recovery_after_sigkill() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut rng = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -302,102 +395,16 @@ fn crash_recovery_after_sigkill() {
         .build()
         .unwrap();
     for cycle in 0..cycles {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, dir.path())
-            .env(CHILD_CYCLE, cycle.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            text
-        });
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let reader = {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                let mut out = BufReader::new(stdout);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    match out.read_until(b'\n', &mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    // A line the kill cut off was never completely printed,
-                    // so it was not acknowledged to us.
-                    let Some(line) = buf.strip_suffix(b"\n") else {
-                        break;
-                    };
-                    let line = String::from_utf8_lossy(line);
-                    // libtest may print its own banner before ours.
-                    let Some(line) = line.strip_prefix("@@ ") else {
-                        continue;
-                    };
-                    if line == "READY" {
-                        let _ = ready_tx.send(());
-                    } else {
-                        lines.lock().unwrap().push(line.to_string());
-                    }
-                }
-            })
-        };
-        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            panic!(
-                "cycle {cycle}: the child did not open the store ({status}): {}",
-                stderr.join().unwrap()
-            );
-        }
-        // Wait for enough acknowledged writes that the cycle verifies
-        // something, then kill at a random moment.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lines.lock().unwrap().len() < MIN_ACKED_PER_CYCLE {
-            if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
-                let _ = child.kill();
-                let status = child.wait().unwrap();
-                panic!(
-                    "cycle {cycle}: {} writes acknowledged, {MIN_ACKED_PER_CYCLE} expected; the child ended with {status}: {}",
-                    lines.lock().unwrap().len(),
-                    stderr.join().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let delay = next_random(&mut rng) % 400;
-        std::thread::sleep(Duration::from_millis(delay));
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        reader.join().unwrap();
-        let stderr = stderr.join().unwrap();
-        // The SIGKILL ended it, not an error of its own.
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "cycle {cycle}: the child ended with {status} before the kill: {stderr}"
-        );
-        assert!(
-            stderr.is_empty(),
-            "cycle {cycle}: the child wrote to stderr: {stderr}"
-        );
-        let lines = std::mem::take(&mut *lines.lock().unwrap());
-        assert!(
-            lines.len() >= MIN_ACKED_PER_CYCLE,
-            "cycle {cycle}: {} acknowledged",
-            lines.len()
+        let lines = run_and_kill(
+            "crash_child",
+            &[
+                (CHILD_DIR, dir.path().to_str().unwrap()),
+                (CHILD_CYCLE, &cycle.to_string()),
+            ],
+            MIN_ACKED_PER_CYCLE,
+            |_| true,
+            next_random(&mut rng) % 400,
+            cycle,
         );
         for line in &lines {
             let parts: Vec<&str> = line.split(' ').collect();

@@ -157,7 +157,9 @@ impl Server {
             .arg("--port")
             .arg(port.to_string())
             .args(&self.extra_args)
-            .env("RUST_LOG", "info")
+            // Per-request access lines are debug level; tests read them
+            // (which media type a client used) and so do people debugging.
+            .env("RUST_LOG", "info,trellis_server::handlers=debug")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -19,33 +19,18 @@
 //! run).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Arc;
 
 use trellis_storage::testing::{parse, value};
 use trellis_storage::{SledConfig, SledStorage, Storage, SyncObserver};
 
-use super::{crash_config, key, next_random};
+use super::{crash_config, key, next_random, run_and_kill};
 
 const DIR: &str = "TRELLIS_DURABILITY_DIR";
 const CYCLE: &str = "TRELLIS_DURABILITY_CYCLE";
-
-fn child(test: &str, dir: &Path, cycle: u64) -> Command {
-    let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([
-        &format!("durability::{test}"),
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(DIR, dir)
-    .env(CYCLE, cycle.to_string());
-    c
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -93,12 +78,25 @@ enum Call {
     Other,
 }
 
-fn classify(line: &str) -> Call {
+fn classify(line: &str, pending_sync: &mut std::collections::HashSet<String>) -> Call {
+    // strace -f prefixes each line with the thread id; a call another
+    // thread interrupts is split into `… <unfinished ...>` and
+    // `<... name resumed>…` lines, and only the first names the file.
+    let pid = line.split_whitespace().next().unwrap_or("").to_string();
     let segment = line.contains(".log>");
     if segment && line.contains("pwrite64(") && !line.contains("resumed>") {
         Call::Append
-    } else if segment && line.contains("fdatasync") && line.trim_end().ends_with("= 0") {
+    } else if segment && line.contains("fdatasync(") && line.contains("<unfinished ...>") {
+        pending_sync.insert(pid);
+        Call::Other
+    } else if segment && line.contains("fdatasync(") && line.trim_end().ends_with("= 0") {
         Call::Synced
+    } else if line.contains("<... fdatasync resumed>") && pending_sync.remove(&pid) {
+        if line.trim_end().ends_with("= 0") {
+            Call::Synced
+        } else {
+            Call::Other
+        }
     } else if line.contains("write(1") && line.contains("@@ACK") {
         Call::Ack
     } else {
@@ -114,8 +112,9 @@ fn check_trace(trace: &str) -> (usize, usize, usize) {
     let mut unsynced = false;
     // Acknowledgements the completed syncs allow (one writer: one per sync).
     let mut allowed = 0usize;
+    let mut pending_sync = std::collections::HashSet::new();
     for line in trace.lines() {
-        match classify(line) {
+        match classify(line, &mut pending_sync) {
             Call::Append => {
                 appends += 1;
                 unsynced = true;
@@ -203,6 +202,14 @@ fn the_trace_check_catches_an_early_acknowledgement() {
                  2 <... fdatasync resumed>) = 0\n";
     let caught = std::panic::catch_unwind(|| check_trace(early));
     assert!(caught.is_err(), "an ack during the fdatasync must fail");
+    // The same sync, interrupted by another thread's unrelated call, and
+    // the ack after it resumed.
+    let split = "1 pwrite64(5</d/wal/01.log>, \"x\", 1, 0) = 1\n\
+                 2 fdatasync(5</d/wal/01.log> <unfinished ...>\n\
+                 3 write(2</dev/null>, \"log\", 3) = 3\n\
+                 2 <... fdatasync resumed>) = 0\n\
+                 1 write(1</dev/pts/0>, \"@@ACK 1\\n\", 8) = 8\n";
+    assert_eq!(check_trace(split), (1, 1, 1));
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -233,7 +240,6 @@ fn power_child() {
     })));
     runtime().block_on(async move {
         let s = Arc::new(SledStorage::open(config).unwrap());
-        println!("@@ READY");
         let mut tasks = Vec::new();
         for w in 0..WRITERS {
             let s = s.clone();
@@ -307,77 +313,21 @@ fn power_loss_loses_no_acknowledged_write() {
                 durable.insert(e.path(), e.metadata().unwrap().len());
             }
         }
-        let mut child = child("power_child", dir.path(), cycle)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            text
-        });
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let reader = {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                let mut out = BufReader::new(stdout);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    match out.read_until(b'\n', &mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    // A line the kill cut short was never acknowledged to us.
-                    let Some(line) = buf.strip_suffix(b"\n") else {
-                        break;
-                    };
-                    if let Some(l) = String::from_utf8_lossy(line).strip_prefix("@@ ") {
-                        lines.lock().unwrap().push(l.to_string());
-                    }
-                }
-            })
-        };
-        let acks = |lines: &Mutex<Vec<String>>| {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|l| l.starts_with("C "))
-                .count()
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while acks(&lines) < MIN_ACKED {
-            if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
-                let _ = child.kill();
-                let status = child.wait().unwrap();
-                panic!(
-                    "cycle {cycle}: {} acknowledged, the child ended with {status}: {}",
-                    acks(&lines),
-                    stderr.join().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(next_random(&mut rng) % 300));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        reader.join().unwrap();
-        let stderr = stderr.join().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "cycle {cycle}: the child ended with {status} before the kill: {stderr}"
+        let lines = run_and_kill(
+            "durability::power_child",
+            &[
+                (DIR, dir.path().to_str().unwrap()),
+                (CYCLE, &cycle.to_string()),
+            ],
+            MIN_ACKED,
+            |l| l.starts_with("C "),
+            next_random(&mut rng) % 300,
+            cycle,
         );
-        let lines = std::mem::take(&mut *lines.lock().unwrap());
         let mut this_cycle = 0usize;
         for line in &lines {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts.as_slice() {
-                ["READY"] => {}
                 ["S", path, len] => {
                     durable.insert(PathBuf::from(path), len.parse().unwrap());
                 }
