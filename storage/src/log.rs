@@ -144,8 +144,14 @@ impl Log {
             let mut data = Vec::new();
             file.read_to_end(&mut data)
                 .map_err(|e| io(format!("reading {}", path.display()), e))?;
+            let (ranges, end, bad) = frames(&data);
+            // Recovered events share this buffer for as long as the watch
+            // history keeps them: drop the preallocated zeroes after the
+            // last intact frame.
+            data.truncate(end as usize);
+            data.shrink_to_fit();
             let data = Bytes::from(data);
-            let (records, end, bad) = frames(&data);
+            let records = ranges.into_iter().map(|r| data.slice(r)).collect();
             if let Some(why) = bad {
                 if !last {
                     return Err(Error::Engine(format!(
@@ -244,10 +250,10 @@ impl Log {
     }
 }
 
-/// Splits a segment into its intact records. Returns the records, the
-/// offset where intact data ends, and why the frame there is bad (`None`
-/// when the segment simply ends: end of file or a zero length).
-fn frames(data: &Bytes) -> (Vec<Bytes>, u64, Option<&'static str>) {
+/// Splits a segment into its intact records. Returns each record's byte
+/// range, the offset where intact data ends, and why the frame there is bad
+/// (`None` when the segment simply ends: end of file or a zero length).
+fn frames(data: &[u8]) -> (Vec<std::ops::Range<usize>>, u64, Option<&'static str>) {
     let mut records = Vec::new();
     let mut at = 0usize;
     loop {
@@ -273,7 +279,7 @@ fn frames(data: &Bytes) -> (Vec<Bytes>, u64, Option<&'static str>) {
         if crate::wal::check(record).is_err() {
             return (records, at as u64, Some("record fails its checksum"));
         }
-        records.push(data.slice(start..start + len));
+        records.push(start..start + len);
         at = start + len;
     }
 }
@@ -369,7 +375,7 @@ mod tests {
         drop(opened);
         // Tear the second frame: keep its length, garble half its bytes.
         let data = std::fs::read(&path).unwrap();
-        let (_, end, _) = frames(&Bytes::from(data.clone()));
+        let (_, end, _) = frames(&data);
         let first_len = 4 + record(1, 1).len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(&[0xAB; 20], (first_len + 10) as u64)
@@ -417,10 +423,10 @@ mod tests {
 
     #[test]
     fn garbage_after_a_zero_length_is_not_silently_accepted_midlog() {
-        let data = Bytes::from(vec![0, 0, 0, 0, 1, 2, 3]);
+        let data = vec![0, 0, 0, 0, 1, 2, 3];
         let (recs, end, bad) = frames(&data);
         assert!(recs.is_empty() && end == 0 && bad.is_some());
-        let (_, _, bad) = frames(&Bytes::from(vec![0u8; 64]));
+        let (_, _, bad) = frames(&[0u8; 64]);
         assert!(bad.is_none(), "zeroes are the preallocated, unwritten part");
     }
 }
