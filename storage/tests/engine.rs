@@ -273,6 +273,21 @@ struct Acked {
     revisions: HashSet<u64>,
 }
 
+/// `var` as a cycle count, `default` when unset; and a seed for
+/// [`next_random`] from the clock (the cycles' kill moments differ per run).
+fn cycles_and_seed(var: &str, default: u64) -> (u64, u64) {
+    let cycles = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    (cycles, seed)
+}
+
 fn next_random(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
@@ -376,16 +391,8 @@ fn run_and_kill(
 
 #[test]
 fn crash_recovery_after_sigkill() {
-    let cycles: u64 = std::env::var("TRELLIS_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let (cycles, mut rng) = cycles_and_seed("TRELLIS_CRASH_CYCLES", 5);
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
     let mut acked = Acked::default();
     let mut total_acked = 0usize;
     let started = Instant::now();

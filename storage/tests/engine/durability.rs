@@ -27,7 +27,7 @@ use std::sync::Arc;
 use trellis_storage::testing::{parse, value};
 use trellis_storage::{SledConfig, SledStorage, Storage, SyncObserver};
 
-use super::{crash_config, key, next_random, run_and_kill};
+use super::{crash_config, cycles_and_seed, key, next_random, run_and_kill};
 
 const DIR: &str = "TRELLIS_DURABILITY_DIR";
 const CYCLE: &str = "TRELLIS_DURABILITY_CYCLE";
@@ -289,16 +289,8 @@ fn lose_power(wal: &Path, durable: &HashMap<PathBuf, u64>, rng: &mut u64) {
 
 #[test]
 fn power_loss_loses_no_acknowledged_write() {
-    let cycles: u64 = std::env::var("TRELLIS_POWER_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let (cycles, mut rng) = cycles_and_seed("TRELLIS_POWER_CYCLES", 5);
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
     // Key → acknowledged revision, over all cycles.
     let mut acked: BTreeMap<String, u64> = BTreeMap::new();
     let mut lost_unacked = 0usize;
