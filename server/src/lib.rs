@@ -172,7 +172,6 @@ async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> R
 /// (see [`authz::bootstrap`]). Existing objects are left as the operator
 /// made them.
 async fn ensure_bootstrap_policy(state: &AppState) -> Result<(), Error> {
-    let registry = state.clusters.builtin_registry();
     let policy = state.authz.bootstrap();
     let mut objects = Vec::new();
     for r in &policy.cluster_roles {
@@ -188,18 +187,31 @@ async fn ensure_bootstrap_policy(state: &AppState) -> Result<(), Error> {
         objects.push(("clusterrolebindings", v));
     }
     for (resource, obj) in objects {
-        let def = registry
-            .get(authz::cache::RBAC_GROUP, "v1", resource)
-            .expect("RBAC is built in")
-            .clone();
-        let ctx = WriteCtx::system(cluster::ROOT, &def, None, None, "trellis");
-        match state.store.create(&ctx, obj, Vec::new()).await {
-            Ok(_) => {}
-            Err(e) if e.code() == 409 => {}
-            Err(e) => return Err(Error::Config(format!("creating bootstrap policy: {e}"))),
-        }
+        create_rbac_in_root(state, resource, obj, "bootstrap policy").await?;
     }
     Ok(())
+}
+
+/// Creates an RBAC object in `root` as the server, keeping one that exists
+/// (restarts repeat this).
+async fn create_rbac_in_root(
+    state: &AppState,
+    resource: &str,
+    obj: serde_json::Value,
+    what: &str,
+) -> Result<(), Error> {
+    let def = state
+        .clusters
+        .builtin_registry()
+        .get(authz::cache::RBAC_GROUP, "v1", resource)
+        .expect("RBAC is built in")
+        .clone();
+    let ctx = WriteCtx::system(cluster::ROOT, &def, None, None, "trellis");
+    match state.store.create(&ctx, obj, Vec::new()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == 409 => Ok(()),
+        Err(e) => Err(Error::Config(format!("creating {what}: {e}"))),
+    }
 }
 
 /// Grants only `root` makes, stored there as ordinary objects (unlike the
@@ -230,18 +242,8 @@ async fn ensure_root_policy(state: &AppState) -> Result<(), Error> {
             "name": trellis_apis::rbac::attributes::ALL_AUTHENTICATED,
         }],
     });
-    let registry = state.clusters.builtin_registry();
     for (resource, obj) in [("clusterroles", role), ("clusterrolebindings", binding)] {
-        let def = registry
-            .get(authz::cache::RBAC_GROUP, "v1", resource)
-            .expect("RBAC is built in")
-            .clone();
-        let ctx = WriteCtx::system(cluster::ROOT, &def, None, None, "trellis");
-        match state.store.create(&ctx, obj, Vec::new()).await {
-            Ok(_) => {}
-            Err(e) if e.code() == 409 => {}
-            Err(e) => return Err(Error::Config(format!("creating root policy: {e}"))),
-        }
+        create_rbac_in_root(state, resource, obj, "root policy").await?;
     }
     Ok(())
 }

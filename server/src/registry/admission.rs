@@ -30,6 +30,14 @@ pub struct AdmitCtx<'a> {
     pub dry_run: bool,
 }
 
+impl AdmitCtx<'_> {
+    /// Whether the write comes from the server itself or a `system:masters`
+    /// member, who may set what ordinary users may not.
+    pub fn privileged(&self) -> bool {
+        self.user.is_none_or(|u| u.in_group(crate::auth::MASTERS))
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Admission: Send + Sync + 'static {
     /// Runs before a new object is written.
