@@ -216,9 +216,23 @@ async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
     }
 }
 
+/// Lowers the calling thread's CPU priority by 10 (Linux's nice is per
+/// thread). A's load generator then gets the CPU the server and B leave
+/// over, as if it ran on machines of its own: the figure is about how the
+/// server shares its CPU between tenants, not about two client processes
+/// fighting the server for the same 2 cores.
+fn behind_the_server() {
+    // SAFETY: plain system calls on the calling thread, no pointers.
+    unsafe {
+        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, now + 10);
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(behind_the_server)
         .enable_all()
         .build()
         .unwrap();
@@ -233,13 +247,19 @@ fn main() {
         "| shares | B idle p50 | B idle p99 | B flooded p50 | B flooded p99 | p99 ratio | A lists/s | A refused (429) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (baseline, label, extra) in [
-        (false, "default (32 requests, 512 watches per user)", vec![]),
+        (
+            false,
+            "default (per user: LISTs = cores, 32 other requests, 512 watches)",
+            vec![],
+        ),
         (
             true,
             "unlimited (baseline)",
             vec![
                 "--max-requests-inflight-per-user=1000000",
                 "--max-requests-inflight-per-workspace=1000000",
+                "--max-lists-inflight-per-user=1000000",
+                "--max-lists-inflight-per-workspace=1000000",
                 "--max-watches-per-user=1000000",
                 "--max-watches-per-workspace=1000000",
             ],

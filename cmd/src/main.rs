@@ -99,6 +99,14 @@ struct LimitArgs {
     /// Requests (watches excepted) in flight per workspace.
     #[arg(long, default_value_t = 64)]
     max_requests_inflight_per_workspace: usize,
+    /// LISTs one user may have running at once (default: the number of
+    /// cores, so one tenant's LIST storm leaves the CPU's queue short for
+    /// others); more wait briefly, then get 429.
+    #[arg(long)]
+    max_lists_inflight_per_user: Option<usize>,
+    /// LISTs running at once per workspace (default: twice the cores).
+    #[arg(long)]
+    max_lists_inflight_per_workspace: Option<usize>,
     /// Watches one user may hold open.
     #[arg(long, default_value_t = 512)]
     max_watches_per_user: usize,
@@ -109,12 +117,21 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn fairness(&self) -> trellis_server::fairness::Limits {
+        let default = trellis_server::fairness::Limits::default();
         trellis_server::fairness::Limits {
+            lists_per_user: self
+                .max_lists_inflight_per_user
+                .unwrap_or(default.lists_per_user)
+                .max(1),
+            lists_per_workspace: self
+                .max_lists_inflight_per_workspace
+                .unwrap_or(default.lists_per_workspace)
+                .max(1),
             requests_per_user: self.max_requests_inflight_per_user.max(1),
             requests_per_workspace: self.max_requests_inflight_per_workspace.max(1),
             watches_per_user: self.max_watches_per_user.max(1),
             watches_per_workspace: self.max_watches_per_workspace.max(1),
-            ..Default::default()
+            ..default
         }
     }
 

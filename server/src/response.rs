@@ -71,6 +71,48 @@ impl<G: Send + Sync + Unpin + 'static> http_body::Body for Holding<G> {
     }
 }
 
+/// Keeps `guard` alive until the response body first has nothing ready to
+/// send (or ends): a watch's initial state counts as a LIST while it is
+/// produced and sent, and no longer once the watch idles for events.
+pub fn hold_until_idle<G: Send + Sync + Unpin + 'static>(resp: Response, guard: G) -> Response {
+    resp.map(|inner| {
+        Body::new(UntilIdle {
+            inner,
+            guard: Some(guard),
+        })
+    })
+}
+
+struct UntilIdle<G> {
+    inner: Body,
+    guard: Option<G>,
+}
+
+impl<G: Send + Sync + Unpin + 'static> http_body::Body for UntilIdle<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(r, std::task::Poll::Pending | std::task::Poll::Ready(None)) {
+            this.guard = None;
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Adds `Warning: 299 - "<text>"` headers, as the API server does.
 pub fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
     for w in warnings {
@@ -286,6 +328,11 @@ pub fn list(
         async move {
             if st.done {
                 return None;
+            }
+            // Every chunk but the first waits its turn behind other ready
+            // tasks (see `fairness::pace`).
+            if st.head.is_none() {
+                tokio::task::yield_now().await;
             }
             let mut out = BytesMut::with_capacity(CHUNK + 4096);
             if let Some(h) = st.head.take() {

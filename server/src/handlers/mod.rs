@@ -169,13 +169,15 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
         Ok((cluster, user)) => {
             // The authenticated caller's share, whoever it impersonates.
             let actor = audit.actor.as_ref().unwrap_or(&user);
-            let watch = audit.attrs.as_ref().is_some_and(|a| a.verb == "watch");
-            match state.fairness.admit(actor, &cluster.name, watch).await {
+            let verb = audit.attrs.as_ref().map_or("", |a| a.verb.as_str());
+            let seats = state
+                .fairness
+                .admit_request(actor, &cluster.name, verb, parts.uri.query())
+                .await;
+            match seats {
                 Err(e) => (e.into_response(), "", String::new()),
-                Ok(seat) => match route(&state, &cluster, &user, &rest, parts, body).await {
-                    Ok((resp, verb, resource)) => {
-                        (crate::response::hold(resp, seat), verb, resource)
-                    }
+                Ok(seats) => match route(&state, &cluster, &user, &rest, parts, body).await {
+                    Ok((resp, verb, resource)) => (seats.hold(resp), verb, resource),
                     Err((e, verb, resource)) => (e.into_response(), verb, resource),
                 },
             }

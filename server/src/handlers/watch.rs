@@ -231,7 +231,8 @@ pub async fn watch(
                 return Err(Status::too_large_resource_version(want, page.revision).into());
             }
         }
-        for rec in &page.items {
+        for (i, rec) in page.items.iter().enumerate() {
+            crate::fairness::pace(i).await;
             if matches(def, &filter, &rec.value) {
                 head.push(encoder.event("ADDED", &rec.key, &rec.value)?);
             }

@@ -120,14 +120,14 @@ struct View {
 
 async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> ApiResult<Response> {
     let (resp, seat) = handle_seated(state, parts, body).await?;
-    Ok(crate::response::hold(resp, seat))
+    Ok(seat.hold(resp))
 }
 
 async fn handle_seated(
     state: &AppState,
     parts: http::request::Parts,
     body: Body,
-) -> ApiResult<(Response, Option<crate::fairness::Seat>)> {
+) -> ApiResult<(Response, crate::fairness::Seats)> {
     let path = parts.uri.path().to_string();
     let Some((provider_sel, export_name, ws, rest)) = split(&path) else {
         return Err(Status::path_not_found().into());
@@ -181,7 +181,7 @@ async fn handle_seated(
     // The provider's requests share its workspace's seats.
     let seat = state
         .fairness
-        .admit(&user, &provider.name, req_attrs.verb == "watch")
+        .admit_request(&user, &provider.name, &req_attrs.verb, parts.uri.query())
         .await?;
     let storage = &state.store.storage;
     let export = types::get(storage, &exports(), &provider.name, export_name)

@@ -403,6 +403,7 @@ impl Store {
             read_at = ReadAt::Revision(page.revision);
             let n = page.items.len();
             for (i, rec) in page.items.into_iter().enumerate() {
+                crate::fairness::pace(i).await;
                 if items.len() == want {
                     more = true;
                     break;
