@@ -106,6 +106,26 @@ impl Definitions {
         name
     }
 
+    /// The types API operations take and answer besides the resources
+    /// (`Status`, `DeleteOptions`, `Patch`, `autoscaling/v1` `Scale`), which
+    /// the OpenAPI documents refer to.
+    pub fn add_operation_types(&mut self) {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        self.add::<meta::Status>();
+        self.add::<meta::DeleteOptions>();
+        self.add::<k8s_openapi::api::autoscaling::v1::Scale>();
+        // k8s-openapi models Patch as a Rust enum; kube publishes it as an
+        // opaque object.
+        self.schemas
+            .entry("io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into())
+            .or_insert_with(|| {
+                json!({
+                    "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+                    "type": "object",
+                })
+            });
+    }
+
     /// Applies [`OVERLAY`].
     pub fn apply_overlay(&mut self) {
         for (def, field, ext) in OVERLAY {
