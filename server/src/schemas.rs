@@ -126,8 +126,22 @@ impl Definitions {
             });
     }
 
-    /// Applies [`OVERLAY`].
+    /// Applies [`OVERLAY`], and drops `metadata` from every `required`:
+    /// k8s-openapi's schemas require it because its Rust field is not an
+    /// `Option`, but kube's never do (kubectl's client-side validation,
+    /// which runs for kinds without a PATCH operation such as
+    /// SubjectAccessReview, would refuse a manifest without metadata).
     pub fn apply_overlay(&mut self) {
+        for schema in self.schemas.values_mut() {
+            if let Some(Value::Array(req)) = schema.get_mut("required") {
+                req.retain(|r| r != "metadata");
+                if req.is_empty()
+                    && let Some(m) = schema.as_object_mut()
+                {
+                    m.remove("required");
+                }
+            }
+        }
         for (def, field, ext) in OVERLAY {
             let ext: Value = serde_json::from_str(ext).expect("overlay entries are valid JSON");
             let Some(schema) = self.schemas.get_mut(*def) else {
