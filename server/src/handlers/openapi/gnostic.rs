@@ -123,6 +123,9 @@ pub struct Parameter {
 }
 
 pub mod parameter {
+    // Built once per document and encoded at once; boxing would only
+    // complicate the prost attributes.
+    #[allow(clippy::large_enum_variant)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Oneof {
         #[prost(message, tag = "1")]
@@ -283,6 +286,9 @@ pub struct AdditionalPropertiesItem {
 }
 
 pub mod additional_properties_item {
+    // Built once per document and encoded at once; boxing would only
+    // complicate the prost attributes.
+    #[allow(clippy::large_enum_variant)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Oneof {
         #[prost(message, tag = "1")]
