@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::handlers::openapi::GvDoc;
+use crate::handlers::openapi::{GvDoc, V2Doc};
 use crate::registry::{Registry, ResourceDef};
 use crate::schemas::Definitions;
 
@@ -46,6 +46,7 @@ pub struct ClusterApis {
     /// built-in definitions are shared and looked up beneath these.
     pub custom_definitions: BTreeMap<String, Value>,
     openapi: OnceLock<Arc<BTreeMap<String, GvDoc>>>,
+    openapi_v2: OnceLock<Arc<V2Doc>>,
 }
 
 impl ClusterApis {
@@ -54,6 +55,7 @@ impl ClusterApis {
             registry: Arc::new(registry),
             custom_definitions,
             openapi: OnceLock::new(),
+            openapi_v2: OnceLock::new(),
         }
     }
 
@@ -69,6 +71,18 @@ impl ClusterApis {
         self.openapi
             .get_or_init(|| {
                 Arc::new(crate::handlers::openapi::build_v3(
+                    &self.registry,
+                    &|name| self.definition(builtin, name),
+                ))
+            })
+            .clone()
+    }
+
+    /// The OpenAPI v2 document, built on first use.
+    pub fn openapi_v2(&self, builtin: &Definitions) -> Arc<V2Doc> {
+        self.openapi_v2
+            .get_or_init(|| {
+                Arc::new(crate::handlers::openapi::build_v2(
                     &self.registry,
                     &|name| self.definition(builtin, name),
                 ))

@@ -106,8 +106,42 @@ impl Definitions {
         name
     }
 
-    /// Applies [`OVERLAY`].
+    /// The types API operations take and answer besides the resources
+    /// (`Status`, `DeleteOptions`, `Patch`, `autoscaling/v1` `Scale`), which
+    /// the OpenAPI documents refer to.
+    pub fn add_operation_types(&mut self) {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        self.add::<meta::Status>();
+        self.add::<meta::DeleteOptions>();
+        self.add::<k8s_openapi::api::autoscaling::v1::Scale>();
+        // k8s-openapi models Patch as a Rust enum; kube publishes it as an
+        // opaque object.
+        self.schemas
+            .entry("io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into())
+            .or_insert_with(|| {
+                json!({
+                    "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+                    "type": "object",
+                })
+            });
+    }
+
+    /// Applies [`OVERLAY`], and drops `metadata` from every `required`:
+    /// k8s-openapi's schemas require it because its Rust field is not an
+    /// `Option`, but kube's never do (kubectl's client-side validation,
+    /// which runs for kinds without a PATCH operation such as
+    /// SubjectAccessReview, would refuse a manifest without metadata).
     pub fn apply_overlay(&mut self) {
+        for schema in self.schemas.values_mut() {
+            if let Some(Value::Array(req)) = schema.get_mut("required") {
+                req.retain(|r| r != "metadata");
+                if req.is_empty()
+                    && let Some(m) = schema.as_object_mut()
+                {
+                    m.remove("required");
+                }
+            }
+        }
         for (def, field, ext) in OVERLAY {
             let ext: Value = serde_json::from_str(ext).expect("overlay entries are valid JSON");
             let Some(schema) = self.schemas.get_mut(*def) else {

@@ -10,7 +10,7 @@ use crate::auth::Authenticator;
 use crate::authz::Authorizer;
 use crate::builtin::Builtins;
 use crate::cluster::{Clusters, LogicalCluster};
-use crate::handlers::openapi::GvDoc;
+use crate::handlers::openapi::{GvDoc, V2Doc};
 use crate::metrics::Metrics;
 use crate::registry::store::Store;
 use crate::schemas::Definitions;
@@ -97,5 +97,10 @@ impl AppState {
     /// The OpenAPI v3 documents of a cluster.
     pub fn openapi_cache(&self, cluster: &LogicalCluster) -> Arc<BTreeMap<String, GvDoc>> {
         self.clusters.apis(cluster).openapi(&self.definitions)
+    }
+
+    /// The OpenAPI v2 document of a cluster.
+    pub fn openapi_v2_cache(&self, cluster: &LogicalCluster) -> Arc<V2Doc> {
+        self.clusters.apis(cluster).openapi_v2(&self.definitions)
     }
 }

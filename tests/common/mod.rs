@@ -32,15 +32,44 @@ pub fn kubectl_path() -> PathBuf {
 }
 
 fn find_pinned_kubectl() -> PathBuf {
+    find_kubectl(
+        KUBECTL_MINOR,
+        std::env::var_os("TRELLIS_KUBECTL").map(PathBuf::from),
+    )
+}
+
+/// The kubectl minors the compatibility tests run (`tests/e2e/openapi.rs`):
+/// every one the Google Cloud CLI ships beside `kubectl`.
+pub const KUBECTL_MINORS: [&str; 7] = ["27", "28", "29", "30", "31", "32", "33"];
+
+/// Path of kubectl `1.<minor>` (`kubectl.1.<minor>` found as for the pinned
+/// one, and checked to be that version), for the tests that run one flow
+/// with every supported kubectl. Other tests use [`kubectl_path`].
+pub fn kubectl_version_path(minor: &str) -> PathBuf {
+    static FOUND: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = found.iter().find(|(m, _)| m == minor) {
+        return p.clone();
+    }
+    let p = if minor == KUBECTL_MINOR {
+        kubectl_path()
+    } else {
+        find_kubectl(minor, None)
+    };
+    found.push((minor.to_string(), p.clone()));
+    p
+}
+
+fn find_kubectl(minor: &str, given: Option<PathBuf>) -> PathBuf {
     let how = format!(
         "set $TRELLIS_KUBECTL to a kubectl v1.{KUBECTL_MINOR} binary, or install the Google Cloud \
          CLI's kubectl component (`apt-get install kubectl` from packages.cloud.google.com, or \
-         `gcloud components install kubectl`), which puts kubectl.1.{KUBECTL_MINOR} beside kubectl"
+         `gcloud components install kubectl`), which puts kubectl.1.{minor} beside kubectl"
     );
-    let path = match std::env::var_os("TRELLIS_KUBECTL") {
-        Some(p) => PathBuf::from(p),
+    let path = match given {
+        Some(p) => p,
         None => {
-            let versioned = format!("kubectl.1.{KUBECTL_MINOR}");
+            let versioned = format!("kubectl.1.{minor}");
             let path = std::env::var_os("PATH").unwrap_or_default();
             std::env::split_paths(&path)
                 .flat_map(|dir| {
@@ -77,9 +106,9 @@ fn find_pinned_kubectl() -> PathBuf {
     let git_version = client["gitVersion"].as_str().unwrap_or_default();
     assert!(
         client["major"] == "1"
-            && client["minor"].as_str().map(|m| m.trim_end_matches('+')) == Some(KUBECTL_MINOR)
-            && git_version.starts_with(&format!("v1.{KUBECTL_MINOR}.")),
-        "{} is kubectl {git_version:?}, not v1.{KUBECTL_MINOR}: {how}",
+            && client["minor"].as_str().map(|m| m.trim_end_matches('+')) == Some(minor)
+            && git_version.starts_with(&format!("v1.{minor}.")),
+        "{} is kubectl {git_version:?}, not v1.{minor}: {how}",
         path.display()
     );
     path
@@ -239,9 +268,15 @@ impl Server {
     }
 
     pub fn kubectl_in(&self, stdin: Option<&str>, args: &[&str]) -> Output {
+        self.kubectl_bin(&kubectl_path(), stdin, args)
+    }
+
+    /// A given kubectl binary (see [`kubectl_version_path`]) against this
+    /// server, as [`Server::kubectl_in`] runs the pinned one.
+    pub fn kubectl_bin(&self, kubectl: &Path, stdin: Option<&str>, args: &[&str]) -> Output {
         let home = self.data_dir.parent().expect("parent").join("home");
         std::fs::create_dir_all(&home).expect("home");
-        let mut cmd = Command::new(kubectl_path());
+        let mut cmd = Command::new(kubectl);
         // kubectl finds plugins (`kubectl ws` → kubectl-ws) on PATH.
         let plugins = Path::new(env!("CARGO_BIN_EXE_kubectl-ws"))
             .parent()

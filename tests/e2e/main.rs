@@ -13,6 +13,7 @@ mod crds;
 mod go_clients;
 mod hostile;
 mod http_edge;
+mod openapi;
 mod rbac_api;
 mod readme;
 mod review;

@@ -142,10 +142,9 @@ fn review_kubectl_auth_and_manifests() {
     assert!(!list.contains("*.*"), "{list}");
 
     // SubjectAccessReview as a manifest: the admin asks about others.
-    // `--validate=false`: kubectl's field-validation probe looks for a PATCH
-    // operation of the kind in OpenAPI v3, finds none for a create-only
-    // kind, and falls back to the protobuf OpenAPI v2 document, which the
-    // server does not offer (see `handlers::openapi::v2`).
+    // `--validate=false` here; `tests/e2e/openapi.rs` covers kubectl's
+    // validation of create-only kinds (client-side, from the protobuf v2
+    // document, since they have no PATCH operation to probe).
     let sar = |user: &str, ns: &str| {
         format!(
             "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: {user}\n  resourceAttributes:\n    namespace: {ns}\n    verb: get\n    resource: configmaps\n"

@@ -338,6 +338,7 @@ pub fn builtins() -> Builtins {
     }
     // Served, never stored: see `review`.
     list.extend(review::defs(&mut defs));
+    defs.add_operation_types();
     defs.apply_overlay();
     let mut registry = Registry::default();
     for d in list.iter_mut() {

@@ -316,7 +316,12 @@ async fn route(
     match rest {
         "/version" | "/version/" => return plain(Ok(system::version()), "get"),
         "/metrics" => return plain(Ok(system::metrics(state)), "get"),
-        "/openapi/v2" => return plain(openapi::v2(state, cluster, &parts.headers), "get"),
+        "/openapi/v2" => {
+            return plain(
+                openapi::v2(&state.openapi_v2_cache(cluster), &parts.headers),
+                "get",
+            );
+        }
         "/openapi/v3" | "/openapi/v3/" => {
             return plain(openapi::v3_root(&state.openapi_cache(cluster), base), "get");
         }

@@ -210,12 +210,14 @@ async fn handle_seated(
     let view = view(state, &provider, &export, &identity, &consumer).await?;
 
     let base = &path[..path.len() - rest.len()];
-    let docs = || {
-        crate::cluster::ClusterApis::new(view.registry.clone(), view.definitions.clone())
-            .openapi(&state.definitions)
-    };
+    let apis = || crate::cluster::ClusterApis::new(view.registry.clone(), view.definitions.clone());
+    let docs = || apis().openapi(&state.definitions);
     match rest {
         "/version" | "/version/" => return Ok((system::version(), seat)),
+        "/openapi/v2" => {
+            let doc = apis().openapi_v2(&state.definitions);
+            return Ok((openapi::v2(&doc, &parts.headers)?, seat));
+        }
         "/openapi/v3" | "/openapi/v3/" => return Ok((openapi::v3_root(&docs(), base)?, seat)),
         _ => {}
     }

@@ -50,13 +50,16 @@ impl Output {
     };
 }
 
-struct MediaRange<'a> {
-    essence: String,
+/// One media range of an `Accept` header.
+pub(crate) struct MediaRange<'a> {
+    /// `type/subtype`, lower case.
+    pub(crate) essence: String,
     params: Vec<(String, &'a str)>,
-    q: f32,
+    pub(crate) q: f32,
 }
 
-fn parse_ranges(accept: &str) -> Vec<MediaRange<'_>> {
+/// The ranges of an `Accept` header, most preferred first.
+pub(crate) fn parse_ranges(accept: &str) -> Vec<MediaRange<'_>> {
     let mut out: Vec<MediaRange> = accept
         .split(',')
         .filter_map(|part| {
