@@ -202,7 +202,10 @@ pub fn bound_gadgets(name: &str, dir: &tempfile::TempDir) -> (Server, String, St
         "-o",
         "jsonpath={.spec.cluster}",
     ]);
-    assert!(url.contains("/services/apiexport/") && !lc.is_empty(), "{url} {lc}");
+    assert!(
+        url.contains("/services/apiexport/") && !lc.is_empty(),
+        "{url} {lc}"
+    );
     (s, url, lc)
 }
 
@@ -248,10 +251,9 @@ fn kopf_operates_a_consumer_workspace_through_the_provider_endpoint() {
             kopf.output()
         );
     }
-    let g2: Value = serde_json::from_str(&consumer.ok(&[
-        "get", "gadget", "g2", "-n", "default", "-o", "json",
-    ]))
-    .unwrap();
+    let g2: Value =
+        serde_json::from_str(&consumer.ok(&["get", "gadget", "g2", "-n", "default", "-o", "json"]))
+            .unwrap();
     assert_eq!(g2["status"]["observedSize"], 4, "{g2}");
     assert_eq!(
         g2["metadata"]["finalizers"],
@@ -290,14 +292,7 @@ fn kopf_operates_a_consumer_workspace_through_the_provider_endpoint() {
         .collect();
     assert_eq!(provisioned.len(), 2, "{events}");
     // Deleting: kopf's finalizer holds g1 until its handler ran.
-    consumer.ok(&[
-        "delete",
-        "gadget",
-        "g1",
-        "-n",
-        "default",
-        "--timeout=60s",
-    ]);
+    consumer.ok(&["delete", "gadget", "g1", "-n", "default", "--timeout=60s"]);
     kopf.wait_for("operator: deleted g1");
     let err = consumer.err(&["get", "gadget", "g1", "-n", "default"]);
     assert!(err.contains("NotFound"), "{err}");
@@ -320,13 +315,7 @@ fn the_wildcard_endpoint_discovery_is_consistent_and_read_only() {
         .apply(&gadget("g1", 1));
     let base = format!("{url}/clusters/*");
     let get = |path: &str| {
-        let (code, body) = s.curl_url(
-            "GET",
-            &format!("{base}{path}"),
-            "provider-token",
-            &[],
-            None,
-        );
+        let (code, body) = s.curl_url("GET", &format!("{base}{path}"), "provider-token", &[], None);
         assert_eq!(code, 200, "GET {path}: {body}");
         serde_json::from_str::<Value>(&body).unwrap()
     };
@@ -338,7 +327,13 @@ fn the_wildcard_endpoint_discovery_is_consistent_and_read_only() {
     assert_eq!(gadgets["resources"][0]["name"], "gadgets", "{gadgets}");
     // kubectl's discovery of the whole endpoint succeeds.
     let all = format!("--server={base}");
-    let resources = s.kubectl_ok(&[&all, "--token=provider-token", "api-resources", "-o", "name"]);
+    let resources = s.kubectl_ok(&[
+        &all,
+        "--token=provider-token",
+        "api-resources",
+        "-o",
+        "name",
+    ]);
     assert_eq!(resources.trim(), "gadgets.example.io", "{resources}");
     // A write needs a workspace.
     let (code, body) = s.curl_url(
