@@ -7,9 +7,14 @@ cd "$(dirname "$0")/.."
 
 # curl: requests the end-to-end tests must not have retried by a client.
 # strace: the storage tests count and order fdatasync calls.
+# python3-venv, golang-go: the compatibility battery (tests/e2e/third_party.rs)
+# runs Python programs in a venv and builds a Go module of its own.
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v strace >/dev/null || need+=(strace)
+command -v flock >/dev/null || need+=(util-linux)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
+command -v go >/dev/null || need+=(golang-go)
 if ((${#need[@]})); then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
@@ -30,5 +35,14 @@ if [ -z "${TRELLIS_KUBECTL:-}" ]; then
         exit 1
     fi
 fi
+
+# The battery's clients come from their registries (PyPI, the Go module
+# proxy), pinned: tests/python/requirements.txt and tests/go/go.sum. The
+# venv is (re)built only when the pins change; Go's caches keep rebuilds
+# of tests/go cheap. A Go from 1.21 on older than tests/go/go.mod's `go`
+# line fetches that toolchain itself (GOTOOLCHAIN=auto); an older Go (e.g.
+# Debian 12's 1.19) must be replaced by hand.
+tests/python/venv.sh
+(cd tests/go && go mod download)
 
 exec cargo test --workspace --release "$@"

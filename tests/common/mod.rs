@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod raw;
 pub mod relay;
+pub mod third_party;
 pub mod users;
 
 use std::io::{BufRead, BufReader};

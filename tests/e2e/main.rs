@@ -19,6 +19,7 @@ mod readme;
 mod review;
 mod sharing;
 mod sharing_types;
+mod third_party;
 mod unsupported;
 mod walkthrough;
 mod wire_details;

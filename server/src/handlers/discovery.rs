@@ -210,7 +210,12 @@ pub fn group(registry: &Registry, group: &str) -> ApiResult<Response> {
 
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> ApiResult<Response> {
     let defs: Vec<&ResourceDef> = registry.resources(group, version).map(|d| &**d).collect();
-    if defs.is_empty() {
+    // `/api` always lists v1 (kube's legacy root does), so `/api/v1`
+    // answers even where no core resource is served — a provider endpoint
+    // without claimed core resources — instead of contradicting `/api`
+    // with a 404 that fails discovery clients.
+    let core_v1 = group.is_empty() && version == "v1";
+    if defs.is_empty() && !core_v1 {
         return Err(Status::path_not_found().into());
     }
     let gv = if group.is_empty() {
