@@ -57,9 +57,15 @@ pub fn go_bin(name: &str) -> PathBuf {
     static READY: OnceLock<()> = OnceLock::new();
     let bin = target_dir().join("go-bin");
     READY.get_or_init(|| {
+        // `-o` names a directory only if it exists or ends in `/`;
+        // otherwise a module with one program writes it as a file there.
+        if bin.is_file() {
+            std::fs::remove_file(&bin).expect("remove a stale go-bin file");
+        }
+        std::fs::create_dir_all(&bin).expect("create target/go-bin");
         let out = Command::new("go")
             .args(["build", "-o"])
-            .arg(&bin)
+            .arg(format!("{}/", bin.display()))
             .arg("./cmd/...")
             .current_dir(repo().join("tests/go"))
             .output()
