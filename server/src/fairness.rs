@@ -72,7 +72,7 @@ pub fn watch_sends_initial_state(query: Option<&str>) -> bool {
             _ => {}
         }
     }
-    send_initial.unwrap_or_else(|| matches!(rv.as_deref(), None | Some("" | "0")))
+    send_initial.unwrap_or(matches!(rv.as_deref(), None | Some("" | "0")))
 }
 
 /// How many items a bulk loop (a list's filter, a watch's initial state)

@@ -124,7 +124,13 @@ fn spawn_kubectl(
 #[test]
 fn kubectl_uses_the_provider_endpoint_and_encoded_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let s = start_with_users("go_clients_provider", &dir, TOKENS, &[]);
+    let audit_log = dir.path().join("audit.log");
+    let s = start_with_users(
+        "go_clients_provider",
+        &dir,
+        TOKENS,
+        &["--audit-log-path", audit_log.to_str().unwrap()],
+    );
     create_workspace(&s, "provider-token", "provider");
     create_workspace(&s, "consumer-token", "consumer");
     let provider = s.as_user(Some("provider-token"), "root:provider");
@@ -239,6 +245,55 @@ fn kubectl_uses_the_provider_endpoint_and_encoded_paths() {
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"g2\""), "{body}");
+    // Someone without access to the export's content is refused...
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!("/{path}/clusters/%2A/apis/example.io/v1/gadgets"),
+        "consumer-token",
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    // ... and both requests are in the audit log, as requests in the
+    // consumers' workspaces, with their verb and resource.
+    let entries = crate::common::eventually_sync(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&audit_log).unwrap_or_default();
+        let entries: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
+            .filter(|e: &Value| {
+                e["uri"].as_str().is_some_and(|u| {
+                    u.starts_with("/services/apiexport/")
+                        && u.ends_with("/apis/example.io/v1/gadgets")
+                })
+            })
+            .collect();
+        (entries.len() >= 2).then_some(entries)
+    });
+    let by = |user: &str| {
+        entries
+            .iter()
+            .find(|e| e["user"] == user)
+            .unwrap_or_else(|| panic!("no audit entry of {user}: {entries:?}"))
+    };
+    let allowed = by("provider");
+    assert_eq!(allowed["verb"], "list", "{allowed}");
+    assert_eq!(allowed["resource"], "gadgets", "{allowed}");
+    assert_eq!(allowed["workspace"], "*", "{allowed}");
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(allowed["code"], 200, "{allowed}");
+    let refused = by("consumer");
+    assert_eq!(refused["decision"], "forbid", "{refused}");
+    assert_eq!(refused["code"], 403, "{refused}");
+    // The metrics count them by verb and resource too.
+    let (code, metrics) = s.curl("GET", "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("apiserver_request_total{")
+                && l.contains(r#"verb="list",resource="gadgets",code="200""#)),
+        "{metrics}"
+    );
     let (code, body) = s.curl_token(
         "GET",
         "/clusters/root%3Aconsumer/api/v1/namespaces/default",

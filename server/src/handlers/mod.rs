@@ -141,13 +141,22 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     if path.starts_with(crate::provider::PREFIX) {
-        let resp = crate::provider::serve(&state, parts, body).await;
+        // The provider endpoint authenticates and authorizes on its own
+        // terms (content access to the export), but is audited and measured
+        // like every other request.
+        let mut audit = Audit::default();
+        let uri = parts.uri.clone();
+        let resp = crate::provider::serve(&state, parts, body, &mut audit).await;
+        let attrs = audit.attrs.as_ref();
         state.metrics.record(
-            "",
-            "",
+            attrs.map_or("", |a| a.verb.as_str()),
+            attrs.map_or("", |a| a.resource.as_str()),
             resp.status().as_u16(),
             start.elapsed().as_secs_f64(),
         );
+        if let Some(log) = state.audit.get() {
+            audit.record(log, &uri, resp.status().as_u16());
+        }
         return resp;
     }
     let (cluster_sel, rest) = split_cluster(&path);
@@ -197,13 +206,13 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
 
 /// What the audit log learns about a request while it is admitted.
 #[derive(Default)]
-struct Audit {
-    workspace: String,
-    cluster: String,
-    actor: Option<UserInfo>,
-    user: Option<UserInfo>,
-    attrs: Option<trellis_apis::rbac::Attributes>,
-    decision: Option<audit::Decision>,
+pub(crate) struct Audit {
+    pub workspace: String,
+    pub cluster: String,
+    pub actor: Option<UserInfo>,
+    pub user: Option<UserInfo>,
+    pub attrs: Option<trellis_apis::rbac::Attributes>,
+    pub decision: Option<audit::Decision>,
 }
 
 impl Audit {

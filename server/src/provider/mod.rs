@@ -86,8 +86,13 @@ pub(crate) fn split(path: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 /// Serves one request under [`PREFIX`].
-pub async fn serve(state: &AppState, parts: http::request::Parts, body: Body) -> Response {
-    match handle(state, parts, body).await {
+pub(crate) async fn serve(
+    state: &AppState,
+    parts: http::request::Parts,
+    body: Body,
+    audit: &mut crate::handlers::Audit,
+) -> Response {
+    match handle(state, parts, body, audit).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -118,8 +123,13 @@ struct View {
     claims: std::collections::BTreeMap<(String, String), Claim>,
 }
 
-async fn handle(state: &AppState, parts: http::request::Parts, body: Body) -> ApiResult<Response> {
-    let (resp, seat) = handle_seated(state, parts, body).await?;
+async fn handle(
+    state: &AppState,
+    parts: http::request::Parts,
+    body: Body,
+    audit: &mut crate::handlers::Audit,
+) -> ApiResult<Response> {
+    let (resp, seat) = handle_seated(state, parts, body, audit).await?;
     Ok(seat.hold(resp))
 }
 
@@ -127,11 +137,16 @@ async fn handle_seated(
     state: &AppState,
     parts: http::request::Parts,
     body: Body,
+    audit: &mut crate::handlers::Audit,
 ) -> ApiResult<(Response, crate::fairness::Seats)> {
+    use crate::audit::Decision;
     let path = parts.uri.path().to_string();
     let Some((provider_sel, export_name, ws, rest)) = split(&path) else {
         return Err(Status::path_not_found().into());
     };
+    // Audited as a request in the consumer's workspace (`*` for all).
+    audit.workspace = ws.to_string();
+    audit.decision = Some(Decision::Unauthenticated);
     let user = match state
         .auth
         .authenticate(&parts.headers, parts.extensions.get())
@@ -144,6 +159,10 @@ async fn handle_seated(
     let user = scope_to_cluster(user, provider.as_ref().map(|p| p.name.as_str()));
     let req_attrs =
         crate::authz::request::attributes(&user, &parts.method, rest, parts.uri.query());
+    audit.actor = Some(user.clone());
+    audit.user = Some(user.clone());
+    audit.attrs = Some(req_attrs.clone());
+    audit.decision = Some(Decision::Forbid);
     let content = |verb: &str| {
         Attributes::resource(
             user.clone(),
@@ -178,6 +197,7 @@ async fn handle_seated(
     if !allowed {
         return Err(denied.into());
     }
+    audit.decision = Some(Decision::Allow);
     // The provider's requests share its workspace's seats.
     let seat = state
         .fairness
@@ -207,6 +227,7 @@ async fn handle_seated(
             .resolve(ws)
             .ok_or_else(|| not_bound(ws, &provider, export_name))?
     };
+    audit.cluster = consumer.name.clone();
     let view = view(state, &provider, &export, &identity, &consumer).await?;
 
     let base = &path[..path.len() - rest.len()];
