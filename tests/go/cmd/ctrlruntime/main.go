@@ -151,10 +151,10 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	// PUT .../status with the cached object's resourceVersion: a 409 on a
-	// stale cache is retried by the workqueue, as in any controller.
+	// stale cache is retried once the watch has brought the newer object.
 	if err := r.cl.GetClient().Status().Update(ctx, g); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
 		}
 		return reconcile.Result{}, err
 	}
