@@ -384,3 +384,85 @@ fn go_client_go() {
         ],
     );
 }
+
+/// A provider controller built with controller-runtime the way
+/// multicluster-runtime's kcp provider organises one (tests/go/cmd/
+/// ctrlruntime): it finds the export's endpoint in its endpoint slice,
+/// engages each consumer workspace it sees at `<url>/clusters/*`, and
+/// reconciles each through `<url>/clusters/<workspace>` with a cache and
+/// client of its own, writing status. Two consumers hold a gadget of the
+/// same name: each workspace's status is its own.
+#[test]
+fn go_controller_runtime_provider_reconciles_every_consumer_through_the_endpoint_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _url, _lc) = bound_gadgets("third_party_controller_runtime", &dir);
+    create_workspace(&s, "consumer-token", "consumer2");
+    let consumer2 = s.as_user(Some("consumer-token"), "root:consumer2");
+    consumer2.apply(GADGETS_BINDING);
+    consumer2.ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Bound",
+        "apibinding/gadgets",
+        "--timeout=30s",
+    ]);
+    let consumer = s.as_user(Some("consumer-token"), "root:consumer");
+    consumer.apply(&gadget("g1", 3));
+    consumer2.apply(&gadget("g1", 5));
+    let kc = s.write_kubeconfig(
+        "provider.kubeconfig",
+        &format!("{}/clusters/root:provider", s.base_url()),
+        "provider-token",
+    );
+    let mut cmd = Command::new(go_bin("ctrlruntime"));
+    cmd.arg("gadgets").env("KUBECONFIG", &kc);
+    let mut ctl = Background::spawn(cmd);
+    let ready = |who: &crate::common::users::As, g: &str, size: u32, ctl: &mut Background| {
+        let out = who.run(
+            None,
+            &[
+                "wait",
+                &format!("--for=jsonpath={{.status.observedSize}}={size}"),
+                &format!("gadget/{g}"),
+                "-n",
+                "default",
+                "--timeout=60s",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{g} (size {size}) never observed: {}\ncontroller:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            ctl.output()
+        );
+        let got: Value =
+            serde_json::from_str(&who.ok(&["get", "gadget", g, "-n", "default", "-o", "json"]))
+                .unwrap();
+        assert_eq!(got["status"]["phase"], "Ready", "{got}");
+        assert_eq!(got["spec"]["size"], size, "{got}");
+    };
+    ready(&consumer, "g1", 3, &mut ctl);
+    ready(&consumer2, "g1", 5, &mut ctl);
+    // Once engaged, a workspace's new instances and spec changes reach the
+    // controller through that workspace's own watch.
+    consumer.apply(&gadget("g2", 4));
+    ready(&consumer, "g2", 4, &mut ctl);
+    consumer2.ok(&[
+        "patch",
+        "gadget",
+        "g1",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":8}}"#,
+    ]);
+    ready(&consumer2, "g1", 8, &mut ctl);
+    ready(&consumer, "g1", 3, &mut ctl);
+    assert!(ctl.running(), "controller exited: {}", ctl.output());
+    let log = ctl.output();
+    let engaged = log.lines().filter(|l| l.starts_with("engaged ")).count();
+    assert_eq!(engaged, 2, "{log}");
+    for bad in ["FAIL", "Reconciler error", "panic"] {
+        assert!(!log.contains(bad), "{bad} in the controller's log:\n{log}");
+    }
+}
