@@ -118,6 +118,17 @@ async fn an_edit_that_changes_nothing_writes_nothing() {
         rv(&created),
         "an unchanged object is not written"
     );
+    // The edit's verdict is what counts: a scratch change it disowns is
+    // not written either.
+    super::edit(st, &ctx, "c", |o| {
+        o["data"] = json!({"scratch": "x"});
+        false
+    })
+    .await
+    .unwrap();
+    let (_, same) = json_call(st, Method::GET, &format!("{path}/c"), None).await;
+    assert_eq!(rv(&same), rv(&created));
+    assert!(same.get("data").is_none(), "{same}");
     super::edit(st, &ctx, "c", |o| {
         o["data"] = json!({"k": "v"});
         true
