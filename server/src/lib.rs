@@ -38,6 +38,7 @@ pub mod provider;
 pub mod registry;
 pub mod request;
 pub mod response;
+pub mod runtime;
 pub mod schemas;
 pub mod serve;
 pub mod sharing;

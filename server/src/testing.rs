@@ -83,3 +83,27 @@ pub async fn send(
         body,
     }
 }
+
+/// One JSON request as the admin: the status code and the body as JSON
+/// (a body that is not JSON comes back as a string).
+pub async fn json_call(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let a = send(
+        state,
+        method,
+        path,
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ],
+        body.map(|b| Body::from(b.to_string())).unwrap_or_default(),
+    )
+    .await;
+    let v = serde_json::from_slice(&a.body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&a.body).into()));
+    (a.code, v)
+}

@@ -36,10 +36,14 @@ use trellis_apis::rbac::attributes::{Attributes, UserInfo};
 use trellis_storage::keys::Keyspace;
 use trellis_storage::{ListOptions, ReadAt};
 
+use super::Error;
 use crate::authz::cache::scope_to_cluster;
 use crate::cluster::{ApiSet, Source};
 use crate::meta;
+use crate::registry::store::WriteCtx;
 use crate::registry::{BoundFrom, ResourceDef};
+use crate::runtime::Action;
+use crate::runtime::finalizer::{self, Cleanup, Phase};
 use crate::sharing::bound;
 use crate::state::AppState;
 use crate::tenancy::types;
@@ -78,15 +82,15 @@ pub(crate) fn binding_def(state: &AppState) -> Arc<ResourceDef> {
         .clone()
 }
 
-async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Option<Vec<Value>> {
-    let prefix = ks.cluster(cluster).ok()?;
-    let items = super::scan(state, prefix, ReadAt::Latest).await?;
-    Some(
-        items
-            .iter()
-            .filter_map(|r| serde_json::from_slice(&r.value).ok())
-            .collect(),
-    )
+async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Result<Vec<Value>, Error> {
+    let Ok(prefix) = ks.cluster(cluster) else {
+        return Ok(Vec::new());
+    };
+    let items = super::list(state, prefix, ReadAt::Latest).await?;
+    Ok(items
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.value).ok())
+        .collect())
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
@@ -653,9 +657,11 @@ fn claims(status: &mut Value, b: &Value, export: &Value, now: &str) {
 
 /// Installs what `cluster` serves for `bindings` (their statuses as they
 /// will be written).
-async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> bool {
+/// A schema that could not be read leaves its resource out and fails the
+/// pass (after the rest is installed), so it is tried again.
+async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<(), Error> {
     let mut set = ApiSet::default();
-    let mut ok = true;
+    let mut failed = None;
     for b in bindings {
         let provider = str_at(b, "/status/apiExportClusterName");
         let resources = bound_resources(b);
@@ -681,8 +687,8 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> bool {
                         );
                         continue;
                     }
-                    Err(_) => {
-                        ok = false;
+                    Err(e) => {
+                        failed = Some(Error::Read(e));
                         continue;
                     }
                 };
@@ -709,7 +715,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> bool {
         }
     }
     state.clusters.install(cluster, Source::Bindings, set);
-    ok
+    failed.map_or(Ok(()), Err)
 }
 
 /// Installs every cluster's bound resources from stored bindings, before
@@ -733,19 +739,17 @@ pub async fn load(state: &AppState, rev: u64) {
             .push(obj);
     }
     for (cluster, bs) in by_cluster {
-        serve(state, &cluster, &bs).await;
+        if let Err(e) = serve(state, &cluster, &bs).await {
+            // The controller's first pass tries again.
+            tracing::warn!(cluster, error = %e, "serving bound resources");
+        }
     }
 }
 
-/// One pass over the bindings of `cluster`; `true` when nothing is left to
-/// retry.
-pub async fn reconcile(state: &AppState, cluster: &str) -> bool {
-    let Some(mut current) = list(state, &bindings(), cluster).await else {
-        return false;
-    };
-    let Some(crd_objs) = list(state, &crds(), cluster).await else {
-        return false;
-    };
+/// One pass over the bindings of `cluster`.
+pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error> {
+    let mut current = list(state, &bindings(), cluster).await?;
+    let crd_objs = list(state, &crds(), cluster).await?;
     let consumer_path = state
         .clusters
         .resolve(cluster)
@@ -797,14 +801,16 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> bool {
         }
     }
     let now = meta::now_rfc3339();
-    let mut done = true;
+    let mut action = Action::await_change();
     let mut changed = Vec::new();
     for b in current.iter_mut() {
         if meta::is_deleting(b) {
             continue;
         }
         let e = evaluate(state, &consumer_path, b, &holders, &now).await;
-        done &= !e.retry;
+        if e.retry {
+            action = action.min(Action::requeue(super::apiexport::RETRY));
+        }
         for (g, r, _, _) in bound_resources(&json!({"status": e.status})) {
             holders
                 .bindings
@@ -816,33 +822,48 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> bool {
             changed.push(meta::name(b).to_string());
         }
     }
-    done &= serve(state, cluster, &current).await;
+    // Every step runs even when one fails; the pass fails afterwards.
+    let mut failed = serve(state, cluster, &current).await.err();
     let def = binding_def(state);
     for b in &current {
         if !changed.iter().any(|n| n == meta::name(b)) {
             continue;
         }
         let status = b["status"].clone();
-        done &= super::set_status(state, MANAGER, cluster, &def, meta::name(b), |s| {
+        if let Err(e) = super::set_status(state, MANAGER, cluster, &def, meta::name(b), |s| {
             if *s == status {
                 return false;
             }
             *s = status.clone();
             true
         })
-        .await;
-    }
-    for b in &current {
-        if meta::is_deleting(b) && meta::finalizers(b).iter().any(|f| f == FINALIZER) {
-            done &= unbind(state, cluster, b, &now).await;
+        .await
+        {
+            failed = Some(e);
         }
     }
-    done
+    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
+    for b in &current {
+        if finalizer::phase(b, FINALIZER) != Phase::Cleanup {
+            continue;
+        }
+        match finalizer::finalize(&state.store, &ctx, b, FINALIZER, || {
+            unbind(state, cluster, b, &now)
+        })
+        .await
+        {
+            Ok(a) => action = action.min(a),
+            Err(e) => failed = Some(e),
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(action),
+    }
 }
 
-/// Deletes a deleted binding's instances, then drops its finalizer;
-/// `true` once the binding needs nothing more.
-async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
+/// Deletes a deleted binding's instances; done once none are left.
+async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> Result<Cleanup, Error> {
     let name = meta::name(b);
     let def = binding_def(state);
     let registry = state.clusters.apis_of(cluster).registry.clone();
@@ -853,9 +874,7 @@ async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
         else {
             continue;
         };
-        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-            return false;
-        };
+        let items = super::list(state, prefix, ReadAt::Latest).await?;
         if items.is_empty() {
             continue;
         }
@@ -875,9 +894,7 @@ async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
         }
     }
     if remaining.is_empty() {
-        let uid = meta::str_field(b, "uid");
-        return super::remove_finalizer(state, MANAGER, cluster, &def, name, FINALIZER, Some(uid))
-            .await;
+        return Ok(Cleanup::Done);
     }
     let c = cond(
         "BindingResourceDeleteSuccess",
@@ -888,8 +905,9 @@ async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> bool {
     super::set_status(state, MANAGER, cluster, &def, name, |s| {
         super::put_condition(s, &c, now)
     })
-    .await;
-    false
+    .await?;
+    // Instances with finalizers of their own are waited for.
+    Ok(Cleanup::Pending(Action::requeue(super::apiexport::RETRY)))
 }
 
 #[cfg(test)]

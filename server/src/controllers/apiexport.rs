@@ -15,6 +15,7 @@
 //! which is how providers find the export's endpoint.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -22,13 +23,18 @@ use sha2::Digest;
 use trellis_apis::crd::Condition;
 use trellis_storage::keys::Keyspace;
 
+use super::Error;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::WriteCtx;
+use crate::runtime::Action;
 use crate::state::AppState;
 use crate::tenancy::types;
 
 const MANAGER: &str = "trellis-apiexport-controller";
+/// How often an export waiting for its identity Secret, or a slice waiting
+/// for its export, is looked at again (neither is watched for that).
+pub(crate) const RETRY: Duration = Duration::from_millis(1000);
 /// Where identity Secrets go unless the export says otherwise.
 pub const IDENTITY_NAMESPACE: &str = "kcp-system";
 /// The Secret's data key holding the identity.
@@ -114,17 +120,17 @@ fn random_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// One pass over export `name` of `cluster`; `true` when nothing is left
-/// to retry.
-pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
+/// One pass over export `name` of `cluster`.
+pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let export = match types::get(storage, &exports(), cluster, name).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return true,
-        Err(_) => return false,
+    let Some(export) = types::get(storage, &exports(), cluster, name)
+        .await
+        .map_err(Error::Read)?
+    else {
+        return Ok(Action::await_change());
     };
     if meta::is_deleting(&export) {
-        return true;
+        return Ok(Action::await_change());
     }
     let export_def = def(state, "apis.kcp.io", "v1alpha2", "apiexports");
     let secret_ref = export.pointer("/spec/identity/secretRef").cloned();
@@ -143,14 +149,13 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
     };
     let secret_def = def(state, "", "v1", "secrets");
     let secrets = secret_def.keyspace.clone();
-    let key = match secrets.object(cluster, &ns, &secret_name) {
-        Ok(k) => k,
-        Err(_) => return true,
+    let Ok(key) = secrets.object(cluster, &ns, &secret_name) else {
+        return Ok(Action::await_change());
     };
-    let mut secret: Option<Value> = match storage.get(&key).await {
-        Ok(r) => r.and_then(|r| serde_json::from_slice(&r.value).ok()),
-        Err(_) => return false,
-    };
+    let mut secret: Option<Value> = storage
+        .get(&key)
+        .await?
+        .and_then(|r| serde_json::from_slice(&r.value).ok());
     let now = meta::now_rfc3339();
     if secret.is_none() && secret_ref.is_none() {
         // Generate the default identity.
@@ -177,13 +182,13 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
             super::set_status(state, MANAGER, cluster, &export_def, name, |st| {
                 super::put_condition(st, &cond, &now)
             })
-            .await;
-            return false;
+            .await?;
+            return Err(e);
         }
-        secret = match storage.get(&key).await {
-            Ok(r) => r.and_then(|r| serde_json::from_slice(&r.value).ok()),
-            Err(_) => return false,
-        };
+        secret = storage
+            .get(&key)
+            .await?
+            .and_then(|r| serde_json::from_slice(&r.value).ok());
     }
     if secret_ref.is_none() {
         let ctx = WriteCtx::system(cluster, &export_def, None, None, MANAGER);
@@ -198,16 +203,14 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
         if let Err(e) = res
             && e.code() != 404
         {
-            tracing::warn!(cluster, name, error = %e, "recording the identity secret");
-            return false;
+            return Err(Error::write("recording the identity secret")(e));
         }
     }
     let hash = match secret.as_ref() {
         Some(s) => identity_hash(s),
         None => Err(format!("secret {ns}/{secret_name} not found")),
     };
-    let mut done = true;
-    let status_ok = super::set_status(state, MANAGER, cluster, &export_def, name, |st| {
+    let status = super::set_status(state, MANAGER, cluster, &export_def, name, |st| {
         let current = st
             .get("identityHash")
             .and_then(Value::as_str)
@@ -232,13 +235,12 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
         super::put_condition(st, &cond, &now) || hash_changed
     })
     .await;
-    if hash.is_err() {
-        // The Secret may appear later.
-        done = false;
-    }
-    if !status_ok {
-        done = false;
-    }
+    // A Secret that is missing or does not verify may be fixed later.
+    let action = if hash.is_err() {
+        Action::requeue(RETRY)
+    } else {
+        Action::await_change()
+    };
     let skip = export
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(SKIP_ENDPOINT_SLICE))
@@ -256,28 +258,25 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
             "metadata": {"name": name},
             "spec": {"export": {"path": path, "name": name}},
         });
-        if let Err(e) =
-            super::create_ignoring_conflict(state, MANAGER, cluster, &slice_def, slice).await
-        {
-            tracing::warn!(cluster, name, error = %e, "creating the endpoint slice");
-            done = false;
-        }
+        super::create_ignoring_conflict(state, MANAGER, cluster, &slice_def, slice).await?;
     }
-    done
+    status?;
+    Ok(action)
 }
 
-fn slices() -> Keyspace {
+pub(crate) fn slices() -> Keyspace {
     Keyspace::new("apis.kcp.io", "apiexportendpointslices", None).expect("valid keyspace")
 }
 
 /// Publishes the endpoint of a slice's export in `status.endpoints`
 /// (one server: one URL, whether or not anything is bound yet).
-pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> bool {
+pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let slice = match types::get(storage, &slices(), cluster, name).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return true,
-        Err(_) => return false,
+    let Some(slice) = types::get(storage, &slices(), cluster, name)
+        .await
+        .map_err(Error::Read)?
+    else {
+        return Ok(Action::await_change());
     };
     let at = |p: &str| slice.pointer(p).and_then(Value::as_str).unwrap_or("");
     let export_name = at("/spec/export/name").to_string();
@@ -287,10 +286,10 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> boo
     };
     let provider = state.clusters.resolve(&path).map(|lc| lc.name);
     let exists = match &provider {
-        Some(p) => match types::get(storage, &exports(), p, &export_name).await {
-            Ok(e) => e.is_some(),
-            Err(_) => return false,
-        },
+        Some(p) => types::get(storage, &exports(), p, &export_name)
+            .await
+            .map_err(Error::Read)?
+            .is_some(),
         None => false,
     };
     let now = meta::now_rfc3339();
@@ -310,14 +309,18 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> boo
         ),
     };
     let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
-    let written = super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
+    super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
         let changed = st.get("endpoints") != Some(&endpoints);
         st["endpoints"] = endpoints.clone();
         super::put_condition(st, &cond, &now) || changed
     })
-    .await;
-    // An export created later is picked up by the retry.
-    written && exists
+    .await?;
+    // An export created later is picked up by the requeue.
+    Ok(if exists {
+        Action::await_change()
+    } else {
+        Action::requeue(RETRY)
+    })
 }
 
 #[cfg(test)]

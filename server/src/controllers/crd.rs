@@ -16,32 +16,39 @@
 //! 4. cleanup: a deleted definition's instances are deleted (waiting for
 //!    their own finalizers), then its cleanup finalizer is removed.
 //!
-//! Work is per cluster and driven by watch events, so a thousand idle
-//! workspaces cost nothing; a cluster with unfinished cleanup is retried.
+//! The key is a cluster and work is driven by watch events, so a thousand
+//! idle workspaces cost nothing; a cluster with unfinished cleanup is
+//! requeued, a failed one retried with backoff.
 //! [`load`] does steps 1–2 for every cluster before the server listens, so
 //! custom resources are served from the first request after a restart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
+use trellis_storage::ReadAt;
 use trellis_storage::keys::{self, Keyspace};
-use trellis_storage::{ReadAt, WatchItem};
 
 use trellis_apis::crd::{self, CLEANUP_FINALIZER};
 
+use super::Error;
 use crate::cluster::{ApiSet, Source};
 use crate::custom::api::CustomApi;
 use crate::custom::defs;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::WriteCtx;
+use crate::runtime::finalizer::{self, Cleanup, Phase};
+use crate::runtime::{Action, Controller, Watch};
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-crd-controller";
+/// How often a deleted definition whose instances are still going is
+/// looked at again.
 const RETRY: Duration = Duration::from_millis(500);
+/// Clusters reconciled at once.
+const CONCURRENCY: usize = 16;
 
 fn keyspace() -> Keyspace {
     Keyspace::new("apiextensions.k8s.io", "customresourcedefinitions", None)
@@ -74,76 +81,41 @@ pub async fn load(state: &AppState) -> u64 {
     rev
 }
 
-/// Runs until the server shuts down.
-pub async fn run(state: AppState, mut from: u64) {
-    let mut shutdown = state.shutdown.clone();
-    let ks = keyspace();
-    loop {
-        let storage = state.store.storage.clone();
-        let Ok(mut events) = storage.watch(ks.all_clusters(), from).await else {
-            // Too old (or closed): reconcile everything from now on.
-            from = storage.current_revision();
-            let all = clusters_with_crds(&state).await;
-            for c in all {
-                reconcile(&state, &c).await;
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            continue;
-        };
-        let mut pending: BTreeSet<String> = clusters_with_crds(&state).await;
-        let mut retry = tokio::time::interval(RETRY);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = retry.tick(), if !pending.is_empty() => {
-                    let work: Vec<String> = pending.iter().cloned().collect();
-                    for cluster in work {
-                        if reconcile(&state, &cluster).await {
-                            pending.remove(&cluster);
-                        }
-                    }
-                }
-                item = events.next() => match item {
-                    Some(Ok(WatchItem::Event(e))) => {
-                        from = e.revision;
-                        if let Some(p) = keys::parse(&e.key) {
-                            let cluster = p.cluster.to_string();
-                            if !reconcile(&state, &cluster).await {
-                                pending.insert(cluster);
-                            }
-                        }
-                    }
-                    Some(Ok(WatchItem::Progress(r))) => from = r,
-                    _ => break,
+/// Runs until the server shuts down, following changes after `from` (the
+/// revision [`load`] read at). The key is a cluster.
+pub async fn run(state: AppState, from: u64) {
+    Controller::new("crd", state.shutdown.clone())
+        .watches(
+            Watch::new(
+                state.store.storage.clone(),
+                keyspace().all_clusters(),
+                |c| {
+                    c.parts()
+                        .map(|p| p.cluster.to_string())
+                        .into_iter()
+                        .collect()
                 },
-            }
-        }
-    }
+            )
+            .from(from),
+        )
+        .concurrency(CONCURRENCY)
+        .run(
+            state,
+            |st: AppState, cluster: String| async move { reconcile(&st, &cluster).await },
+            super::error_policy("crd"),
+        )
+        .await
 }
 
-async fn clusters_with_crds(state: &AppState) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if let Some(items) = super::scan(state, keyspace().all_clusters(), ReadAt::Latest).await {
-        for rec in items {
-            if let Some(p) = keys::parse(&rec.key) {
-                out.insert(p.cluster.to_string());
-            }
-        }
-    }
-    out
-}
-
-async fn list_crds(state: &AppState, cluster: &str) -> Option<Vec<Value>> {
-    let prefix = keyspace().cluster(cluster).ok()?;
-    let items = super::scan(state, prefix, ReadAt::Latest).await?;
-    Some(
-        items
-            .iter()
-            .filter_map(|r| serde_json::from_slice(&r.value).ok())
-            .collect(),
-    )
+async fn list_crds(state: &AppState, cluster: &str) -> Result<Vec<Value>, Error> {
+    let Ok(prefix) = keyspace().cluster(cluster) else {
+        return Ok(Vec::new());
+    };
+    let items = super::list(state, prefix, ReadAt::Latest).await?;
+    Ok(items
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.value).ok())
+        .collect())
 }
 
 /// The status a definition should have given the others of its cluster:
@@ -240,11 +212,9 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) -> BTreeMap<String, 
     failed
 }
 
-/// One pass over a cluster; `true` when nothing is left to retry.
-async fn reconcile(state: &AppState, cluster: &str) -> bool {
-    let Some(crds) = list_crds(state, cluster).await else {
-        return false;
-    };
+/// One pass over a cluster.
+pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error> {
+    let crds = list_crds(state, cluster).await?;
     let now = meta::now_rfc3339();
     // Names are decided one definition at a time, oldest first, each
     // seeing the names already granted to the others.
@@ -297,21 +267,33 @@ async fn reconcile(state: &AppState, cluster: &str) -> bool {
             changed.push(i);
         }
     }
-    let mut done = true;
+    // Every step runs even when one fails; the pass fails afterwards.
+    let mut failed = None;
     for i in changed {
-        if !write_status(state, cluster, &current[i]).await {
-            done = false;
+        if let Err(e) = write_status(state, cluster, &current[i]).await {
+            failed = Some(e);
         }
     }
+    let mut action = Action::await_change();
+    let def = crd_def(state);
+    let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
     for crd in &current {
-        if meta::is_deleting(crd)
-            && meta::finalizers(crd).iter().any(|f| f == CLEANUP_FINALIZER)
-            && !cleanup(state, cluster, crd).await
-        {
-            done = false;
+        if finalizer::phase(crd, CLEANUP_FINALIZER) != Phase::Cleanup {
+            continue;
+        }
+        let cleaned = finalizer::finalize(&state.store, &ctx, crd, CLEANUP_FINALIZER, || {
+            cleanup(state, cluster, crd)
+        })
+        .await;
+        match cleaned {
+            Ok(a) => action = action.min(a),
+            Err(e) => failed = Some(e),
         }
     }
-    done
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(action),
+    }
 }
 
 fn crd_def(state: &AppState) -> Arc<ResourceDef> {
@@ -323,7 +305,7 @@ fn crd_def(state: &AppState) -> Arc<ResourceDef> {
         .clone()
 }
 
-async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool {
+async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> Result<(), Error> {
     let def = crd_def(state);
     let ctx = WriteCtx::system(cluster, &def, None, Some("status"), MANAGER);
     let name = meta::name(desired).to_string();
@@ -347,59 +329,38 @@ async fn write_status(state: &AppState, cluster: &str, desired: &Value) -> bool 
         })
         .await;
     match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 || e.code() == 409 => true,
-        Err(e) => {
-            tracing::warn!(cluster, crd = %name, error = %e, "updating CRD status");
-            false
-        }
+        Err(e) if e.code() != 404 && e.code() != 409 => Err(Error::write("updating CRD status")(e)),
+        _ => Ok(()),
     }
 }
 
-/// Deletes a deleted definition's instances; removes its finalizer once
-/// none are left. `true` when the definition needs no more work.
-async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> bool {
+/// Deletes a deleted definition's instances; done once none are left.
+async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> Result<Cleanup, Error> {
     let Some(api) = CustomApi::from_crd(crd) else {
         // Never served: nothing can exist.
-        return remove_finalizer(state, cluster, crd).await;
+        return Ok(Cleanup::Done);
     };
     let Ok(ks) = Keyspace::new(&api.group, &api.names.plural, None) else {
-        return remove_finalizer(state, cluster, crd).await;
+        return Ok(Cleanup::Done);
     };
     let Ok(prefix) = ks.cluster(cluster) else {
-        return false;
+        return Ok(Cleanup::Pending(Action::requeue(RETRY)));
     };
-    let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-        return false;
-    };
+    let items = super::list(state, prefix, ReadAt::Latest).await?;
     if items.is_empty() {
-        return remove_finalizer(state, cluster, crd).await;
+        return Ok(Cleanup::Done);
     }
     // Any served version's definition addresses the shared keyspace.
     let registry = state.clusters.apis_of(cluster).registry.clone();
-    let Some(def) = registry
+    if let Some(def) = registry
         .all()
         .find(|d| d.group == api.group && d.resource == api.names.plural)
         .cloned()
-    else {
-        return false;
-    };
-    super::delete_records(state, MANAGER, cluster, &def, items).await;
-    false
-}
-
-async fn remove_finalizer(state: &AppState, cluster: &str, crd: &Value) -> bool {
-    let def = crd_def(state);
-    super::remove_finalizer(
-        state,
-        MANAGER,
-        cluster,
-        &def,
-        meta::name(crd),
-        CLEANUP_FINALIZER,
-        None,
-    )
-    .await
+    {
+        super::delete_records(state, MANAGER, cluster, &def, items).await;
+    }
+    // Instances with finalizers of their own are waited for.
+    Ok(Cleanup::Pending(Action::requeue(RETRY)))
 }
 
 #[cfg(test)]

@@ -1,29 +1,55 @@
-//! Background controllers. Each is one task for the whole server, never one
-//! per workspace: they watch a keyspace across all logical clusters.
+//! Background controllers. Each is one [`Controller`](crate::runtime::Controller)
+//! for the whole server, never one per workspace: it watches keyspaces
+//! across all logical clusters and reconciles keys (a cluster, a workspace,
+//! a namespace) with a `reconcile(state, key) -> Result<Action, Error>`
+//! function that reads the current state and writes only what differs.
+//! What the helpers here share: reads that fail are errors (the runtime
+//! backs the key off), writes that would change nothing are not made.
 
 pub mod apibinding;
 pub mod apiexport;
 pub mod crd;
+pub mod error;
 pub mod namespace;
-pub mod queue;
 pub mod rbac;
 pub mod sharing;
 pub mod workspace;
 
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 use trellis_storage::{ListOptions, ReadAt, Record};
 
+pub use error::Error;
+
 use crate::registry::ResourceDef;
-use crate::registry::store::{DeleteOpts, WriteCtx};
+use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
+use crate::runtime::Action;
 use crate::state::AppState;
 
+/// The error policy every controller uses: log the failure with its key
+/// and retry the key with exponential backoff.
+pub(crate) fn error_policy<K: Debug>(
+    controller: &'static str,
+) -> impl Fn(&K, &Error, u32) -> Action {
+    move |key, error, failures| {
+        tracing::warn!(controller, ?key, %error, failures, "reconcile failed; retrying with backoff");
+        Action::backoff()
+    }
+}
+
 /// Every record under `prefix` in one read (controllers look at one
-/// resource of one cluster or namespace, or at a small system keyspace);
-/// `None` when storage could not be read.
-pub(crate) async fn scan(state: &AppState, prefix: Bytes, at: ReadAt) -> Option<Vec<Record>> {
+/// resource of one cluster or namespace, or at a small system keyspace).
+pub(crate) async fn list(
+    state: &AppState,
+    prefix: Bytes,
+    at: ReadAt,
+) -> Result<Vec<Record>, trellis_storage::Error> {
     state
         .store
         .storage
@@ -34,8 +60,13 @@ pub(crate) async fn scan(state: &AppState, prefix: Bytes, at: ReadAt) -> Option<
             at,
         })
         .await
-        .ok()
         .map(|page| page.items)
+}
+
+/// [`list`] for callers that only need to know whether storage answered;
+/// `None` when it could not be read.
+pub(crate) async fn scan(state: &AppState, prefix: Bytes, at: ReadAt) -> Option<Vec<Record>> {
+    list(state, prefix, at).await.ok()
 }
 
 /// Creates a cluster-scoped `obj` as `manager`; one that already exists
@@ -46,7 +77,7 @@ pub(crate) async fn create_ignoring_conflict(
     cluster: &str,
     def: &Arc<ResourceDef>,
     obj: Value,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let ns = obj
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
@@ -55,13 +86,45 @@ pub(crate) async fn create_ignoring_conflict(
     match state.store.create(&ctx, obj, Vec::new()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == 409 => Ok(()),
-        Err(e) => Err(format!("creating {}: {}", def.resource, e.status().message)),
+        Err(error) => Err(Error::Create {
+            resource: def.resource.clone(),
+            error,
+        }),
     }
 }
 
+/// Edits existing object `name` in place with `f`, which says whether it
+/// changed anything: an unchanged object is not written at all. A missing
+/// object is a 404.
+pub(crate) async fn edit(
+    state: &AppState,
+    ctx: &WriteCtx<'_>,
+    name: &str,
+    mut f: impl FnMut(&mut Value) -> bool,
+) -> crate::error::ApiResult<()> {
+    state
+        .store
+        .update_with(ctx, name, |cur| {
+            let Some(mut cur) = cur else {
+                return Ok(Mutation::Unchanged);
+            };
+            Ok(if f(&mut cur) {
+                Mutation::Update {
+                    body: cur,
+                    pinned_rv: None,
+                    warnings: Vec::new(),
+                }
+            } else {
+                Mutation::Unchanged
+            })
+        })
+        .await
+        .map(|_| ())
+}
+
 /// Updates the status of cluster-scoped `name` through `/status` with `f`
-/// (which says whether it changed anything); `true` unless the write
-/// failed (a missing object needs no status).
+/// (which says whether it changed anything); a missing object needs no
+/// status.
 pub(crate) async fn set_status(
     state: &AppState,
     manager: &str,
@@ -69,27 +132,24 @@ pub(crate) async fn set_status(
     def: &Arc<ResourceDef>,
     name: &str,
     mut f: impl FnMut(&mut Value) -> bool,
-) -> bool {
+) -> Result<(), Error> {
     let c = WriteCtx::system(cluster, def, None, Some("status"), manager);
-    let res = state
-        .store
-        .update_existing(&c, name, |cur| {
-            if !cur.get("status").is_some_and(Value::is_object) {
-                cur["status"] = json!({});
-            }
-            if !f(&mut cur["status"]) {
-                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
-            }
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 304 || e.code() == 404 => true,
-        Err(e) => {
-            tracing::warn!(cluster, name, resource = %def.resource, error = %e, "status update failed");
-            false
+    let res = edit(state, &c, name, |cur| {
+        let mut status = cur
+            .get("status")
+            .filter(|s| s.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        if !f(&mut status) {
+            return false;
         }
+        cur["status"] = status;
+        true
+    })
+    .await;
+    match res {
+        Err(e) if e.code() != 404 => Err(Error::write("updating status")(e)),
+        _ => Ok(()),
     }
 }
 
@@ -130,43 +190,6 @@ pub(crate) async fn delete_records(
             && e.code() != 404
         {
             tracing::warn!(cluster, resource = %def.resource, error = %e, "deleting an instance");
-        }
-    }
-}
-
-/// Drops `finalizer` from cluster-scoped `name` (only if it still has
-/// `uid`, when given: a recreated object is not the one that was
-/// finished); `true` unless the write failed.
-pub(crate) async fn remove_finalizer(
-    state: &AppState,
-    manager: &str,
-    cluster: &str,
-    def: &Arc<ResourceDef>,
-    name: &str,
-    finalizer: &str,
-    uid: Option<&str>,
-) -> bool {
-    let ctx = WriteCtx::system(cluster, def, None, None, manager);
-    let res = state
-        .store
-        .update_existing(&ctx, name, |cur| {
-            if uid.is_some_and(|u| crate::meta::str_field(cur, "uid") != u) {
-                return Err(trellis_apis::Status::failure(304, "Unchanged", "").into());
-            }
-            let fins: Vec<String> = crate::meta::finalizers(cur)
-                .into_iter()
-                .filter(|f| f != finalizer)
-                .collect();
-            crate::meta::meta_mut(cur).insert("finalizers".into(), json!(fins));
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 || e.code() == 304 => true,
-        Err(e) => {
-            tracing::warn!(cluster, name, resource = %def.resource, error = %e, "removing a finalizer");
-            false
         }
     }
 }

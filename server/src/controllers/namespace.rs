@@ -7,86 +7,84 @@
 //! waited for), and once nothing is left removes the `kubernetes` finalizer
 //! through `/finalize`, which completes the deletion.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use serde_json::{Value, json};
+use trellis_storage::ReadAt;
 use trellis_storage::keys::{self, Keyspace};
-use trellis_storage::{ReadAt, WatchItem};
 
+use super::Error;
 use crate::builtin::namespace::{KUBERNETES_FINALIZER, spec_finalizers};
 use crate::cluster::LogicalCluster;
 use crate::registry::store::{DeleteOpts, WriteCtx};
+use crate::runtime::{Action, Controller, Watch};
 use crate::state::AppState;
 
 const MANAGER: &str = "trellis-namespace-controller";
-/// How often unfinished namespaces are looked at again.
+/// How often a namespace whose content is still going is looked at again.
 const RETRY: Duration = Duration::from_millis(500);
+/// Namespaces emptied at once.
+const CONCURRENCY: usize = 16;
+
+fn keyspace() -> Keyspace {
+    Keyspace::new("", "namespaces", None).expect("valid keyspace")
+}
+
+/// `(cluster, namespace)`.
+type Key = (String, String);
 
 /// Runs until the server shuts down.
 pub async fn run(state: AppState) {
-    let ks = Keyspace::new("", "namespaces", None).expect("valid keyspace");
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        let storage = state.store.storage.clone();
-        let start = storage.current_revision();
-        let Ok(mut events) = storage.watch(ks.all_clusters(), start).await else {
-            return;
-        };
-        // Catch up with namespaces that were already terminating.
-        let mut pending: BTreeSet<(String, String)> = BTreeSet::new();
-        if let Some(items) = super::scan(&state, ks.all_clusters(), ReadAt::Revision(start)).await {
-            for rec in items {
-                if let Some(k) = terminating(&rec.key, &rec.value) {
-                    pending.insert(k);
-                }
-            }
-        }
-        let mut retry = tokio::time::interval(RETRY);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = retry.tick(), if !pending.is_empty() => {
-                    let work: Vec<_> = pending.iter().cloned().collect();
-                    for (cluster, ns) in work {
-                        if finalize(&state, &cluster, &ns).await {
-                            pending.remove(&(cluster, ns));
-                        }
-                    }
-                }
-                item = events.next() => match item {
-                    Some(Ok(WatchItem::Event(e))) => {
-                        if let Some(k) = terminating(&e.key, &e.value) {
-                            pending.insert(k);
-                        }
-                    }
-                    Some(Ok(WatchItem::Progress(_))) => {}
-                    // The watch ended (fell behind or the store closed): start over.
-                    _ => break,
-                },
-            }
-        }
-    }
+    Controller::new("namespace", state.shutdown.clone())
+        .watches(Watch::new(
+            state.store.storage.clone(),
+            keyspace().all_clusters(),
+            |c| terminating(&c.key, &c.value).into_iter().collect(),
+        ))
+        .concurrency(CONCURRENCY)
+        .run(
+            state,
+            |st: AppState, (cluster, ns): Key| async move { reconcile(&st, &cluster, &ns).await },
+            super::error_policy("namespace"),
+        )
+        .await
 }
 
 /// `(cluster, namespace)` if the stored namespace is terminating.
-fn terminating(key: &Bytes, value: &Bytes) -> Option<(String, String)> {
+fn terminating(key: &Bytes, value: &Bytes) -> Option<Key> {
     let parts = keys::parse(key)?;
     let obj: Value = serde_json::from_slice(value).ok()?;
-    let deleting = obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null());
-    (deleting
-        && spec_finalizers(&obj)
-            .iter()
-            .any(|f| f == KUBERNETES_FINALIZER))
-    .then(|| (parts.cluster.to_string(), parts.name.to_string()))
+    is_terminating(&obj).then(|| (parts.cluster.to_string(), parts.name.to_string()))
 }
 
-/// One pass over a terminating namespace; `true` when it needs no more work.
-async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
+fn is_terminating(obj: &Value) -> bool {
+    crate::meta::is_deleting(obj)
+        && spec_finalizers(obj)
+            .iter()
+            .any(|f| f == KUBERNETES_FINALIZER)
+}
+
+/// One pass over namespace `ns` of `cluster`: nothing to do unless it is
+/// terminating (it may have gone, or been recreated, since the trigger).
+pub async fn reconcile(state: &AppState, cluster: &str, ns: &str) -> Result<Action, Error> {
+    let key = keyspace()
+        .object(cluster, "", ns)
+        .map_err(|e| Error::Read(e.to_string()))?;
+    let current = state.store.storage.get(&key).await?;
+    let live = current
+        .and_then(|r| serde_json::from_slice::<Value>(&r.value).ok())
+        .is_some_and(|o| is_terminating(&o));
+    if !live {
+        return Ok(Action::await_change());
+    }
+    finalize(state, cluster, ns).await
+}
+
+/// Deletes what is left in terminating namespace `ns`; once nothing is,
+/// drops its `kubernetes` finalizer.
+async fn finalize(state: &AppState, cluster: &str, ns: &str) -> Result<Action, Error> {
     let lc = LogicalCluster {
         name: cluster.to_string(),
         path: cluster.to_string(),
@@ -102,18 +100,14 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         let Ok(prefix) = def.keyspace.namespace(cluster, ns) else {
             continue;
         };
-        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-            return false;
-        };
+        let items = super::list(state, prefix, ReadAt::Latest).await?;
         for rec in items {
             remaining += 1;
             let Some(parts) = keys::parse(&rec.key) else {
                 continue;
             };
-            let deleting = serde_json::from_slice::<Value>(&rec.value).is_ok_and(|o| {
-                o.pointer("/metadata/deletionTimestamp")
-                    .is_some_and(|v| !v.is_null())
-            });
+            let deleting = serde_json::from_slice::<Value>(&rec.value)
+                .is_ok_and(|o| crate::meta::is_deleting(&o));
             if deleting {
                 continue;
             }
@@ -129,10 +123,11 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         }
     }
     if remaining > 0 {
-        return false;
+        // Objects with finalizers of their own are being waited for.
+        return Ok(Action::requeue(RETRY));
     }
     let Some(ns_def) = registry.get("", "v1", "namespaces") else {
-        return true;
+        return Ok(Action::await_change());
     };
     let ctx = WriteCtx::system(cluster, ns_def, None, Some("finalize"), MANAGER);
     let res = state
@@ -147,11 +142,7 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> bool {
         })
         .await;
     match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 => true,
-        Err(e) => {
-            tracing::warn!(cluster, namespace = ns, error = %e, "finalizing namespace failed");
-            false
-        }
+        Err(e) if e.code() != 404 => Err(Error::write("finalizing namespace")(e)),
+        _ => Ok(Action::await_change()),
     }
 }

@@ -24,36 +24,38 @@
 //!   stopped aggregating between the scan and the write keeps the rules its
 //!   owner gave it (the write is abandoned; the change that caused it
 //!   triggers a fresh reconcile anyway).
-//! - On start (and whenever the watch has to be re-established) every
-//!   workspace with ClusterRoles is reconciled, so changes made while the
-//!   server was down, or missed by a lagging watch, are caught up. Failed
-//!   workspaces are retried until they succeed.
+//! - On start every workspace with ClusterRoles is reconciled, so changes
+//!   made while the server was down are caught up; the runtime resumes a
+//!   broken watch where it stopped and relists if its history expired.
+//!   Failed workspaces are retried with backoff until they succeed.
+//! - A burst of writes (`kubectl apply -f` of many roles) reconciles each
+//!   workspace about once: the runtime's queue holds a workspace at most
+//!   once and runs it again only if it changed during the run.
 //!
 //! The authorizer does not depend on this controller: it aggregates from the
 //! source roles itself. The stored rules are what clients (`kubectl get
 //! clusterrole admin -o yaml`, `kubectl auth reconcile`) see.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use serde_json::Value;
 use trellis_apis::Status;
 use trellis_apis::rbac::aggregation::{aggregate_cluster_roles, rules_equal};
-use trellis_storage::keys::{self, Keyspace};
-use trellis_storage::{ReadAt, WatchItem};
+use trellis_storage::ReadAt;
+use trellis_storage::keys::Keyspace;
 
+use super::Error;
 use crate::builtin::rbac::GROUP;
 use crate::registry::ResourceDef;
 use crate::registry::store::WriteCtx;
+use crate::runtime::{Action, Controller, Watch};
 use crate::state::AppState;
 
 /// Upstream's field manager for the aggregated rules.
 const MANAGER: &str = "clusterrole-aggregation-controller";
-/// How often workspaces whose reconcile failed are tried again.
-const RETRY: Duration = Duration::from_millis(500);
+/// Workspaces aggregated at once.
+const CONCURRENCY: usize = 16;
 
 fn keyspace() -> Keyspace {
     Keyspace::new(GROUP, "clusterroles", None).expect("valid keyspace")
@@ -67,86 +69,26 @@ fn def(state: &AppState) -> Option<Arc<ResourceDef>> {
         .cloned()
 }
 
-/// Runs until the server shuts down.
+/// Runs until the server shuts down. The key is a workspace.
 pub async fn run(state: AppState) {
-    let ks = keyspace();
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let storage = state.store.storage.clone();
-        let start = storage.current_revision();
-        let Ok(mut events) = storage.watch(ks.all_clusters(), start).await else {
-            return;
-        };
-        // Everything that exists now is reconciled once; later changes
-        // arrive through the watch.
-        let mut pending = clusters(&state, ReadAt::Revision(start)).await;
-        let mut retry = tokio::time::interval(RETRY);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = retry.tick(), if !pending.is_empty() => {
-                    let work: Vec<String> = pending.iter().cloned().collect();
-                    for cluster in work {
-                        if reconcile(&state, &cluster).await {
-                            pending.remove(&cluster);
-                        }
-                    }
-                }
-                item = events.next() => {
-                    // A burst of writes (`kubectl apply -f` of many roles)
-                    // reconciles each workspace once: take every event that
-                    // is already queued before working.
-                    let mut changed = BTreeSet::new();
-                    let mut next = item;
-                    let mut ended = false;
-                    loop {
-                        match next {
-                            Some(Ok(WatchItem::Event(e))) => {
-                                if let Some(p) = keys::parse(&e.key) {
-                                    changed.insert(p.cluster.to_string());
-                                }
-                            }
-                            Some(Ok(WatchItem::Progress(_))) => {}
-                            // The watch ended (fell behind or the store
-                            // closed): start over with a full pass.
-                            _ => {
-                                ended = true;
-                                break;
-                            }
-                        }
-                        match events.next().now_or_never() {
-                            Some(n) => next = n,
-                            None => break,
-                        }
-                    }
-                    for cluster in changed {
-                        if !reconcile(&state, &cluster).await {
-                            pending.insert(cluster);
-                        }
-                    }
-                    if ended {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Workspaces that have at least one ClusterRole.
-async fn clusters(state: &AppState, at: ReadAt) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if let Some(items) = super::scan(state, keyspace().all_clusters(), at).await {
-        for rec in items {
-            if let Some(p) = keys::parse(&rec.key) {
-                out.insert(p.cluster.to_string());
-            }
-        }
-    }
-    out
+    Controller::new("clusterrole-aggregation", state.shutdown.clone())
+        .watches(Watch::new(
+            state.store.storage.clone(),
+            keyspace().all_clusters(),
+            |c| {
+                c.parts()
+                    .map(|p| p.cluster.to_string())
+                    .into_iter()
+                    .collect()
+            },
+        ))
+        .concurrency(CONCURRENCY)
+        .run(
+            state,
+            |st: AppState, cluster: String| async move { reconcile(&st, &cluster).await },
+            super::error_policy("clusterrole-aggregation"),
+        )
+        .await
 }
 
 /// Whether two rule lists are the same under semantic equality.
@@ -175,14 +117,12 @@ fn plan(roles: &[(ClusterRole, Value)]) -> Vec<(String, Value, Vec<PolicyRule>)>
         .collect()
 }
 
-/// One pass over a workspace; `true` when nothing is left to retry.
-async fn reconcile(state: &AppState, cluster: &str) -> bool {
+/// One pass over a workspace.
+pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error> {
     let Ok(prefix) = keyspace().cluster(cluster) else {
-        return true;
+        return Ok(Action::await_change());
     };
-    let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-        return false;
-    };
+    let items = super::list(state, prefix, ReadAt::Latest).await?;
     let roles: Vec<(ClusterRole, Value)> = items
         .iter()
         .filter_map(|rec| {
@@ -192,17 +132,17 @@ async fn reconcile(state: &AppState, cluster: &str) -> bool {
         })
         .collect();
     if !roles.iter().any(|(r, _)| r.aggregation_rule.is_some()) {
-        return true;
+        return Ok(Action::await_change());
     }
     let writes = plan(&roles);
     if writes.is_empty() {
-        return true;
+        return Ok(Action::await_change());
     }
     let Some(def) = def(state) else {
-        return true;
+        return Ok(Action::await_change());
     };
     let gr = def.group_resource();
-    let mut done = true;
+    let mut failed = None;
     for (name, aggregation_rule, rules) in writes {
         let Ok(rules_json) = serde_json::to_value(&rules) else {
             continue;
@@ -225,13 +165,14 @@ async fn reconcile(state: &AppState, cluster: &str) -> bool {
             Err(e) if e.code() == 404 => {}
             // Changed meanwhile: its watch event reconciles again.
             Err(e) if e.code() == 409 => {}
-            Err(e) => {
-                tracing::warn!(cluster, clusterrole = %name, error = %e, "aggregating cluster role failed");
-                done = false;
-            }
+            // The other roles still get their rules; the pass fails after.
+            Err(e) => failed = Some(Error::write("aggregating cluster role")(e)),
         }
     }
-    done
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Action::await_change()),
+    }
 }
 
 #[cfg(test)]

@@ -4,31 +4,29 @@
 //! reconciler ([`super::apibinding`], per consumer cluster).
 //!
 //! An export's change re-runs every cluster with a binding to it, which is
-//! how a new schema or identity reaches consumers. Unfinished work (an
-//! export without identity yet, a missing `bind` grant, a conflict that a
-//! deletion may resolve) is retried on a timer, so permission grants and
-//! CRD deletions elsewhere are picked up without watching them.
+//! how a new schema or identity reaches consumers. Work that waits on
+//! something not watched (an export without identity yet, a missing
+//! `bind` grant, a conflict that a deletion may resolve) is requeued, so
+//! permission grants and CRD deletions elsewhere are picked up without
+//! watching them; failures are retried with backoff.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde_json::Value;
+use trellis_storage::ReadAt;
 use trellis_storage::keys;
-use trellis_storage::{ReadAt, WatchItem};
 
+use super::Error;
 use super::apibinding::bindings;
-use super::apiexport::exports;
-use super::queue::WorkQueue;
+use super::apiexport::{exports, slices};
+use crate::runtime::{Action, ChangeKind, Controller, Watch};
 use crate::state::AppState;
 
-const RETRY: Duration = Duration::from_millis(1000);
 /// Reconciles run at once; bindings of different clusters are independent.
-const PARALLEL: usize = 64;
+const CONCURRENCY: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Key {
+pub enum Key {
     Export { cluster: String, name: String },
     Bindings { cluster: String },
     Slice { cluster: String, name: String },
@@ -75,7 +73,8 @@ async fn consumers_of(state: &AppState, cluster: &str, name: &str) -> Vec<String
     out
 }
 
-async fn run_key(state: &AppState, k: &Key) -> bool {
+/// One pass over a key.
+pub async fn reconcile(state: &AppState, k: &Key) -> Result<Action, Error> {
     match k {
         Key::Export { cluster, name } => super::apiexport::reconcile(state, cluster, name).await,
         Key::Bindings { cluster } => super::apibinding::reconcile(state, cluster).await,
@@ -85,97 +84,64 @@ async fn run_key(state: &AppState, k: &Key) -> bool {
     }
 }
 
-/// Runs until the server shuts down.
-pub async fn run(state: AppState, mut from: u64) {
-    let mut shutdown = state.shutdown.clone();
-    let prefix = Bytes::from_static(b"apis.kcp.io/");
-    loop {
-        let storage = state.store.storage.clone();
-        let Ok(mut events) = storage.watch(prefix.clone(), from).await else {
-            from = storage.current_revision();
-            if *shutdown.borrow() {
-                return;
-            }
-            tokio::time::sleep(RETRY).await;
-            continue;
-        };
-        let mut q: WorkQueue<Key> = WorkQueue::new(PARALLEL);
-        // Everything gets a look after a (re)start: passes that change
-        // nothing write nothing.
-        for rec in super::scan(&state, exports().all_clusters(), ReadAt::Revision(from))
-            .await
-            .unwrap_or_default()
-        {
-            if let Some(p) = keys::parse(&rec.key) {
-                q.push(Key::Export {
-                    cluster: p.cluster.to_string(),
-                    name: p.name.to_string(),
-                });
-            }
-        }
-        for rec in super::scan(&state, bindings().all_clusters(), ReadAt::Revision(from))
-            .await
-            .unwrap_or_default()
-        {
-            if let Some(p) = keys::parse(&rec.key) {
-                q.push(Key::Bindings {
-                    cluster: p.cluster.to_string(),
-                });
-            }
-        }
-        for rec in super::scan(
-            &state,
-            Bytes::from_static(b"apis.kcp.io/apiexportendpointslices/"),
-            ReadAt::Revision(from),
+/// Runs until the server shuts down, following changes after `from` (the
+/// revision [`load`] read at).
+pub async fn run(state: AppState, from: u64) {
+    let storage = state.store.storage.clone();
+    // On start every export, binding cluster and slice gets a look: passes
+    // that change nothing write nothing. A changed export also re-runs its
+    // consumers (found by reading every binding, so only for real changes).
+    let st = state.clone();
+    let exports = Watch::new_async(
+        storage.clone(),
+        exports().all_clusters(),
+        Arc::new(move |c| {
+            let st = st.clone();
+            Box::pin(async move {
+                let Some(p) = c.parts() else {
+                    return Vec::new();
+                };
+                let (cluster, name) = (p.cluster.to_string(), p.name.to_string());
+                let mut keys = Vec::new();
+                if c.kind != ChangeKind::Listed {
+                    for c in consumers_of(&st, &cluster, &name).await {
+                        keys.push(Key::Bindings { cluster: c });
+                    }
+                }
+                keys.push(Key::Export { cluster, name });
+                keys
+            })
+        }),
+    )
+    .from(from);
+    let bindings = Watch::new(storage.clone(), bindings().all_clusters(), |c| {
+        c.parts()
+            .map(|p| Key::Bindings {
+                cluster: p.cluster.to_string(),
+            })
+            .into_iter()
+            .collect()
+    })
+    .from(from);
+    let slices = Watch::new(storage, slices().all_clusters(), |c| {
+        c.parts()
+            .map(|p| Key::Slice {
+                cluster: p.cluster.to_string(),
+                name: p.name.to_string(),
+            })
+            .into_iter()
+            .collect()
+    })
+    .from(from);
+    Controller::new("api-sharing", state.shutdown.clone())
+        .watches(exports)
+        .watches(bindings)
+        .watches(slices)
+        .concurrency(CONCURRENCY)
+        .run(
+            state,
+            |st: AppState, k: Key| async move { reconcile(&st, &k).await },
+            super::error_policy("api-sharing"),
         )
         .await
-        .unwrap_or_default()
-        {
-            if let Some(p) = keys::parse(&rec.key) {
-                q.push(Key::Slice {
-                    cluster: p.cluster.to_string(),
-                    name: p.name.to_string(),
-                });
-            }
-        }
-        let mut inflight = FuturesUnordered::new();
-        let mut retry = tokio::time::interval(RETRY);
-        loop {
-            while let Some(k) = q.start_next() {
-                let st = state.clone();
-                inflight.push(async move {
-                    let done = run_key(&st, &k).await;
-                    (k, done)
-                });
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                Some((k, done)) = inflight.next(), if !inflight.is_empty() => {
-                    q.finished(k, done);
-                }
-                _ = retry.tick(), if q.has_retries() => q.retry(),
-                item = events.next() => match item {
-                    Some(Ok(WatchItem::Event(e))) => {
-                        from = from.max(e.revision);
-                        let Some(p) = keys::parse(&e.key) else { continue };
-                        let cluster = p.cluster.to_string();
-                        match p.keyspace {
-                            "apis.kcp.io/apiexports" => {
-                                for c in consumers_of(&state, &cluster, p.name).await {
-                                    q.push(Key::Bindings { cluster: c });
-                                }
-                                q.push(Key::Export { cluster, name: p.name.to_string() });
-                            }
-                            "apis.kcp.io/apibindings" => q.push(Key::Bindings { cluster }),
-                            "apis.kcp.io/apiexportendpointslices" => q.push(Key::Slice { cluster, name: p.name.to_string() }),
-                            _ => {}
-                        }
-                    }
-                    Some(Ok(WatchItem::Progress(r))) => from = from.max(r),
-                    _ => break,
-                },
-            }
-        }
-        while inflight.next().await.is_some() {}
-    }
 }

@@ -16,8 +16,9 @@
 //!   every object of the logical cluster is removed from storage, the
 //!   cluster is forgotten, and the Workspace's finalizer is dropped.
 //!
-//! Work is driven by watch events with a retry set for unfinished steps, so
-//! idle workspaces cost nothing. [`bootstrap`] runs before the server
+//! The key is a Workspace (cluster, name); work is driven by watch events
+//! on Workspaces and on the LogicalClusters they own, with requeues for
+//! steps that wait, so idle workspaces cost nothing. [`bootstrap`] runs before the server
 //! listens: it creates root's LogicalCluster and the built-in
 //! WorkspaceTypes, and rebuilds the path index from stored Workspaces.
 
@@ -25,25 +26,27 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use trellis_storage::keys;
-use trellis_storage::{ListOptions, Preconditions, ReadAt, WatchItem};
+use trellis_storage::{ListOptions, Preconditions, ReadAt};
 
-use super::queue::WorkQueue;
+use super::Error;
 use crate::authz::bootstrap::WORKSPACE_ADMIN_BINDING;
 use crate::authz::cache::RBAC_GROUP;
 use crate::cluster::ROOT;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::{DeleteOpts, WriteCtx};
+use crate::runtime::finalizer::{self, Cleanup, Phase};
+use crate::runtime::{Action, ChangeKind, Controller, Watch};
 use crate::state::AppState;
 use crate::tenancy::types::{self, logical_clusters, workspaces};
 use crate::tenancy::workspace::{FINALIZER, OWNER_ANNOTATION};
 use crate::tenancy::{LOGICAL_CLUSTER, PATH_ANNOTATION, TYPE_ANNOTATION};
 
 const MANAGER: &str = "trellis-workspace-controller";
+/// How often a workspace waiting on something no watch reports (its
+/// children going, its default bindings becoming bound) is looked at again.
 const RETRY: Duration = Duration::from_millis(300);
 /// The initializer the server runs itself.
 const UNIVERSAL: &str = "root:universal";
@@ -203,7 +206,9 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
         "metadata": {"name": LOGICAL_CLUSTER, "annotations": {TYPE_ANNOTATION: "root:root", PATH_ANNOTATION: ROOT}},
         "spec": {},
     });
-    super::create_ignoring_conflict(state, MANAGER, ROOT, &lc_def, root_lc).await?;
+    super::create_ignoring_conflict(state, MANAGER, ROOT, &lc_def, root_lc)
+        .await
+        .map_err(|e| e.to_string())?;
     super::set_status(state, MANAGER, ROOT, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
@@ -211,10 +216,13 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
         *s = json!({"phase": "Ready", "URL": root_url(state, ROOT)});
         true
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| tracing::warn!(error = %e, "marking root ready"));
     let wt_def = def(state, "tenancy.kcp.io", "workspacetypes");
     for t in types::builtin_types() {
-        super::create_ignoring_conflict(state, MANAGER, ROOT, &wt_def, t).await?;
+        super::create_ignoring_conflict(state, MANAGER, ROOT, &wt_def, t)
+            .await
+            .map_err(|e| e.to_string())?;
     }
 
     let rev = state.store.storage.current_revision();
@@ -259,101 +267,78 @@ fn root_url(state: &AppState, path: &str) -> String {
     format!("https://{}/clusters/{path}", state.config.external_address)
 }
 
-/// How many workspaces are reconciled at once (see [`WorkQueue`]).
-const PARALLEL: usize = 128;
+/// How many workspaces are reconciled at once.
+const CONCURRENCY: usize = 128;
 
+/// A Workspace: (parent cluster, name).
 type Key = (String, String);
 
-/// Runs until the server shuts down.
-pub async fn run(state: AppState, mut from: u64) {
-    let mut shutdown = state.shutdown.clone();
-    loop {
-        let storage = state.store.storage.clone();
-        let (Ok(mut ws_events), Ok(mut lc_events)) = (
-            storage.watch(workspaces().all_clusters(), from).await,
-            storage.watch(logical_clusters().all_clusters(), from).await,
-        ) else {
-            from = storage.current_revision();
-            if *shutdown.borrow() {
-                return;
-            }
-            tokio::time::sleep(RETRY).await;
-            continue;
-        };
-        let mut q: WorkQueue<Key> = WorkQueue::new(PARALLEL);
-        // Everything not Ready (or deleting) gets a look after a (re)start.
-        for (cluster, ws) in
-            list_all(&state, workspaces().all_clusters(), ReadAt::Revision(from)).await
-        {
+/// Runs until the server shuts down, following changes after `from` (the
+/// revision [`bootstrap`] read at).
+pub async fn run(state: AppState, from: u64) {
+    let storage = state.store.storage.clone();
+    // Everything not Ready (or deleting) gets a look on start; any change
+    // to a Workspace, or to the LogicalCluster it owns, later.
+    let ws = Watch::new(storage.clone(), workspaces().all_clusters(), |c| {
+        if c.kind == ChangeKind::Listed {
+            let Some(ws) = c.object() else {
+                return Vec::new();
+            };
             let ready = ws.pointer("/status/phase").and_then(Value::as_str) == Some("Ready");
-            if !ready || meta::is_deleting(&ws) {
-                q.push((cluster, meta::name(&ws).to_string()));
+            if ready && !meta::is_deleting(&ws) {
+                return Vec::new();
             }
         }
-        let mut inflight = FuturesUnordered::new();
-        let mut retry = tokio::time::interval(RETRY);
-        loop {
-            while let Some(k) = q.start_next() {
-                let st = state.clone();
-                inflight.push(async move {
-                    let done = reconcile(&st, &k.0, &k.1).await;
-                    (k, done)
-                });
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                Some((k, done)) = inflight.next(), if !inflight.is_empty() => {
-                    q.finished(k, done);
-                }
-                _ = retry.tick(), if q.has_retries() => q.retry(),
-                item = ws_events.next() => match item {
-                    Some(Ok(WatchItem::Event(e))) => {
-                        from = from.max(e.revision);
-                        if let Some(p) = keys::parse(&e.key) {
-                            q.push((p.cluster.to_string(), p.name.to_string()));
-                        }
-                    }
-                    Some(Ok(WatchItem::Progress(_))) => {}
-                    _ => break,
-                },
-                item = lc_events.next() => match item {
-                    Some(Ok(WatchItem::Event(e))) => {
-                        let owner = serde_json::from_slice::<Value>(&e.value).ok().and_then(|lc| {
-                            let o = lc.pointer("/spec/owner")?;
-                            Some((
-                                o.get("cluster")?.as_str()?.to_string(),
-                                o.get("name")?.as_str()?.to_string(),
-                            ))
-                        });
-                        if let Some(k) = owner {
-                            q.push(k);
-                        }
-                    }
-                    Some(Ok(WatchItem::Progress(_))) => {}
-                    _ => break,
-                },
-            }
+        c.parts()
+            .map(|p| (p.cluster.to_string(), p.name.to_string()))
+            .into_iter()
+            .collect()
+    })
+    .from(from);
+    let lcs = Watch::new(storage, logical_clusters().all_clusters(), |c| {
+        if c.kind == ChangeKind::Listed {
+            return Vec::new();
         }
-        // Let running work finish before watching again.
-        while inflight.next().await.is_some() {}
-    }
+        c.object().and_then(|lc| owner(&lc)).into_iter().collect()
+    })
+    .from(from);
+    Controller::new("workspace", state.shutdown.clone())
+        .watches(ws)
+        .watches(lcs)
+        .concurrency(CONCURRENCY)
+        .run(
+            state,
+            |st: AppState, (cluster, name): Key| async move { reconcile(&st, &cluster, &name).await },
+            super::error_policy("workspace"),
+        )
+        .await
 }
 
-/// One pass over Workspace `name` in `cluster`; `true` when no more work is
-/// due until something changes.
-async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
+/// The Workspace a LogicalCluster belongs to.
+fn owner(lc: &Value) -> Option<Key> {
+    let o = lc.pointer("/spec/owner")?;
+    Some((
+        o.get("cluster")?.as_str()?.to_string(),
+        o.get("name")?.as_str()?.to_string(),
+    ))
+}
+
+/// One pass over Workspace `name` in `cluster`.
+pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let ws = match types::get(storage, &workspaces(), cluster, name).await {
-        Ok(Some(ws)) => ws,
-        Ok(None) => return true,
-        Err(e) => {
-            tracing::warn!(cluster, name, error = %e, "reading workspace");
-            return false;
-        }
+    let Some(ws) = types::get(storage, &workspaces(), cluster, name)
+        .await
+        .map_err(Error::Read)?
+    else {
+        return Ok(Action::await_change());
     };
     let Some(parent) = state.clusters.resolve(cluster) else {
         // The parent itself is going away; its deletion handles this one.
-        return !meta::is_deleting(&ws);
+        return Ok(if meta::is_deleting(&ws) {
+            Action::requeue(RETRY)
+        } else {
+            Action::await_change()
+        });
     };
     let child = ws
         .pointer("/spec/cluster")
@@ -361,11 +346,23 @@ async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
         .unwrap_or("")
         .to_string();
     let path = format!("{}:{name}", parent.path);
-    if meta::is_deleting(&ws) {
-        return delete(state, cluster, name, &child).await;
+    match finalizer::phase(&ws, FINALIZER) {
+        Phase::Apply => {}
+        Phase::Released => return Ok(Action::await_change()),
+        Phase::Cleanup => {
+            let ws_def = def(state, "tenancy.kcp.io", "workspaces");
+            return finalizer::finalize(
+                &state.store,
+                &ctx(cluster, &ws_def, None),
+                &ws,
+                FINALIZER,
+                || delete_subtree(state, &child),
+            )
+            .await;
+        }
     }
     if child.is_empty() {
-        return true;
+        return Ok(Action::await_change());
     }
     match ws
         .pointer("/status/phase")
@@ -378,7 +375,7 @@ async fn reconcile(state: &AppState, cluster: &str, name: &str) -> bool {
             if state.clusters.resolve(&child).is_none() {
                 state.clusters.register(&child, &path);
             }
-            true
+            Ok(Action::await_change())
         }
     }
 }
@@ -390,7 +387,7 @@ async fn schedule(
     ws: &Value,
     child: &str,
     path: &str,
-) -> bool {
+) -> Result<Action, Error> {
     let storage = &state.store.storage;
     let tpath = ws
         .pointer("/spec/type/path")
@@ -415,17 +412,11 @@ async fn schedule(
                 }
                 (v, bindings)
             }
-            Err(e) => {
-                tracing::warn!(cluster, name, error = %e, "resolving workspace type");
-                return false;
-            }
+            Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
         },
         // The type was deleted since admission: nothing to initialize.
         Ok(None) => (Vec::new(), Vec::new()),
-        Err(e) => {
-            tracing::warn!(cluster, name, error = %e, "resolving workspace type");
-            return false;
-        }
+        Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
     };
     state.clusters.register(child, path);
     // The server's own initializer runs before the LogicalCluster exists,
@@ -435,19 +426,13 @@ async fn schedule(
     if initializers.iter().any(|i| i == UNIVERSAL) {
         let ns_def = def(state, "", "namespaces");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
-        if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await {
-            tracing::warn!(cluster, name, error = %e, "initializing workspace");
-            return false;
-        }
+        super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await?;
         initializers.retain(|i| i != UNIVERSAL);
     }
     for (export_path, export) in &default_bindings {
         let b = default_binding(state, ws, child, export_path, export).await;
         let b_def = super::apibinding::binding_def(state);
-        if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &b_def, b).await {
-            tracing::warn!(cluster, name, error = %e, "creating a default API binding");
-            return false;
-        }
+        super::create_ignoring_conflict(state, MANAGER, child, &b_def, b).await?;
     }
     let ready = initializers.is_empty();
     let phase = if ready { "Ready" } else { "Initializing" };
@@ -476,10 +461,7 @@ async fn schedule(
             "initializers": initializers,
         },
     });
-    if let Err(e) = super::create_ignoring_conflict(state, MANAGER, child, &lc_def, lc).await {
-        tracing::warn!(cluster, name, error = %e, "creating logical cluster");
-        return false;
-    }
+    super::create_ignoring_conflict(state, MANAGER, child, &lc_def, lc).await?;
     if let Some(binding) = owner_binding(ws) {
         let crb_def = state
             .clusters
@@ -487,38 +469,27 @@ async fn schedule(
             .get(RBAC_GROUP, "v1", "clusterrolebindings")
             .expect("RBAC is built in")
             .clone();
-        if let Err(e) =
-            super::create_ignoring_conflict(state, MANAGER, child, &crb_def, binding).await
-        {
-            tracing::warn!(cluster, name, error = %e, "binding the workspace owner");
-            return false;
-        }
+        super::create_ignoring_conflict(state, MANAGER, child, &crb_def, binding).await?;
     }
     let inits = initializers.clone();
     let u = url.clone();
-    if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+    super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").is_some() {
             return false;
         }
         *s = json!({"phase": phase, "initializers": inits, "URL": u});
         true
     })
-    .await
-    {
-        return false;
-    }
+    .await?;
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
-    let res = state
+    state
         .store
         .update_existing(&ctx(cluster, &ws_def, None), name, |cur| {
             cur["spec"]["URL"] = json!(url);
             Ok(())
         })
-        .await;
-    if let Err(e) = res {
-        tracing::warn!(cluster, name, error = %e, "setting workspace URL");
-        return false;
-    }
+        .await
+        .map_err(Error::write("setting workspace URL"))?;
     let now = meta::now_rfc3339();
     super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         s["phase"] = json!(phase);
@@ -533,16 +504,24 @@ async fn schedule(
         s["conditions"] = json!(conds);
         true
     })
-    .await
+    .await?;
+    // What is left (Initializing) follows from the status event.
+    Ok(Action::await_change())
 }
 
-async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) -> bool {
+async fn initialize(
+    state: &AppState,
+    cluster: &str,
+    name: &str,
+    child: &str,
+) -> Result<Action, Error> {
     let storage = &state.store.storage;
     let lc_def = def(state, "core.kcp.io", "logicalclusters");
-    let lc = match types::get(storage, &logical_clusters(), child, LOGICAL_CLUSTER).await {
-        Ok(Some(lc)) => lc,
-        Ok(None) => return true,
-        Err(_) => return false,
+    let Some(lc) = types::get(storage, &logical_clusters(), child, LOGICAL_CLUSTER)
+        .await
+        .map_err(Error::Read)?
+    else {
+        return Ok(Action::await_change());
     };
     let mut inits: Vec<String> = lc
         .pointer("/status/initializers")
@@ -556,77 +535,64 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
     if inits.iter().any(|i| i == UNIVERSAL) {
         let ns_def = def(state, "", "namespaces");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
-        if super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns)
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+        super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await?;
+        super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
             let Some(a) = s.get_mut("initializers").and_then(Value::as_array_mut) else {
                 return false;
             };
             a.retain(|i| i != UNIVERSAL);
             true
         })
-        .await
-        {
-            return false;
-        }
+        .await?;
         inits.retain(|i| i != UNIVERSAL);
     }
     if inits.iter().any(|i| i == APIBINDINGS) {
         let b_def = super::apibinding::binding_def(state);
         let Ok(prefix) = b_def.keyspace.cluster(child) else {
-            return true;
+            return Ok(Action::await_change());
         };
-        let Some(items) = super::scan(state, prefix, ReadAt::Latest).await else {
-            return false;
-        };
+        let items = super::list(state, prefix, ReadAt::Latest).await?;
         let all_bound = items.iter().all(|rec| {
             serde_json::from_slice::<Value>(&rec.value)
                 .is_ok_and(|b| b.pointer("/status/phase").and_then(Value::as_str) == Some("Bound"))
         });
         if !all_bound {
-            return false;
+            // Bindings in the child are not watched here.
+            return Ok(Action::requeue(RETRY));
         }
-        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+        super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
             let Some(a) = s.get_mut("initializers").and_then(Value::as_array_mut) else {
                 return false;
             };
             a.retain(|i| i != APIBINDINGS);
             true
         })
-        .await
-        {
-            return false;
-        }
+        .await?;
         inits.retain(|i| i != APIBINDINGS);
     }
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
     let now = meta::now_rfc3339();
     if !inits.is_empty() {
-        // Waiting for external initializers; mirror what is left.
-        return super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
+        // Waiting for external initializers (their writes to the
+        // LogicalCluster trigger the next pass); mirror what is left.
+        super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
             if s.get("initializers") == Some(&json!(inits)) {
                 return false;
             }
             s["initializers"] = json!(inits);
             true
         })
-        .await;
+        .await?;
+        return Ok(Action::await_change());
     }
-    if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+    super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
         }
         s["phase"] = json!("Ready");
         true
     })
-    .await
-    {
-        return false;
-    }
+    .await?;
     super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Ready") {
             return false;
@@ -645,76 +611,57 @@ async fn initialize(state: &AppState, cluster: &str, name: &str, child: &str) ->
         s["conditions"] = json!(conds);
         true
     })
-    .await
+    .await?;
+    Ok(Action::await_change())
 }
 
-/// Deletes the subtree below Workspace `name`, then the workspace itself.
-async fn delete(state: &AppState, cluster: &str, name: &str, child: &str) -> bool {
+/// Deletes the subtree of a deleted Workspace (logical cluster `child`):
+/// its child workspaces first (each runs this same flow), then every
+/// stored object. Done once nothing is left; the Workspace's finalizer
+/// then goes.
+async fn delete_subtree(state: &AppState, child: &str) -> Result<Cleanup, Error> {
+    if child.is_empty() {
+        return Ok(Cleanup::Done);
+    }
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
-    if !child.is_empty() {
-        // No new children from now on (admission checks this phase).
-        let lc_def = def(state, "core.kcp.io", "logicalclusters");
-        if !super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
-            if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
-                return false;
+    // No new children from now on (admission checks this phase).
+    let lc_def = def(state, "core.kcp.io", "logicalclusters");
+    super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
+        if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
+            return false;
+        }
+        s["phase"] = json!("Terminating");
+        true
+    })
+    .await?;
+    let kids = list_all(
+        state,
+        workspaces().cluster(child).expect("valid cluster"),
+        ReadAt::Latest,
+    )
+    .await;
+    if !kids.is_empty() {
+        for (_, kid) in &kids {
+            if !meta::is_deleting(kid) {
+                let kname = meta::name(kid).to_string();
+                let _ = state
+                    .store
+                    .delete(&ctx(child, &ws_def, None), &kname, &DeleteOpts::default())
+                    .await;
             }
-            s["phase"] = json!("Terminating");
-            true
-        })
-        .await
-        {
-            return false;
         }
-        // Children first: each runs this same flow.
-        let kids = list_all(
-            state,
-            workspaces().cluster(child).expect("valid cluster"),
-            ReadAt::Latest,
-        )
-        .await;
-        if !kids.is_empty() {
-            for (_, kid) in &kids {
-                if !meta::is_deleting(kid) {
-                    let kname = meta::name(kid).to_string();
-                    let _ = state
-                        .store
-                        .delete(&ctx(child, &ws_def, None), &kname, &DeleteOpts::default())
-                        .await;
-                }
-            }
-            return false;
-        }
-        if !purge(state, child).await {
-            return false;
-        }
-        state.clusters.unregister(child);
-        state.authz.invalidate(child);
+        // The children finish in their own passes; look again.
+        return Ok(Cleanup::Pending(Action::requeue(RETRY)));
     }
-    let res = state
-        .store
-        .update_existing(&ctx(cluster, &ws_def, None), name, |cur| {
-            if let Some(f) = cur
-                .pointer_mut("/metadata/finalizers")
-                .and_then(Value::as_array_mut)
-            {
-                f.retain(|x| x != FINALIZER);
-            }
-            Ok(())
-        })
-        .await;
-    match res {
-        Ok(_) => true,
-        Err(e) if e.code() == 404 => true,
-        Err(e) => {
-            tracing::warn!(cluster, name, error = %e, "finalizing workspace");
-            false
-        }
-    }
+    purge(state, child).await?;
+    state.clusters.unregister(child);
+    state.authz.invalidate(child);
+    Ok(Cleanup::Done)
 }
 
 /// Removes every stored object of logical cluster `child`, whatever its
 /// finalizers: the workspace is gone, so nothing in it can be waited for.
-async fn purge(state: &AppState, child: &str) -> bool {
+async fn purge(state: &AppState, child: &str) -> Result<(), Error> {
     let storage = state.store.storage.clone();
     let mut keyspaces = HashSet::new();
     let apis = state.clusters.apis_of(child);
@@ -726,17 +673,14 @@ async fn purge(state: &AppState, child: &str) -> bool {
             continue;
         };
         loop {
-            let Ok(page) = storage
+            let page = storage
                 .list(ListOptions {
                     prefix: prefix.clone(),
                     start_after: None,
                     limit: Some(500),
                     at: ReadAt::Latest,
                 })
-                .await
-            else {
-                return false;
-            };
+                .await?;
             if page.items.is_empty() {
                 break;
             }
@@ -744,22 +688,15 @@ async fn purge(state: &AppState, child: &str) -> bool {
                 let storage = storage.clone();
                 async move {
                     match storage.delete(rec.key, Preconditions::default()).await {
-                        Ok(_) | Err(trellis_storage::Error::NotFound) => true,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "purging workspace content");
-                            false
-                        }
+                        Ok(_) | Err(trellis_storage::Error::NotFound) => Ok(()),
+                        Err(e) => Err(e),
                     }
                 }
             });
-            if !futures::future::join_all(deletes)
-                .await
-                .into_iter()
-                .all(|ok| ok)
-            {
-                return false;
+            for r in futures::future::join_all(deletes).await {
+                r?;
             }
         }
     }
-    true
+    Ok(())
 }

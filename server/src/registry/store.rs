@@ -876,7 +876,9 @@ impl Store {
             let Some(cur) = cur else {
                 return match mutate(None)? {
                     Mutation::Create { body, warnings } => self.create(ctx, body, warnings).await,
-                    Mutation::Update { .. } => Err(Status::not_found(&gr, name).into()),
+                    Mutation::Update { .. } | Mutation::Unchanged => {
+                        Err(Status::not_found(&gr, name).into())
+                    }
                 };
             };
             let old = parse(&cur.value)?;
@@ -887,6 +889,13 @@ impl Store {
                     pinned_rv,
                     warnings,
                 } => (body, pinned_rv, warnings),
+                Mutation::Unchanged => {
+                    return Ok(WriteResult {
+                        object: Self::served(def, &cur.value)?,
+                        created: false,
+                        warnings: Vec::new(),
+                    });
+                }
                 Mutation::Create { .. } => {
                     return Err(ApiError::internal(
                         "update produced a create",
@@ -1198,6 +1207,10 @@ pub enum Mutation {
     },
     /// The object is missing and should be created (stored form, decoded).
     Create { body: Value, warnings: Vec<String> },
+    /// Leave the object as it is: nothing is written (a controller whose
+    /// object already says what it would write). On a missing object this
+    /// is a 404, like an update.
+    Unchanged,
 }
 
 /// `Status{Success}` for an immediate delete.
