@@ -194,7 +194,6 @@ impl Hub {
     }
 
     /// Events and their budgeted bytes in the in-memory ring.
-    #[allow(dead_code)]
     pub fn ring_usage(&self) -> (usize, usize) {
         let ring = self.ring.lock();
         (ring.events.len(), ring.bytes)

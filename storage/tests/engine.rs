@@ -1,7 +1,8 @@
 //! Integration tests of the sled engine: the conformance suite, restarts,
 //! a crash test that SIGKILLs a writer process at random moments, and the
 //! durability tests (`engine/durability.rs`: syscall order under strace,
-//! simulated power loss).
+//! simulated power loss) and watch history served from the log
+//! (`engine/history.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -15,6 +16,8 @@ use bytes::Bytes;
 
 #[path = "engine/durability.rs"]
 mod durability;
+#[path = "engine/history.rs"]
+mod history;
 use trellis_storage::testing::{self, Backend, SuiteConfig, next_event, parse, value};
 use trellis_storage::{
     CheckpointConfig, HistoryConfig, ListOptions, Preconditions, SledConfig, SledStorage, Storage,

@@ -311,6 +311,12 @@ impl SledStorage {
         self.applied.load(Ordering::Acquire)
     }
 
+    /// Events in the in-memory part of the watch history and the bytes
+    /// charged to its budget (`HistoryConfig::memory_bytes`).
+    pub fn history_in_memory(&self) -> (usize, usize) {
+        self.hub.ring_usage()
+    }
+
     /// Number of write-ahead-log records on disk.
     pub fn wal_records(&self) -> usize {
         self.segments.records()
