@@ -62,6 +62,16 @@ struct ServeArgs {
     /// Retained watch history in events (tests shrink it to exercise 410s).
     #[arg(long, hide = true)]
     watch_history_events: Option<usize>,
+    /// How many seconds of watch history to retain, on disk in the
+    /// write-ahead log: how far back a watch (or a list at a past
+    /// resourceVersion) can resume before it gets 410 Gone. Also capped at
+    /// 1,000,000 events and 512 MiB of log.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    watch_history_retention_seconds: u64,
+    /// MiB of the newest watch history kept in memory; watches from older
+    /// revisions read the rest back from disk.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    watch_history_memory_mib: u64,
     /// Append an audit record (one JSON line per request: user, verb,
     /// workspace, resource, name, decision, response code) to this file.
     #[arg(long)]
@@ -322,6 +332,9 @@ async fn main() -> anyhow::Result<()> {
             opts.server.bookmark_interval =
                 Duration::from_secs(args.bookmark_interval_seconds.max(1));
             opts.history_events = args.watch_history_events;
+            opts.history_retention =
+                Some(Duration::from_secs(args.watch_history_retention_seconds));
+            opts.history_memory_bytes = Some((args.watch_history_memory_mib as usize) << 20);
             opts.audit_log = args.audit_log_path;
             trellis_server::run(opts, shutdown_signal())
                 .await

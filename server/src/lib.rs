@@ -110,6 +110,12 @@ pub struct Options {
     /// Override the storage's retained watch history (events); tests use a
     /// small one to exercise expiry.
     pub history_events: Option<usize>,
+    /// How long watch history is retained (on disk, in the log): how far
+    /// back a watch can resume. `None`: the storage default (10 minutes).
+    pub history_retention: Option<Duration>,
+    /// In-memory budget of the newest watch history; older retained history
+    /// is read back from disk. `None`: the storage default (32 MiB).
+    pub history_memory_bytes: Option<usize>,
     /// Where to append the audit log (JSON lines), if anywhere.
     pub audit_log: Option<PathBuf>,
 }
@@ -128,6 +134,8 @@ impl Default for Options {
             server: ServerConfig::default(),
             shutdown_grace: Duration::from_secs(10),
             history_events: None,
+            history_retention: None,
+            history_memory_bytes: None,
             audit_log: None,
         }
     }
@@ -296,12 +304,15 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
 
     let mut storage_cfg = SledConfig::new(opts.data_dir.join("db"));
     if let Some(n) = opts.history_events {
-        storage_cfg.history = trellis_storage::HistoryConfig {
-            min_events: n,
-            max_events: n,
-            ..Default::default()
-        };
+        storage_cfg.history.min_events = n;
+        storage_cfg.history.max_events = n;
         storage_cfg.progress_interval = Duration::from_millis(500);
+    }
+    if let Some(age) = opts.history_retention {
+        storage_cfg.history.min_age = age;
+    }
+    if let Some(bytes) = opts.history_memory_bytes {
+        storage_cfg.history.memory_bytes = bytes;
     }
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(storage_cfg)?);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

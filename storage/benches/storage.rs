@@ -269,11 +269,12 @@ fn main() {
     );
     let defaults = SledConfig::new("");
     println!(
-        "Store settings (defaults): {} MiB sled cache, fold every {} events or {:?}, {} MiB of persisted history.\n",
+        "Store settings (defaults): {} MiB sled cache, fold every {} events or {:?}, watch history {:?} on disk with {} MiB of it in memory.\n",
         defaults.cache_capacity >> 20,
         defaults.checkpoint.fold_events,
         defaults.checkpoint.fold_interval,
-        defaults.persisted_history_bytes >> 20
+        defaults.history.min_age,
+        defaults.history.memory_bytes >> 20
     );
 
     // fsync latency of the filesystem the stores below live on.

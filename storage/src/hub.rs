@@ -1,14 +1,31 @@
-//! Watch fan-out and the in-memory event history.
+//! Watch fan-out, the retained history window and its in-memory ring.
 //!
-//! The hub owns a ring of recent events (the retained history) and the set
-//! of live watchers, each behind its own lock:
+//! The *retained history* is every event after `compacted` (what
+//! `stats().compacted_revision` reports): a watch or a list may start
+//! anywhere in it, and before it gets [`Error::Expired`]. It lives in the
+//! write-ahead log on disk; the newest part of it is also kept in memory,
+//! in a ring bounded by [`HistoryConfig::memory_bytes`]. Watches and lists
+//! that start before the ring read the older part back from the log
+//! ([`crate::replay`]) and then continue from the ring.
+//!
+//! * The window is trimmed from the front: exactly past `max_events`; past
+//!   `min_age` (with more than `min_events` left) or `max_bytes` a whole
+//!   log segment at a time, as the segment index only knows segments. The
+//!   checkpointer deletes a segment only once the window has left it.
+//! * The ring holds every event in `(ring.start, ring.last]`, a suffix of
+//!   the window, and drops its oldest events when over its byte budget.
+//!
+//! The hub owns the ring and the set of live watchers, each behind its own
+//! lock:
 //!
 //! * The committer appends every committed batch to the ring *before* it
-//!   publishes the snapshot containing it, so the ring always covers every
-//!   snapshot (lists at past revisions undo from it).
+//!   publishes the snapshot containing it (and after the log and segment
+//!   index have it), so every event of a snapshot is in the ring or the
+//!   log (lists at past revisions undo from them).
 //! * A dispatcher thread delivers batches to watchers afterwards, so fan-out
 //!   cost never delays commits.
-//! * Registration holds the ring lock while it copies the history and
+//! * Registration from a revision inside the ring holds the ring lock while
+//!   it copies the history and
 //!   inserts the watcher, so every event is either in the copied history or
 //!   appended later and hence delivered later. An event can be both (appended
 //!   before, delivered after registration); the stream drops anything at or
@@ -36,19 +53,25 @@ use futures::Stream;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use crate::segments::SegmentIndex;
 use crate::{Error, Event, Result, WatchItem};
 
-/// How much history the hub keeps.
+/// How much history the store retains, and how much of it in memory.
 #[derive(Clone, Debug)]
 pub struct HistoryConfig {
     /// Always keep at least this many events (subject to the hard caps).
     pub min_events: usize,
-    /// Keep every event younger than this (subject to the hard caps).
+    /// Keep every event younger than this (subject to the hard caps): the
+    /// window watches can resume from. Lives on disk, in the log.
     pub min_age: Duration,
     /// Hard cap on retained events.
     pub max_events: usize,
-    /// Hard cap on the bytes of retained events (keys and values).
+    /// Hard cap on the log bytes of retained history (on disk; may be
+    /// exceeded by up to one segment, as the log goes a segment at a time).
     pub max_bytes: usize,
+    /// Budget of the in-memory ring of recent events (keys, values and
+    /// previous values). Older retained history is read back from disk.
+    pub memory_bytes: usize,
 }
 
 impl Default for HistoryConfig {
@@ -58,6 +81,7 @@ impl Default for HistoryConfig {
             min_age: Duration::from_secs(600),
             max_events: 1_000_000,
             max_bytes: 512 << 20,
+            memory_bytes: 32 << 20,
         }
     }
 }
@@ -70,15 +94,21 @@ struct Slot {
     lagged: Arc<AtomicBool>,
 }
 
-struct Retained {
-    event: Arc<Event>,
-    time_ms: u64,
+struct Ring {
+    events: VecDeque<Arc<Event>>,
+    bytes: usize,
+    /// The ring holds every event in `(start, last]`.
+    start: u64,
+    last: u64,
 }
 
-struct Ring {
-    events: VecDeque<Retained>,
-    bytes: usize,
-    last: u64,
+/// What [`Hub::register`] made of a watch request.
+pub(crate) enum Registration {
+    /// Registered: retained history from the ring, then live events.
+    Watching(WatchStream),
+    /// The start lies before the ring: the events up to `ring_start` must
+    /// be read from the log first (and registration retried from there).
+    FromLog { ring_start: u64 },
 }
 
 struct Watchers {
@@ -91,35 +121,49 @@ struct Watchers {
 pub(crate) struct Hub {
     ring: Mutex<Ring>,
     watchers: Mutex<Watchers>,
-    /// Every event after this revision is retained.
+    /// Every event after this revision is retained (in the ring or the log).
     compacted: AtomicU64,
+    /// The log's segments: where the window beyond the ring lives.
+    segments: Arc<SegmentIndex>,
     config: HistoryConfig,
     queue: usize,
 }
 
-fn event_bytes(e: &Event) -> usize {
+/// What an event costs the ring's budget.
+pub(crate) fn event_bytes(e: &Event) -> usize {
     e.key.len() + e.value.len() + e.prev.as_ref().map_or(0, |p| p.value.len()) + 64
 }
 
 impl Hub {
-    /// A hub whose history starts after `compacted` and whose ring is seeded
-    /// with `history` (consecutive revisions following `compacted`).
+    /// A hub at `revision` whose history starts after `compacted` and whose
+    /// ring is seeded with `history` (consecutive revisions ending at
+    /// `revision`; the log holds everything between).
     pub fn new(
         config: HistoryConfig,
         queue: usize,
         compacted: u64,
-        history: Vec<(Arc<Event>, u64)>,
+        revision: u64,
+        history: VecDeque<(Arc<Event>, u64)>,
+        segments: Arc<SegmentIndex>,
     ) -> Arc<Self> {
+        let start = history
+            .front()
+            .map_or(revision, |(e, _)| e.revision - 1)
+            .max(compacted);
         let mut ring = Ring {
             events: VecDeque::with_capacity(history.len()),
             bytes: 0,
-            last: compacted,
+            start,
+            last: start,
         };
-        for (event, time_ms) in history {
+        for (event, _) in history {
+            if event.revision <= start {
+                continue;
+            }
             debug_assert_eq!(event.revision, ring.last + 1);
             ring.last = event.revision;
             ring.bytes += event_bytes(&event);
-            ring.events.push_back(Retained { event, time_ms });
+            ring.events.push_back(event);
         }
         let hub = Hub {
             ring: Mutex::new(ring),
@@ -130,9 +174,11 @@ impl Hub {
                 closed: false,
             }),
             compacted: AtomicU64::new(compacted),
+            segments,
             config,
             queue: queue.max(1),
         };
+        debug_assert_eq!(hub.ring.lock().last, revision.max(compacted));
         hub.trim(&mut hub.ring.lock(), now_ms());
         Arc::new(hub)
     }
@@ -142,8 +188,24 @@ impl Hub {
         self.compacted.load(Ordering::Acquire)
     }
 
-    pub fn history_len(&self) -> usize {
-        self.ring.lock().events.len()
+    /// Events in the retained window (in memory or on disk).
+    pub fn history_len(&self) -> u64 {
+        self.ring.lock().last - self.compacted()
+    }
+
+    /// Events and their budgeted bytes in the in-memory ring.
+    pub fn ring_usage(&self) -> (usize, usize) {
+        let ring = self.ring.lock();
+        (ring.events.len(), ring.bytes)
+    }
+
+    /// The ring holds every event after this revision.
+    pub fn ring_start(&self) -> u64 {
+        self.ring.lock().start
+    }
+
+    pub fn segments(&self) -> &Arc<SegmentIndex> {
+        &self.segments
     }
 
     #[allow(dead_code)]
@@ -151,34 +213,61 @@ impl Hub {
         self.watchers.lock().count
     }
 
+    /// Moves the window's start (`compacted`) past what the caps let go,
+    /// then shrinks the ring to its budget and to the window.
     fn trim(&self, ring: &mut Ring, now: u64) {
-        let min_age_ms = self.config.min_age.as_millis() as u64;
+        let cfg = &self.config;
+        let mut compacted = self.compacted();
+        compacted = compacted.max(ring.last.saturating_sub(cfg.max_events as u64));
+        {
+            // Age and size a segment at a time, oldest first; never the
+            // newest segment (still being written, and the window must
+            // keep the newest events anyway).
+            let segs = self.segments.lock();
+            let mut bytes: u64 = segs
+                .iter()
+                .filter(|s| s.last > compacted)
+                .map(|s| s.bytes)
+                .sum();
+            let min_age_ms = cfg.min_age.as_millis() as u64;
+            for s in segs.iter().take(segs.len().saturating_sub(1)) {
+                if s.last <= compacted {
+                    continue;
+                }
+                let over_cap = bytes > cfg.max_bytes as u64;
+                let expendable = ring.last - s.last >= cfg.min_events as u64
+                    && now.saturating_sub(s.last_time_ms) > min_age_ms;
+                if !(over_cap || expendable) {
+                    break;
+                }
+                compacted = s.last.min(ring.last);
+                bytes -= s.bytes;
+            }
+        }
+        if compacted > self.compacted() {
+            self.compacted.store(compacted, Ordering::Release);
+        }
         while let Some(front) = ring.events.front() {
-            let len = ring.events.len();
-            let over_cap = len > self.config.max_events || ring.bytes > self.config.max_bytes;
-            let expendable =
-                len > self.config.min_events && now.saturating_sub(front.time_ms) > min_age_ms;
-            if !(over_cap || expendable) {
+            if ring.bytes <= cfg.memory_bytes && front.revision > compacted {
                 break;
             }
             let front = ring.events.pop_front().expect("non-empty");
-            ring.bytes -= event_bytes(&front.event);
-            self.compacted
-                .store(front.event.revision, Ordering::Release);
+            ring.bytes -= event_bytes(&front);
+            ring.start = front.revision;
+        }
+        if ring.events.is_empty() {
+            ring.start = ring.last;
         }
     }
 
     /// Adds a committed batch to the retained history.
-    pub fn append(&self, events: &[Arc<Event>], time_ms: u64) {
+    pub fn append(&self, events: &[Arc<Event>]) {
         let mut ring = self.ring.lock();
         for e in events {
             debug_assert_eq!(e.revision, ring.last + 1, "gap in appended revisions");
             ring.last = e.revision;
             ring.bytes += event_bytes(e);
-            ring.events.push_back(Retained {
-                event: e.clone(),
-                time_ms,
-            });
+            ring.events.push_back(e.clone());
         }
         self.trim(&mut ring, now_ms());
     }
@@ -235,14 +324,24 @@ impl Hub {
         }
     }
 
-    /// Registers a watcher for events under `prefix` after `after_revision`.
-    pub fn register(self: &Arc<Self>, prefix: Bytes, after_revision: u64) -> Result<WatchStream> {
+    /// Registers a watcher for events under `prefix` after `after_revision`,
+    /// unless the start lies before the ring (then the caller reads the log
+    /// up to the ring first, see [`crate::replay`]).
+    pub fn register(self: &Arc<Self>, prefix: Bytes, after_revision: u64) -> Result<Registration> {
         let ring = self.ring.lock();
         let compacted = self.compacted();
         if after_revision < compacted {
             return Err(Error::Expired {
                 requested: after_revision,
                 oldest: compacted,
+            });
+        }
+        if after_revision < ring.start {
+            if self.watchers.lock().closed {
+                return Err(Error::Closed);
+            }
+            return Ok(Registration::FromLog {
+                ring_start: ring.start,
             });
         }
         let history: VecDeque<Arc<Event>> = matching(&ring, &prefix, after_revision).collect();
@@ -264,7 +363,7 @@ impl Hub {
                 lagged: lagged.clone(),
             });
         watchers.count += 1;
-        Ok(WatchStream {
+        Ok(Registration::Watching(WatchStream {
             history,
             rx,
             cursor: after_revision,
@@ -273,7 +372,7 @@ impl Hub {
             prefix,
             hub: Arc::downgrade(self),
             finished: false,
-        })
+        }))
     }
 
     /// Ends every watch stream and refuses new ones.
@@ -284,14 +383,20 @@ impl Hub {
         watchers.count = 0;
     }
 
-    /// Retained events under `prefix` with revisions in
-    /// `(after_revision, up_to]`, oldest first; `Expired` if some are gone.
+    /// Whether the hub is closed (no more watches).
+    pub fn is_closed(&self) -> bool {
+        self.watchers.lock().closed
+    }
+
+    /// Ring events under `prefix` with revisions in `(after_revision,
+    /// up_to]`, oldest first; `Expired` if the window has moved past
+    /// `after_revision`, `None` if the ring has (read the log first).
     pub fn events_between(
         &self,
         prefix: &[u8],
         after_revision: u64,
         up_to: u64,
-    ) -> Result<Vec<Arc<Event>>> {
+    ) -> Result<Option<Vec<Arc<Event>>>> {
         let ring = self.ring.lock();
         let compacted = self.compacted();
         if after_revision < compacted {
@@ -300,9 +405,14 @@ impl Hub {
                 oldest: compacted,
             });
         }
-        Ok(matching(&ring, prefix, after_revision)
-            .take_while(|e| e.revision <= up_to)
-            .collect())
+        if after_revision < ring.start {
+            return Ok(None);
+        }
+        Ok(Some(
+            matching(&ring, prefix, after_revision)
+                .take_while(|e| e.revision <= up_to)
+                .collect(),
+        ))
     }
 }
 
@@ -312,14 +422,14 @@ fn matching<'a>(
     after_revision: u64,
 ) -> impl Iterator<Item = Arc<Event>> + 'a {
     let start = match ring.events.front() {
-        Some(front) => (after_revision + 1).saturating_sub(front.event.revision) as usize,
+        Some(front) => (after_revision + 1).saturating_sub(front.revision) as usize,
         None => 0,
     };
     ring.events
         .iter()
         .skip(start)
-        .filter(move |r| r.event.key.starts_with(prefix))
-        .map(|r| r.event.clone())
+        .filter(move |e| e.key.starts_with(prefix))
+        .cloned()
 }
 
 fn remove_slot(watchers: &mut Watchers, prefix: &[u8], id: u64) {

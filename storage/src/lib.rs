@@ -10,7 +10,8 @@
 //! * [`SledStorage`] is the embedded default: group-committed write-ahead
 //!   log in segment files (`fdatasync` per group), background checkpoint
 //!   into sled, in-memory copy-on-write snapshots for
-//!   reads, bounded event history and watch fan-out. See `engine` for the
+//!   reads, a retained event history on disk (the log) with its newest part
+//!   in a bounded in-memory ring, and watch fan-out. See `engine` for the
 //!   on-disk layout and `hub` for watch delivery guarantees.
 //!
 //! Guarantees every backend gives:
@@ -29,6 +30,8 @@ mod hub;
 pub mod keys;
 mod log;
 mod record;
+mod replay;
+mod segments;
 mod snapshot;
 mod wal;
 

@@ -23,10 +23,14 @@
 //!   recovery cuts it off and zeroes the rest. A bad frame in any earlier
 //!   segment is corruption and the store refuses to open.
 //! * segments are deleted oldest first and only when every record in them
-//!   is folded into the checkpoint, which the checkpointer has synced.
+//!   is folded into the checkpoint, which the checkpointer has synced, and
+//!   has left the retained watch history (the log *is* the history older
+//!   than the in-memory ring, see [`crate::replay`]);
+//! * readers stream a segment a frame at a time ([`FrameReader`]): opening
+//!   the store or replaying history never holds a whole segment in memory.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -80,40 +84,33 @@ fn preallocate(file: &File, len: u64) {
     }
 }
 
-/// One segment found on disk at open.
-pub(crate) struct Segment {
-    pub first_revision: u64,
-    pub path: PathBuf,
-    /// Every intact record, in order.
-    pub records: Vec<Bytes>,
-}
-
 /// The open log: the segment being appended to.
 pub(crate) struct Log {
     dir: PathBuf,
     segment_bytes: u64,
     sync: bool,
     observer: Option<SyncObserver>,
-    /// The active segment, its path and the offset of the next frame.
-    active: Option<(File, PathBuf, u64)>,
+    /// The active segment, its first revision and the offset of the next
+    /// frame.
+    active: Option<(File, PathBuf, u64, u64)>,
 }
 
-/// Result of reading the whole log at open.
-pub(crate) struct Opened {
-    pub log: Log,
-    pub segments: Vec<Segment>,
-}
+/// Sees every intact record of the log at open, in order: the segment's
+/// path, the segment's first revision, the record.
+pub(crate) type OnRecord<'a> = dyn FnMut(&Path, u64, Bytes) -> Result<()> + 'a;
 
 impl Log {
-    /// Opens the log in `dir` (creating it), reads every segment and repairs
-    /// a torn tail. `segment_bytes` is the preallocated size of a new
-    /// segment; `sync: false` skips every sync (tests only).
+    /// Opens the log in `dir` (creating it), streams every intact record to
+    /// `on_record` (one record in memory at a time) and repairs a torn tail.
+    /// `segment_bytes` is the preallocated size of a new segment;
+    /// `sync: false` skips every sync (tests only).
     pub fn open(
         dir: &Path,
         segment_bytes: u64,
         sync: bool,
         observer: Option<SyncObserver>,
-    ) -> Result<Opened> {
+        on_record: &mut OnRecord<'_>,
+    ) -> Result<Log> {
         std::fs::create_dir_all(dir).map_err(|e| io(format!("creating {}", dir.display()), e))?;
         let mut found: Vec<(u64, PathBuf)> = Vec::new();
         for entry in
@@ -131,27 +128,23 @@ impl Log {
             found.push((first, entry.path()));
         }
         found.sort();
-        let mut segments = Vec::with_capacity(found.len());
         let mut active = None;
         let count = found.len();
         for (i, (first_revision, path)) in found.into_iter().enumerate() {
             let last = i + 1 == count;
-            let mut file = OpenOptions::new()
+            let mut frames = FrameReader::open(&path)?;
+            let (end, bad) = loop {
+                match frames.next(true)? {
+                    Frame::Record(raw) => on_record(&path, first_revision, raw)?,
+                    Frame::End { offset, bad } => break (offset, bad),
+                }
+            };
+            drop(frames);
+            let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(&path)
                 .map_err(|e| io(format!("opening {}", path.display()), e))?;
-            let mut data = Vec::new();
-            file.read_to_end(&mut data)
-                .map_err(|e| io(format!("reading {}", path.display()), e))?;
-            let (ranges, end, bad) = frames(&data);
-            // Recovered events share this buffer for as long as the watch
-            // history keeps them: drop the preallocated zeroes after the
-            // last intact frame.
-            data.truncate(end as usize);
-            data.shrink_to_fit();
-            let data = Bytes::from(data);
-            let records = ranges.into_iter().map(|r| data.slice(r)).collect();
             if let Some(why) = bad {
                 if !last {
                     return Err(Error::Engine(format!(
@@ -173,38 +166,31 @@ impl Log {
                 }
             }
             if last {
-                active = Some((file, path.clone(), end));
+                active = Some((file, path, first_revision, end));
             }
-            segments.push(Segment {
-                first_revision,
-                path,
-                records,
-            });
         }
-        Ok(Opened {
-            log: Log {
-                dir: dir.to_path_buf(),
-                segment_bytes,
-                sync,
-                observer,
-                active,
-            },
-            segments,
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            sync,
+            observer,
+            active,
         })
     }
 
     /// Appends one record (the commit group starting at `first_revision`)
-    /// and makes it durable. Returns the segment it went to.
-    pub fn append(&mut self, first_revision: u64, record: &[u8]) -> Result<PathBuf> {
+    /// and makes it durable. Returns the segment it went to: its first
+    /// revision and path.
+    pub fn append(&mut self, first_revision: u64, record: &[u8]) -> Result<(u64, &Path)> {
         let frame_len = FRAME_HEADER + record.len() as u64;
         let roll = match &self.active {
             None => true,
-            Some((_, _, offset)) => *offset > 0 && offset + frame_len > self.segment_bytes,
+            Some((_, _, _, offset)) => *offset > 0 && offset + frame_len > self.segment_bytes,
         };
         if roll {
             self.roll(first_revision)?;
         }
-        let (file, path, offset) = self.active.as_mut().expect("active segment");
+        let (file, path, first, offset) = self.active.as_mut().expect("active segment");
         let mut frame = Vec::with_capacity(frame_len as usize);
         frame.extend_from_slice(&(record.len() as u32).to_le_bytes());
         frame.extend_from_slice(record);
@@ -218,7 +204,7 @@ impl Log {
         if let Some(o) = &self.observer {
             (o.0)(path, *offset);
         }
-        Ok(path.clone())
+        Ok((*first, path.as_path()))
     }
 
     /// Starts a new segment whose first record is `first_revision`.
@@ -239,48 +225,139 @@ impl Log {
         if let Some(o) = &self.observer {
             (o.0)(&path, 0);
         }
-        self.active = Some((file, path, 0));
+        self.active = Some((file, path, first_revision, 0));
         Ok(())
     }
 
     /// Path of the segment being appended to, if any.
     #[cfg(test)]
     pub fn active_path(&self) -> Option<&Path> {
-        self.active.as_ref().map(|(_, p, _)| p.as_path())
+        self.active.as_ref().map(|(_, p, _, _)| p.as_path())
     }
 }
 
-/// Splits a segment into its intact records. Returns each record's byte
-/// range, the offset where intact data ends, and why the frame there is bad
-/// (`None` when the segment simply ends: end of file or a zero length).
-fn frames(data: &[u8]) -> (Vec<std::ops::Range<usize>>, u64, Option<&'static str>) {
-    let mut records = Vec::new();
-    let mut at = 0usize;
-    loop {
-        let Some(header) = data.get(at..at + FRAME_HEADER as usize) else {
+/// Largest frame a reader accepts: a garbled length must not make it
+/// allocate gigabytes (a commit group is at most `max_batch_bytes` of new
+/// values plus as many previous ones).
+const MAX_FRAME: u64 = 1 << 30;
+
+/// What [`FrameReader::next`] found.
+pub(crate) enum Frame {
+    /// An intact record (its CRC checked).
+    Record(Bytes),
+    /// The written part ends at `offset`; `bad` says why the frame there is
+    /// damaged (`None` when the segment simply ends: end of file or a zero
+    /// length).
+    End {
+        offset: u64,
+        bad: Option<&'static str>,
+    },
+}
+
+/// Reads a segment's frames one at a time through a small buffer, so
+/// neither recovery nor a watch replaying history holds more than one
+/// record of a segment in memory.
+pub(crate) struct FrameReader {
+    file: BufReader<File>,
+    offset: u64,
+    len: u64,
+}
+
+impl FrameReader {
+    /// Opens a segment for reading; `NotFound` stays recognisable (the
+    /// segment was compacted away).
+    pub fn open_raw(path: &Path) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(FrameReader {
+            file: BufReader::with_capacity(64 << 10, file),
+            offset: 0,
+            len,
+        })
+    }
+
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_raw(path).map_err(|e| io(format!("opening {}", path.display()), e))
+    }
+
+    /// Reads up to `buf.len()` bytes; fewer only at the end of the file.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.file.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io("reading a log segment", e)),
+            }
+        }
+        Ok(got)
+    }
+
+    /// The next frame. With `check_rest`, a zero length is only accepted as
+    /// the end if every byte after it is zero too (recovery: stale bytes
+    /// after the end mean damage, not an unwritten tail).
+    pub fn next(&mut self, check_rest: bool) -> Result<Frame> {
+        let at = self.offset;
+        let mut header = [0u8; FRAME_HEADER as usize];
+        let got = self.fill(&mut header)?;
+        if got < header.len() {
             // Fewer than four bytes left: the end, or a torn length.
-            let rest = &data[at.min(data.len())..];
-            let bad = rest.iter().any(|b| *b != 0).then_some("torn frame length");
-            return (records, at as u64, bad);
-        };
-        let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
-        if len == 0 {
-            let rest = &data[at..];
-            let bad = rest
+            let bad = header[..got]
                 .iter()
                 .any(|b| *b != 0)
-                .then_some("data after the end of the log");
-            return (records, at as u64, bad);
+                .then_some("torn frame length");
+            return Ok(Frame::End { offset: at, bad });
         }
-        let start = at + FRAME_HEADER as usize;
-        let Some(record) = data.get(start..start + len) else {
-            return (records, at as u64, Some("frame runs past the end"));
-        };
-        if crate::wal::check(record).is_err() {
-            return (records, at as u64, Some("record fails its checksum"));
+        let len = u32::from_le_bytes(header) as u64;
+        if len == 0 {
+            let mut bad = None;
+            if check_rest {
+                let mut chunk = vec![0u8; 64 << 10];
+                loop {
+                    let n = self.fill(&mut chunk)?;
+                    if chunk[..n].iter().any(|b| *b != 0) {
+                        bad = Some("data after the end of the log");
+                        break;
+                    }
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+            }
+            return Ok(Frame::End { offset: at, bad });
         }
-        records.push(start..start + len);
-        at = start + len;
+        let end = at + FRAME_HEADER + len;
+        if end > self.len {
+            // The file may have grown (no `fallocate`) since it was opened.
+            self.len = self
+                .file
+                .get_ref()
+                .metadata()
+                .map_err(|e| io("reading a log segment's size", e))?
+                .len();
+        }
+        if len > MAX_FRAME || end > self.len {
+            return Ok(Frame::End {
+                offset: at,
+                bad: Some("frame runs past the end"),
+            });
+        }
+        let mut record = vec![0u8; len as usize];
+        if self.fill(&mut record)? < record.len() {
+            return Ok(Frame::End {
+                offset: at,
+                bad: Some("frame runs past the end"),
+            });
+        }
+        if crate::wal::check(&record).is_err() {
+            return Ok(Frame::End {
+                offset: at,
+                bad: Some("record fails its checksum"),
+            });
+        }
+        self.offset = end;
+        Ok(Frame::Record(Bytes::from(record)))
     }
 }
 
@@ -336,86 +413,98 @@ mod tests {
         })
     }
 
-    fn reopen(dir: &Path, seg: u64) -> Opened {
-        Log::open(dir, seg, true, None).unwrap()
+    /// The reopened log and every record it holds with its segment's first
+    /// revision.
+    fn reopen(dir: &Path, seg: u64) -> (Log, Vec<(u64, Bytes)>) {
+        let mut records = Vec::new();
+        let log = Log::open(dir, seg, true, None, &mut |_, first, raw| {
+            records.push((first, raw));
+            Ok(())
+        })
+        .unwrap();
+        (log, records)
+    }
+
+    /// Every frame of a segment file, and where the intact part ends.
+    fn frames(path: &Path) -> (Vec<Bytes>, u64, Option<&'static str>) {
+        let mut r = FrameReader::open(path).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match r.next(true).unwrap() {
+                Frame::Record(b) => out.push(b),
+                Frame::End { offset, bad } => return (out, offset, bad),
+            }
+        }
     }
 
     #[test]
     fn appends_roll_and_reopen_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut opened = reopen(dir.path(), 300);
+        let (mut log, _) = reopen(dir.path(), 300);
         for i in 0..20u64 {
-            opened.log.append(1 + i * 2, &record(1 + i * 2, 2)).unwrap();
+            log.append(1 + i * 2, &record(1 + i * 2, 2)).unwrap();
         }
-        drop(opened);
-        let opened = reopen(dir.path(), 300);
-        assert!(opened.segments.len() > 3, "segments rolled");
-        let firsts: Vec<u64> = opened
-            .segments
+        drop(log);
+        let (_, records) = reopen(dir.path(), 300);
+        let segments: std::collections::BTreeSet<u64> = records.iter().map(|r| r.0).collect();
+        assert!(segments.len() > 3, "segments rolled");
+        let firsts: Vec<u64> = records
             .iter()
-            .flat_map(|s| s.records.iter())
-            .map(|r| crate::wal::decode(r.clone()).unwrap().first_revision)
+            .map(|(_, r)| crate::wal::decode(r.clone()).unwrap().first_revision)
             .collect();
         assert_eq!(firsts, (0..20u64).map(|i| 1 + i * 2).collect::<Vec<_>>());
-        for s in &opened.segments {
-            let first = crate::wal::decode(s.records[0].clone())
-                .unwrap()
-                .first_revision;
-            assert_eq!(s.first_revision, first, "named after its first record");
+        for seg in segments {
+            let (_, first) = records.iter().find(|r| r.0 == seg).unwrap();
+            let first = crate::wal::decode(first.clone()).unwrap().first_revision;
+            assert_eq!(seg, first, "named after its first record");
         }
     }
 
     #[test]
     fn a_torn_tail_is_cut_and_the_log_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let mut opened = reopen(dir.path(), 1 << 20);
-        opened.log.append(1, &record(1, 1)).unwrap();
-        opened.log.append(2, &record(2, 1)).unwrap();
-        let path = opened.log.active_path().unwrap().to_path_buf();
-        drop(opened);
+        let (mut log, _) = reopen(dir.path(), 1 << 20);
+        log.append(1, &record(1, 1)).unwrap();
+        log.append(2, &record(2, 1)).unwrap();
+        let path = log.active_path().unwrap().to_path_buf();
+        drop(log);
         // Tear the second frame: keep its length, garble half its bytes.
-        let data = std::fs::read(&path).unwrap();
-        let (_, end, _) = frames(&data);
+        let (_, end, _) = frames(&path);
         let first_len = 4 + record(1, 1).len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(&[0xAB; 20], (first_len + 10) as u64)
             .unwrap();
-        let mut opened = reopen(dir.path(), 1 << 20);
-        let recs: Vec<_> = opened
-            .segments
-            .iter()
-            .flat_map(|s| s.records.clone())
-            .collect();
+        let (mut log, recs) = reopen(dir.path(), 1 << 20);
         assert_eq!(recs.len(), 1, "the torn frame is dropped");
         assert!(end as usize > first_len);
         // Appending after the repair leaves a clean log.
-        opened.log.append(2, &record(2, 3)).unwrap();
-        drop(opened);
-        let opened = reopen(dir.path(), 1 << 20);
-        let recs: Vec<_> = opened
-            .segments
-            .iter()
-            .flat_map(|s| s.records.clone())
-            .collect();
+        log.append(2, &record(2, 3)).unwrap();
+        drop(log);
+        let (_, recs) = reopen(dir.path(), 1 << 20);
         assert_eq!(recs.len(), 2);
-        assert_eq!(crate::wal::decode(recs[1].clone()).unwrap().events.len(), 3);
+        assert_eq!(
+            crate::wal::decode(recs[1].1.clone()).unwrap().events.len(),
+            3
+        );
     }
 
     #[test]
     fn damage_before_the_last_segment_refuses_to_open() {
         let dir = tempfile::tempdir().unwrap();
-        let mut opened = reopen(dir.path(), 200);
+        let (mut log, _) = reopen(dir.path(), 200);
         for i in 0..6u64 {
-            opened.log.append(1 + i, &record(1 + i, 1)).unwrap();
+            log.append(1 + i, &record(1 + i, 1)).unwrap();
         }
-        drop(opened);
-        let opened = reopen(dir.path(), 200);
-        let first = opened.segments[0].path.clone();
-        assert!(opened.segments.len() >= 2);
-        drop(opened);
+        drop(log);
+        let (_, recs) = reopen(dir.path(), 200);
+        let first = dir.path().join(segment_name(recs[0].0));
+        assert!(
+            recs.iter().any(|r| r.0 != recs[0].0),
+            "two segments or more"
+        );
         let f = OpenOptions::new().write(true).open(&first).unwrap();
         f.write_all_at(b"\xff", 10).unwrap();
-        let err = Log::open(dir.path(), 200, true, None)
+        let err = Log::open(dir.path(), 200, true, None, &mut |_, _, _| Ok(()))
             .err()
             .expect("refused");
         assert!(err.to_string().contains("is corrupt"), "{err}");
@@ -423,10 +512,23 @@ mod tests {
 
     #[test]
     fn garbage_after_a_zero_length_is_not_silently_accepted_midlog() {
-        let data = vec![0, 0, 0, 0, 1, 2, 3];
-        let (recs, end, bad) = frames(&data);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, [0, 0, 0, 0, 1, 2, 3]).unwrap();
+        let (recs, end, bad) = frames(&path);
         assert!(recs.is_empty() && end == 0 && bad.is_some());
-        let (_, _, bad) = frames(&[0u8; 64]);
+        std::fs::write(&path, [0u8; 64]).unwrap();
+        let (_, _, bad) = frames(&path);
         assert!(bad.is_none(), "zeroes are the preallocated, unwritten part");
+    }
+
+    #[test]
+    fn a_garbled_length_is_damage_not_an_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, [0xff, 0xff, 0xff, 0x7f, 1, 2, 3]).unwrap();
+        let (recs, end, bad) = frames(&path);
+        assert!(recs.is_empty() && end == 0);
+        assert_eq!(bad, Some("frame runs past the end"));
     }
 }

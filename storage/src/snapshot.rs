@@ -7,7 +7,9 @@
 //!
 //! Lists at a past revision start from the current snapshot and undo the
 //! retained events newer than the requested revision (each event carries the
-//! value it replaced), touching only keys under the listed prefix.
+//! value it replaced), touching only keys under the listed prefix. The
+//! events stream in (from the log, then the ring); only the first one per
+//! key is kept.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -76,35 +78,66 @@ pub(crate) fn list_latest(
     (items, false)
 }
 
-/// Like [`list_latest`] but as of `at`, given the events after `at` (under
-/// `prefix`, oldest first) that the snapshot already contains.
+/// What the keys touched after a past revision held at it, built from the
+/// events after it (oldest first) one at a time, so that they can stream
+/// from the log without being collected.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    start_after: Option<Bytes>,
+    /// For each key touched after `at`, its first later event says what
+    /// the key held at `at`: nothing if that event created it, else its
+    /// `prev`.
+    keys: BTreeMap<Bytes, Option<Record>>,
+}
+
+impl Overlay {
+    pub fn new(start_after: Option<Bytes>) -> Self {
+        Overlay {
+            start_after,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Notes one event. `copy` copies the bytes kept, so that an event read
+    /// from the log does not pin its whole record.
+    pub fn add(&mut self, e: &Event, copy: bool) {
+        if self.start_after.as_ref().is_some_and(|s| e.key <= *s) {
+            return;
+        }
+        if self.keys.contains_key(&e.key) {
+            return;
+        }
+        let own = |b: &Bytes| {
+            if copy {
+                Bytes::copy_from_slice(b)
+            } else {
+                b.clone()
+            }
+        };
+        let old = match (&e.kind, &e.prev) {
+            (EventKind::Added, _) | (_, None) => None,
+            (_, Some(p)) => Some(Record {
+                key: own(&e.key),
+                value: own(&p.value),
+                revision: p.revision,
+                uid: e.uid.clone(),
+                revision_offset: p.revision_offset,
+            }),
+        };
+        self.keys.insert(own(&e.key), old);
+    }
+}
+
+/// Like [`list_latest`] but as of `at`, given the overlay of the events
+/// after `at` (under `prefix`) that the snapshot already contains.
 pub(crate) fn list_at(
     map: &Map,
-    newer_events: &[Arc<Event>],
+    overlay: Overlay,
     prefix: &Bytes,
     start_after: Option<&Bytes>,
     limit: Option<usize>,
 ) -> (Vec<Record>, bool) {
-    // For each key touched after `at`, its first later event says what the
-    // key held at `at`: nothing if that event created it, else its `prev`.
-    let mut overlay: BTreeMap<Bytes, Option<Record>> = BTreeMap::new();
-    for e in newer_events {
-        if start_after.is_some_and(|s| e.key <= *s) {
-            continue;
-        }
-        overlay
-            .entry(e.key.clone())
-            .or_insert_with(|| match (&e.kind, &e.prev) {
-                (EventKind::Added, _) | (_, None) => None,
-                (_, Some(p)) => Some(Record {
-                    key: e.key.clone(),
-                    value: p.value.clone(),
-                    revision: p.revision,
-                    uid: e.uid.clone(),
-                    revision_offset: p.revision_offset,
-                }),
-            });
-    }
+    let overlay = overlay.keys;
     let limit = limit.unwrap_or(usize::MAX);
     let mut items = Vec::new();
     let mut current = range(map, prefix, start_after).peekable();

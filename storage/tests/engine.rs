@@ -1,7 +1,8 @@
 //! Integration tests of the sled engine: the conformance suite, restarts,
 //! a crash test that SIGKILLs a writer process at random moments, and the
 //! durability tests (`engine/durability.rs`: syscall order under strace,
-//! simulated power loss).
+//! simulated power loss) and watch history served from the log
+//! (`engine/history.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -15,6 +16,8 @@ use bytes::Bytes;
 
 #[path = "engine/durability.rs"]
 mod durability;
+#[path = "engine/history.rs"]
+mod history;
 use trellis_storage::testing::{self, Backend, SuiteConfig, next_event, parse, value};
 use trellis_storage::{
     CheckpointConfig, HistoryConfig, ListOptions, Preconditions, SledConfig, SledStorage, Storage,
@@ -133,9 +136,8 @@ async fn wal_compaction_and_checkpoint_survive_restart() {
         fold_interval: Duration::from_millis(50),
         max_pending_events: 1000,
     };
-    // Keep a little history across the restart (each record is ~100 bytes);
-    // small segments, as the log is deleted a segment at a time.
-    c.persisted_history_bytes = 2_000;
+    // Small segments, as the log is deleted a segment at a time (once the
+    // 50-event history window has left it).
     c.segment_bytes = 4_096;
     let last = {
         let s = SledStorage::open(c.clone()).unwrap();
@@ -474,7 +476,6 @@ fn crash_config(dir: &std::path::Path) -> SledConfig {
         fold_interval: Duration::from_millis(100),
         max_pending_events: 20_000,
     };
-    c.persisted_history_bytes = 1 << 20;
     c.history = HistoryConfig {
         min_events: 5_000,
         max_events: 5_000,

@@ -29,7 +29,7 @@
 //! checkpointer stops draining it beyond `max_pending_events`: if folding
 //! falls behind, commits wait rather than the WAL growing without bound.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
-use super::recovery::WalEntry;
 use crate::hub::Hub;
+use crate::segments::SegmentIndex;
 use crate::wal::WalBatch;
 use crate::{Error, Event, EventKind, Record, Result};
 
@@ -118,11 +118,9 @@ pub(crate) struct Checkpointer {
     /// The data directory (sled's), synced to the device after each flush.
     pub dir: std::path::PathBuf,
     pub objects: sled::Tree,
-    /// Every WAL record still on disk, oldest first.
-    pub wal_index: Arc<parking_lot::Mutex<VecDeque<WalEntry>>>,
+    /// The log's segments still on disk, oldest first.
+    pub segments: Arc<SegmentIndex>,
     pub hub: Arc<Hub>,
-    /// WAL bytes kept beyond the checkpoint purely as restart history.
-    pub persisted_history_bytes: u64,
     /// Revision up to which `objects` is complete and durable.
     pub applied: Arc<AtomicU64>,
     pub failed: Arc<AtomicBool>,
@@ -216,47 +214,27 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Deletes log segments that recovery no longer needs (every record in
-    /// them folded into the checkpoint) once the in-memory history has let
-    /// go of them too or the persisted history is over its byte budget.
-    /// Oldest first, so the log stays contiguous if we crash midway; never
-    /// the newest segment, which the committer may still append to.
+    /// Deletes log segments that neither recovery (every record in them
+    /// folded into the checkpoint) nor the retained watch history (the
+    /// hub's window has moved past them) needs any more. Oldest first, so
+    /// the log stays contiguous if we crash midway; never the newest
+    /// segment, which the committer may still append to. A history reader
+    /// that still has a deleted segment open keeps reading it; one that
+    /// looks it up afterwards finds it gone and reports `Expired`.
     fn compact_wal(&self, applied: u64) -> Result<()> {
-        let history_floor = self.hub.compacted();
         loop {
-            let (segment, records) = {
-                let idx = self.wal_index.lock();
-                let Some(front) = idx.front() else {
-                    return Ok(());
-                };
-                let segment = front.segment.clone();
-                if idx.back().is_some_and(|b| b.segment == segment) {
+            let front = {
+                let mut segs = self.segments.lock();
+                if segs.len() < 2 {
                     return Ok(());
                 }
-                let history_bytes: u64 = idx
-                    .iter()
-                    .take_while(|e| e.last <= applied)
-                    .map(|e| e.bytes)
-                    .sum();
-                let in_segment: Vec<&WalEntry> =
-                    idx.iter().take_while(|e| e.segment == segment).collect();
-                let last = in_segment.last().map_or(0, |e| e.last);
-                let bytes: u64 = in_segment.iter().map(|e| e.bytes).sum();
-                let removable = last <= applied
-                    && (last <= history_floor
-                        || history_bytes.saturating_sub(bytes) >= self.persisted_history_bytes);
-                if !removable {
+                let front = segs.front().expect("two or more");
+                if front.last > applied || front.last > self.hub.compacted() {
                     return Ok(());
                 }
-                (segment, in_segment.len())
+                segs.pop_front().expect("two or more")
             };
-            crate::log::remove_segment(&segment)?;
-            let mut idx = self.wal_index.lock();
-            for _ in 0..records {
-                if idx.front().is_some_and(|f| f.segment == segment) {
-                    idx.pop_front();
-                }
-            }
+            crate::log::remove_segment(&front.path)?;
         }
     }
 }

@@ -13,7 +13,6 @@
 //! is uncertain, so the store stops accepting writes (as etcd does on a disk
 //! error) instead of guessing.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
@@ -22,8 +21,8 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::recovery::WalEntry;
 use crate::hub::{Hub, now_ms};
+use crate::segments::SegmentIndex;
 use crate::snapshot::Snapshot;
 use crate::wal::{self, WalBatch};
 use crate::{Error, Event, EventKind, Preconditions, PrevValue, Record, Result, Value};
@@ -69,9 +68,9 @@ pub(crate) struct Committer {
     pub working: Snapshot,
     pub published: Arc<ArcSwap<Snapshot>>,
     pub hub: Arc<Hub>,
-    /// Every WAL record still on disk, oldest first (compacted by the
-    /// checkpointer).
-    pub wal_index: Arc<parking_lot::Mutex<VecDeque<WalEntry>>>,
+    /// The log's segments on disk (compacted by the checkpointer); the hub
+    /// reads older history through it.
+    pub segments: Arc<SegmentIndex>,
     pub to_checkpoint: SyncSender<Arc<WalBatch>>,
     pub to_dispatch: Sender<Arc<WalBatch>>,
     pub failed: Arc<AtomicBool>,
@@ -283,7 +282,7 @@ impl Committer {
         }
         // The ring must hold every event a snapshot contains (lists at past
         // revisions undo from it), so append before publishing.
-        self.hub.append(&batch.events, batch.time_ms);
+        self.hub.append(&batch.events);
         self.published.store(Arc::new(self.working.clone()));
         for (reply, res) in replies {
             let _ = reply.send(res);
@@ -297,12 +296,15 @@ impl Committer {
     fn log(&mut self, batch: &WalBatch) -> Result<()> {
         let record = wal::encode(batch);
         let size = record.len() as u64;
-        let segment = self.log.append(batch.first_revision, &record)?;
-        self.wal_index.lock().push_back(WalEntry {
-            last: batch.last_revision(),
-            bytes: size,
-            segment: segment.into(),
-        });
+        let (segment_first, path) = self.log.append(batch.first_revision, &record)?;
+        self.segments.record(
+            segment_first,
+            || Arc::from(path),
+            batch.first_revision,
+            batch.last_revision(),
+            size,
+            batch.time_ms,
+        );
         Ok(())
     }
 }

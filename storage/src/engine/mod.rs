@@ -14,7 +14,9 @@
 //!   the log after it.
 //!
 //! In memory: the published [`Snapshot`](crate::snapshot) (all reads), the
-//! event ring in the [`Hub`](crate::hub) (watches, past-revision lists).
+//! ring of recent events in the [`Hub`](crate::hub) (watches, past-revision
+//! lists), bounded by `HistoryConfig::memory_bytes`. Older retained history
+//! is read back from the log's segments ([`crate::replay`]).
 //!
 //! Threads (none per watcher, none per workspace): the committer, the
 //! checkpointer and the dispatcher.
@@ -26,16 +28,16 @@
 //! append and one `fdatasync` per *group*; the per-object inserts move to
 //! the checkpointer, which coalesces them and runs off that path.
 //!
-//! The log is compacted behind the checkpoint a segment at a time, keeping
-//! at most `persisted_history_bytes` of checkpointed records as watch
-//! history for after a restart. Object records are small and live in sled's
-//! bounded page cache.
+//! The log doubles as the retained watch history: a segment is deleted once
+//! it is checkpointed *and* the history window (`HistoryConfig`: ten
+//! minutes by default, capped in events and bytes) has moved past it, so a
+//! watch can resume from anywhere in the window, across restarts too.
+//! Object records are small and live in sled's bounded page cache.
 
 mod checkpoint;
 mod commit;
 mod recovery;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,9 +50,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use self::checkpoint::CheckpointConfig;
 use self::commit::{Committer, Op, Request};
-use self::recovery::WalEntry;
-use crate::hub::{HistoryConfig, Hub};
-use crate::log::{Log, Opened};
+use crate::hub::{HistoryConfig, Hub, Registration};
+use crate::log::{Log, OnRecord};
+use crate::segments::SegmentIndex;
 use crate::snapshot::{self, Snapshot};
 use crate::wal::WalBatch;
 use crate::{
@@ -70,9 +72,6 @@ pub struct SledConfig {
     pub max_batch_bytes: usize,
     /// When the background checkpointer folds the log into the object tree.
     pub checkpoint: CheckpointConfig,
-    /// WAL bytes kept beyond the checkpoint purely so that watches can
-    /// resume across a restart (the in-memory history is larger).
-    pub persisted_history_bytes: u64,
     /// How often watchers get a progress notification.
     pub progress_interval: std::time::Duration,
     /// sled's page cache. Reads are served from memory snapshots, so this
@@ -99,7 +98,6 @@ impl SledConfig {
             max_batch_ops: 1024,
             max_batch_bytes: 16 << 20,
             checkpoint: CheckpointConfig::default(),
-            persisted_history_bytes: 8 << 20,
             progress_interval: std::time::Duration::from_secs(5),
             cache_capacity: 16 << 20,
             segment_bytes: 16 << 20,
@@ -119,17 +117,23 @@ struct Threads {
 /// segment log (a sled tree `wal`) into it. The old tree is dropped only
 /// once the segments holding its records are synced, so a crash midway
 /// repeats the move from scratch.
-fn migrate_sled_wal(db: &sled::Db, config: &SledConfig, wal_dir: &Path) -> Result<Opened> {
-    let open = || {
+fn migrate_sled_wal(
+    db: &sled::Db,
+    config: &SledConfig,
+    wal_dir: &Path,
+    on_record: &mut OnRecord<'_>,
+) -> Result<Log> {
+    let open = |on_record: &mut OnRecord<'_>| {
         Log::open(
             wal_dir,
             config.segment_bytes,
             true,
             config.sync_observer.clone(),
+            on_record,
         )
     };
     if !db.tree_names().iter().any(|n| n.as_ref() == b"wal") {
-        return open();
+        return open(on_record);
     }
     let old = db.open_tree("wal")?;
     if !old.is_empty() {
@@ -138,15 +142,15 @@ fn migrate_sled_wal(db: &sled::Db, config: &SledConfig, wal_dir: &Path) -> Resul
             std::fs::remove_dir_all(wal_dir)
                 .map_err(|e| Error::Engine(format!("clearing {}: {e}", wal_dir.display())))?;
         }
-        let mut opened = open()?;
+        let mut log = open(&mut |_, _, _| Ok(()))?;
         let mut moved = 0usize;
         for item in old.iter() {
             let (_, v) = item?;
             let batch = crate::wal::decode(Bytes::copy_from_slice(&v))?;
-            opened.log.append(batch.first_revision, &v)?;
+            log.append(batch.first_revision, &v)?;
             moved += 1;
         }
-        drop(opened);
+        drop(log);
         crate::log::sync_dir(wal_dir)?;
         tracing::info!(records = moved, "moved the write-ahead log out of sled");
     }
@@ -154,13 +158,13 @@ fn migrate_sled_wal(db: &sled::Db, config: &SledConfig, wal_dir: &Path) -> Resul
     db.drop_tree("wal")?;
     db.flush()?;
     crate::log::sync_filesystem(&config.path)?;
-    open()
+    open(on_record)
 }
 
 /// The sled-backed [`Storage`].
 pub struct SledStorage {
     db: sled::Db,
-    wal_index: Arc<Mutex<VecDeque<WalEntry>>>,
+    segments: Arc<SegmentIndex>,
     published: Arc<ArcSwap<Snapshot>>,
     hub: Arc<Hub>,
     applied: Arc<AtomicU64>,
@@ -201,37 +205,41 @@ impl SledStorage {
         };
         let objects = db.open_tree("objects")?;
         let wal_dir = config.path.join("wal");
-        let opened = migrate_sled_wal(&db, &config, &wal_dir)?;
-        let rec = recovery::recover(&objects, &opened.segments)?;
-        let log = opened.log;
+        let mut recovery = recovery::Recovery::new(&objects, config.history.memory_bytes)?;
+        let log = migrate_sled_wal(&db, &config, &wal_dir, &mut |path, first, raw| {
+            recovery.record(path, first, raw)
+        })?;
+        let rec = recovery.finish();
         tracing::info!(
             revision = rec.snapshot.revision,
             objects = rec.snapshot.map.len(),
-            history = rec.history.len(),
+            log_from = rec.compacted,
+            history_in_memory = rec.history.len(),
             replayed = rec.unapplied.iter().map(|b| b.events.len()).sum::<usize>(),
             "storage recovered"
         );
 
+        let segments = rec.segments;
         let hub = Hub::new(
             config.history.clone(),
             config.watch_queue,
             rec.compacted,
+            rec.snapshot.revision,
             rec.history,
+            segments.clone(),
         );
         let published = Arc::new(ArcSwap::from_pointee(rec.snapshot.clone()));
         let applied = Arc::new(AtomicU64::new(rec.applied));
         let failed = Arc::new(AtomicBool::new(false));
 
         let (ck_tx, ck_rx) = std::sync::mpsc::sync_channel::<Arc<WalBatch>>(1024);
-        let wal_index = Arc::new(Mutex::new(rec.wal_index));
         let checkpointer = {
             let ck = checkpoint::Checkpointer {
                 db: db.clone(),
                 dir: config.path.clone(),
                 objects,
-                wal_index: wal_index.clone(),
+                segments: segments.clone(),
                 hub: hub.clone(),
-                persisted_history_bytes: config.persisted_history_bytes,
                 applied: applied.clone(),
                 failed: failed.clone(),
                 config: config.checkpoint.clone(),
@@ -269,7 +277,7 @@ impl SledStorage {
             working: rec.snapshot,
             published: published.clone(),
             hub: hub.clone(),
-            wal_index: wal_index.clone(),
+            segments: segments.clone(),
             to_checkpoint: ck_tx,
             to_dispatch: dispatch_tx,
             failed: failed.clone(),
@@ -279,7 +287,7 @@ impl SledStorage {
         let committer = spawn("trellis-commit", move || committer.run(rx))?;
         Ok(SledStorage {
             db,
-            wal_index,
+            segments,
             published,
             hub,
             applied,
@@ -303,9 +311,15 @@ impl SledStorage {
         self.applied.load(Ordering::Acquire)
     }
 
+    /// Events in the in-memory part of the watch history and the bytes
+    /// charged to its budget (`HistoryConfig::memory_bytes`).
+    pub fn history_in_memory(&self) -> (usize, usize) {
+        self.hub.ring_usage()
+    }
+
     /// Number of write-ahead-log records on disk.
     pub fn wal_records(&self) -> usize {
-        self.wal_index.lock().len()
+        self.segments.records()
     }
 
     async fn submit(&self, op: Op) -> Result<Record> {
@@ -369,10 +383,28 @@ impl Storage for SledStorage {
                 opts.limit,
             )
         } else {
-            let newer = self.hub.events_between(&opts.prefix, at, snap.revision)?;
+            let mut overlay = snapshot::Overlay::new(opts.start_after.clone());
+            if let Some(newer) = self.hub.events_between(&opts.prefix, at, snap.revision)? {
+                for e in &newer {
+                    overlay.add(e, false);
+                }
+            } else {
+                // Older than the in-memory ring: stream the log.
+                let hub = self.hub.clone();
+                let prefix = opts.prefix.clone();
+                let up_to = snap.revision;
+                overlay = tokio::task::spawn_blocking(move || {
+                    crate::replay::events_between(&hub, &prefix, at, up_to, |e, from_log| {
+                        overlay.add(e, from_log)
+                    })
+                    .map(|()| overlay)
+                })
+                .await
+                .map_err(|e| Error::Engine(format!("history reader failed: {e}")))??;
+            }
             snapshot::list_at(
                 &snap.map,
-                &newer,
+                overlay,
                 &opts.prefix,
                 opts.start_after.as_ref(),
                 opts.limit,
@@ -411,7 +443,14 @@ impl Storage for SledStorage {
         if self.tx.lock().is_none() {
             return Err(Error::Closed);
         }
-        Ok(Box::pin(self.hub.register(prefix, after_revision)?))
+        match self.hub.register(prefix.clone(), after_revision)? {
+            Registration::Watching(w) => Ok(Box::pin(w)),
+            Registration::FromLog { .. } => Ok(Box::pin(crate::replay::CatchUp::new(
+                self.hub.clone(),
+                prefix,
+                after_revision,
+            ))),
+        }
     }
 
     fn current_revision(&self) -> u64 {
@@ -425,7 +464,7 @@ impl Storage for SledStorage {
             compacted_revision: self.hub.compacted(),
             objects: snap.map.len() as u64,
             object_bytes: snap.bytes,
-            history_events: self.hub.history_len() as u64,
+            history_events: self.hub.history_len(),
         }
     }
 
