@@ -5,18 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# curl: requests the end-to-end tests must not have retried by a client.
-# strace: the storage tests count and order fdatasync calls.
-need=()
-command -v curl >/dev/null || need+=(curl)
-command -v strace >/dev/null || need+=(strace)
-if ((${#need[@]})); then
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "tests/run.sh: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+tests/install-deps.sh
 
 # The end-to-end tests drive kubectl 1.33 (pinned: $TRELLIS_KUBECTL, or
 # kubectl.1.33 beside the kubectl on PATH, as the Google Cloud CLI's kubectl
