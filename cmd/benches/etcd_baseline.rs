@@ -452,84 +452,115 @@ fn free_disk() -> u64 {
         .expect("df avail")
 }
 
-/// Fills both servers to `upto` objects in group `bulk` (from `from`),
-/// then measures RSS and cold start 3 times; adds the rows to `table`.
-fn objects_step(
+/// What [`fill`] measured on one server.
+struct Objects {
+    rss_mib: f64,
+    rss_after_start_mib: f64,
+    disk_mib: f64,
+    cold_starts_ms: Vec<f64>,
+}
+
+/// Bytes under `dir` (`du -sb`).
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    let out = Command::new("du").arg("-sb").arg(dir).output().expect("du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("du -sb")
+}
+
+/// Fills server `k` with objects `from..upto` of group `bulk` from
+/// [`FILL_CLIENTS`] clients, checks they are all stored, waits for its
+/// writes to settle, and measures RSS, disk use and cold start (3 times).
+fn fill(
     rt: &Runtime,
-    servers: &mut [Target2; 2],
+    server: &mut Target2,
+    k: usize,
     from: usize,
     upto: usize,
-    table: &mut Vec<String>,
     notes: &mut Vec<String>,
-) {
+) -> Objects {
+    let target = server.target();
+    let pid = target.pid();
+    let t = Instant::now();
+    let conns = rt.block_on(async {
+        match (&target, from) {
+            // The namespace exists after the first fill.
+            (Target::Trellis(s, p), f) if f > 0 => {
+                let mut apis = Vec::new();
+                for _ in 0..FILL_CLIENTS {
+                    apis.push(Api::<ConfigMap>::namespaced(s.client().await, "bulk"));
+                }
+                Clients::Trellis(apis, p.clone())
+            }
+            _ => target.clients("bulk", FILL_CLIENTS).await,
+        }
+    });
+    let (took, _) = rt.block_on(load(conns, "bulk", from, upto - from));
+    let n = rt.block_on(stored(&target, "bulk"));
+    assert_eq!(n, upto, "{}: objects stored", name(k));
+    settle(pid, quiet());
+    if !quick() {
+        // Steady state, not mid-burst (background memory return).
+        std::thread::sleep(Duration::from_secs(10));
+    }
+    let rss_mib = mib(bench::rss_kib(pid));
+    let dir = match server {
+        Target2::Etcd(e, _) => e.data_dir.clone(),
+        Target2::Trellis(s, _) => s.data_dir.clone(),
+    };
+    let disk_mib = disk_usage(&dir) as f64 / (1 << 20) as f64;
+    notes.push(format!(
+        "{}: filled {from} → {upto} objects from {FILL_CLIENTS} clients in {:.1} s ({:.0}/s); {:.0} s more to settle",
+        name(k),
+        took.as_secs_f64(),
+        (upto - from) as f64 / took.as_secs_f64(),
+        t.elapsed().as_secs_f64() - took.as_secs_f64()
+    ));
+    let mut cold_starts_ms = Vec::new();
+    let mut rss_after_start_mib = 0.0;
+    for rep in 0..REPS {
+        let d = cold_start(rt, server, "bulk");
+        cold_starts_ms.push(d.as_secs_f64() * 1e3);
+        if rep == 0 {
+            rss_after_start_mib = mib(bench::rss_kib(server.target().pid()));
+        }
+    }
+    Objects {
+        rss_mib,
+        rss_after_start_mib,
+        disk_mib,
+        cold_starts_ms,
+    }
+}
+
+/// The table rows of one object count: etcd's figures, then Trellis's.
+fn objects_rows(table: &mut Vec<String>, upto: usize, e: &Objects, t: &Objects) {
     let label = if upto >= 1_000_000 {
         format!("{}M", upto / 1_000_000)
     } else {
         format!("{}k", upto / 1000)
     };
-    let mut rss = [0.0f64; 2];
-    let mut rss_after = [0.0f64; 2];
-    let mut starts: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for (k, server) in servers.iter_mut().enumerate() {
-        let target = server.target();
-        let pid = target.pid();
-        let t = Instant::now();
-        let conns = rt.block_on(async {
-            // Trellis's namespace exists after the first step.
-            match (&target, from) {
-                (Target::Trellis(s, p), f) if f > 0 => {
-                    let mut apis = Vec::new();
-                    for _ in 0..FILL_CLIENTS {
-                        apis.push(Api::<ConfigMap>::namespaced(s.client().await, "bulk"));
-                    }
-                    Clients::Trellis(apis, p.clone())
-                }
-                _ => target.clients("bulk", FILL_CLIENTS).await,
-            }
-        });
-        let (took, _) = rt.block_on(load(conns, "bulk", from, upto - from));
-        let n = rt.block_on(stored(&target, "bulk"));
-        assert_eq!(n, upto, "objects stored");
-        settle(pid, quiet());
-        if !quick() {
-            // Steady state, not mid-burst (background memory return).
-            std::thread::sleep(Duration::from_secs(10));
-        }
-        rss[k] = mib(bench::rss_kib(pid));
-        notes.push(format!(
-            "{}: filled {} → {upto} objects from {FILL_CLIENTS} clients in {:.1} s ({:.0}/s); {:.0} s to settle and measure",
-            name(k),
-            from,
-            took.as_secs_f64(),
-            (upto - from) as f64 / took.as_secs_f64(),
-            t.elapsed().as_secs_f64() - took.as_secs_f64()
+    for (what, ev, tv) in [
+        ("RSS, MiB (after the writes settled)", e.rss_mib, t.rss_mib),
+        (
+            "RSS right after a cold start, MiB",
+            e.rss_after_start_mib,
+            t.rss_after_start_mib,
+        ),
+        ("data directory, MiB", e.disk_mib, t.disk_mib),
+    ] {
+        table.push(format!(
+            "| {what}, {label} objects | {ev:.0} | {tv:.0} | {:.2}× |",
+            tv / ev
         ));
-        drop(target);
-        for rep in 0..REPS {
-            let d = cold_start(rt, server, "bulk");
-            starts[k].push(d.as_secs_f64() * 1e3);
-            if rep == 0 {
-                rss_after[k] = mib(bench::rss_kib(server.target().pid()));
-            }
-        }
     }
-    table.push(format!(
-        "| RSS with {label} objects, MiB (after the writes settled) | {:.0} | {:.0} | {:.2}× |",
-        rss[0],
-        rss[1],
-        rss[1] / rss[0]
-    ));
-    table.push(format!(
-        "| RSS right after a cold start with {label} objects, MiB | {:.0} | {:.0} | {:.2}× |",
-        rss_after[0],
-        rss_after[1],
-        rss_after[1] / rss_after[0]
-    ));
     row(
         table,
-        &format!("cold start with {label} objects, ms (to the first read)"),
-        &starts[0],
-        &starts[1],
+        &format!("cold start, {label} objects, ms (to the first read)"),
+        &e.cold_starts_ms,
+        &t.cold_starts_ms,
         0,
     );
 }
@@ -706,7 +737,7 @@ fn main() {
 
     // Memory and cold start, on fresh servers.
     let mut notes = Vec::new();
-    let mut servers = [
+    let mut servers = vec![
         Target2::Etcd(
             Etcd::start("etcd_baseline_etcd", &[ETCD_QUOTA]),
             value.clone(),
@@ -720,20 +751,35 @@ fn main() {
         rt.block_on(e.ready());
     }
     let small = if quick() { 1_000 } else { 100_000 };
-    objects_step(&rt, &mut servers, 0, small, &mut table, &mut notes);
+    let got: Vec<Objects> = (0..2)
+        .map(|k| fill(&rt, &mut servers[k], k, 0, small, &mut notes))
+        .collect();
+    objects_rows(&mut table, small, &got[0], &got[1]);
     let million = !quick() && std::env::var("BENCH_MILLION").as_deref() != Ok("0");
-    // About 3.5 GB for each server's million objects, with room to spare.
-    let need = 10u64 << 30;
-    if million && free_disk() >= need {
-        objects_step(&rt, &mut servers, small, 1_000_000, &mut table, &mut notes);
-    } else if million {
-        notes.push(format!(
-            "million-object step skipped: {:.1} GiB free in the temp dir, {} GiB needed",
-            free_disk() as f64 / (1u64 << 30) as f64,
-            need >> 30
-        ));
+    if million {
+        // One server at a time, each removed (with its data) after its
+        // step: a million objects take a few GB of disk each.
+        let need = 6u64 << 30;
+        let mut got = Vec::new();
+        for (k, mut server) in servers.into_iter().enumerate() {
+            let free = free_disk();
+            if free < need {
+                notes.push(format!(
+                    "million-object step of {} skipped: {:.1} GiB free in the temp dir, {} GiB needed",
+                    name(k),
+                    free as f64 / (1u64 << 30) as f64,
+                    need >> 30
+                ));
+                break;
+            }
+            got.push(fill(&rt, &mut server, k, small, 1_000_000, &mut notes));
+        }
+        if let [e, t] = &got[..] {
+            objects_rows(&mut table, 1_000_000, e, t);
+        }
+    } else {
+        drop(servers);
     }
-    drop(servers);
 
     println!("{}\n", table.join("\n"));
     println!(
