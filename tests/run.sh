@@ -5,23 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# curl: requests the end-to-end tests must not have retried by a client.
-# strace: the storage tests count and order fdatasync calls.
-# python3-venv, golang-go: the compatibility battery (tests/e2e/third_party.rs)
-# runs Python programs in a venv and builds a Go module of its own.
-need=()
-command -v curl >/dev/null || need+=(curl)
-command -v strace >/dev/null || need+=(strace)
-command -v flock >/dev/null || need+=(util-linux)
-python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
-command -v go >/dev/null || need+=(golang-go)
-if ((${#need[@]})); then
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "tests/run.sh: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+tests/install-deps.sh
 
 # The end-to-end tests drive kubectl 1.33 (pinned: $TRELLIS_KUBECTL, or
 # kubectl.1.33 beside the kubectl on PATH, as the Google Cloud CLI's kubectl

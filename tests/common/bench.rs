@@ -42,6 +42,47 @@ pub fn rss_kib(pid: u32) -> f64 {
         .expect("VmRSS")
 }
 
+/// Bytes process `pid` has caused to be written to storage so far
+/// (`write_bytes` of `/proc/<pid>/io`: counted when the pages are
+/// dirtied, all threads included).
+pub fn write_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/<pid>/io");
+    s.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("write_bytes")
+}
+
+/// CPU time process `pid` has used so far, user and system, all threads
+/// (`utime` + `stime` of `/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> Duration {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // The command name (field 2) may hold spaces; count from its ')'.
+    let rest = &s[s.rfind(')').expect("stat") + 1..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 of the file; `rest` starts at field 3.
+    let ticks = f[11] + f[12];
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`).
+fn clock_ticks() -> u64 {
+    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        let out = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf CLK_TCK");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("CLK_TCK")
+    })
+}
+
 /// The `p` quantile of `sorted`.
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod bench;
+pub mod etcd;
 pub mod raw;
 pub mod relay;
 pub mod third_party;
@@ -142,6 +143,7 @@ pub struct Server {
     pub log: PathBuf,
     child: Option<Child>,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -154,11 +156,32 @@ impl Server {
         Self::start_on(name, 0, args)
     }
 
+    /// [`Server::start_with`] with environment variables set for the
+    /// process (after the harness's own, so `RUST_LOG` can be overridden:
+    /// a benchmark that compares against another server runs with the
+    /// binary's default log level, without the access lines tests read).
+    pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut s = Self::prepare(name, args);
+        s.extra_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        s.spawn(0);
+        s
+    }
+
     /// Starts on a given port (0 for any), for tests that restart on it.
     pub fn start_on(name: &str, port: u16, args: &[&str]) -> Server {
+        let mut s = Self::prepare(name, args);
+        s.spawn(port);
+        s
+    }
+
+    /// A server not yet started: fresh data directory, log file reset.
+    fn prepare(name: &str, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
-        let mut s = Server {
+        let s = Server {
             name: name.to_string(),
             data_dir,
             _dir: Some(dir),
@@ -168,9 +191,9 @@ impl Server {
             log: log_dir().join(format!("{name}.log")),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
         };
         let _ = std::fs::remove_file(&s.log);
-        s.spawn(port);
         s
     }
 
@@ -190,6 +213,7 @@ impl Server {
             // Per-request access lines are debug level; tests read them
             // (which media type a client used) and so do people debugging.
             .env("RUST_LOG", "info,trellis_server::handlers=debug")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
