@@ -216,23 +216,9 @@ async fn flood(server: &Server, loops: usize, watches: usize) -> Flood {
     }
 }
 
-/// Lowers the calling thread's CPU priority by 10 (Linux's nice is per
-/// thread). A's load generator then gets the CPU the server and B leave
-/// over, as if it ran on machines of its own: the figure is about how the
-/// server shares its CPU between tenants, not about two client processes
-/// fighting the server for the same 2 cores.
-fn behind_the_server() {
-    // SAFETY: plain system calls on the calling thread, no pointers.
-    unsafe {
-        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
-        libc::setpriority(libc::PRIO_PROCESS, 0, now + 10);
-    }
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(behind_the_server)
         .enable_all()
         .build()
         .unwrap();
