@@ -39,15 +39,28 @@ impl WalBatch {
     }
 }
 
+/// The exact length of [`encode`]'s output: the buffer is allocated once,
+/// since growing it on the single commit thread (and faulting in the fresh
+/// pages) cost about 3% of the server's CPU under load.
+fn encoded_len(batch: &WalBatch) -> usize {
+    const LEN: usize = 4;
+    let event = |e: &Event| {
+        2 + LEN
+            + e.key.len()
+            + e.uid.as_ref().map_or(0, |u| LEN + u.len())
+            + e.revision_offset.map_or(0, |_| 4)
+            + LEN
+            + e.value.len()
+            + e.prev.as_ref().map_or(0, |p| {
+                8 + p.revision_offset.map_or(0, |_| 4) + LEN + p.value.len()
+            })
+    };
+    let events: usize = batch.events.iter().map(|e| event(e)).sum();
+    MAGIC.len() + 1 + 8 + 8 + 4 + events + 4
+}
+
 pub(crate) fn encode(batch: &WalBatch) -> Vec<u8> {
-    let size: usize = batch
-        .events
-        .iter()
-        .map(|e| {
-            32 + e.key.len() + e.value.len() + e.prev.as_ref().map_or(0, |p| p.value.len() + 16)
-        })
-        .sum();
-    let mut out = Vec::with_capacity(32 + size);
+    let mut out = Vec::with_capacity(encoded_len(batch));
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&batch.first_revision.to_le_bytes());
@@ -269,6 +282,14 @@ mod tests {
         assert_eq!(d.time_ms, 123);
         assert_eq!(d.last_revision(), 8);
         assert_eq!(d.events, b.events);
+    }
+
+    #[test]
+    fn the_buffer_is_sized_exactly() {
+        let b = sample();
+        let raw = encode(&b);
+        assert_eq!(raw.len(), encoded_len(&b));
+        assert_eq!(raw.capacity(), raw.len(), "the buffer grew while encoding");
     }
 
     #[test]
