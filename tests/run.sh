@@ -9,16 +9,19 @@ tests/install-deps.sh
 
 # The end-to-end tests drive kubectl 1.33 (pinned: $TRELLIS_KUBECTL, or
 # kubectl.1.33 beside the kubectl on PATH, as the Google Cloud CLI's kubectl
-# package installs it). It is not in Debian's archive, so it cannot be
-# installed here; say so before a long build rather than after it.
-if [ -z "${TRELLIS_KUBECTL:-}" ]; then
-    kubectl_dir=$(dirname "$(readlink -f "$(command -v kubectl || echo /nonexistent)")")
-    if [ ! -x "$kubectl_dir/kubectl.1.33" ]; then
-        echo "tests/run.sh: kubectl 1.33 not found (set TRELLIS_KUBECTL, or install the" >&2
-        echo "  Google Cloud CLI's kubectl package, which puts kubectl.1.33 beside kubectl)" >&2
+# package installs it), and tests/e2e/openapi.rs runs one flow with every
+# kubectl from 1.27 to 1.33 (kubectl.1.NN beside kubectl). They are not in
+# Debian's archive, so they cannot be installed here; say so before a long
+# build rather than after it.
+kubectl_dir=$(dirname "$(readlink -f "$(command -v kubectl || echo /nonexistent)")")
+for minor in 27 28 29 30 31 32 33; do
+    [ "$minor" = 33 ] && [ -n "${TRELLIS_KUBECTL:-}" ] && continue
+    if [ ! -x "$kubectl_dir/kubectl.1.$minor" ]; then
+        echo "tests/run.sh: kubectl 1.$minor not found beside kubectl (install the Google" >&2
+        echo "  Cloud CLI's kubectl package, which puts kubectl.1.27 ... kubectl.1.33 there)" >&2
         exit 1
     fi
-fi
+done
 
 # The battery's clients come from their registries (PyPI, the Go module
 # proxy), pinned: tests/python/requirements.txt and tests/go/go.sum. The
