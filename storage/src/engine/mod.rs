@@ -173,6 +173,16 @@ pub struct SledStorage {
     failed: Arc<AtomicBool>,
 }
 
+/// Whether opening sled failed because another handle holds its lock.
+/// sled reports that as `ErrorKind::Other` with the OS error only in the
+/// message ("could not acquire lock on ...: Os { code: 11, kind:
+/// WouldBlock, .. }"), so the kind alone never matches.
+fn lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || (e.kind() == std::io::ErrorKind::Other
+            && e.to_string().starts_with("could not acquire lock on"))
+}
+
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name.into())
@@ -195,8 +205,7 @@ impl SledStorage {
                 .open()
             {
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
+                    if lock_busy(&e) && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -481,6 +490,37 @@ impl Storage for SledStorage {
 mod tests {
     use super::*;
     use crate::{Event, EventKind};
+
+    /// Opening waits for a lock another handle in this process still holds
+    /// (sled lets go from its own threads shortly after a close), and gives
+    /// up after `lock_timeout`.
+    #[test]
+    fn open_waits_for_the_sled_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |timeout_ms| {
+            let mut c = SledConfig::new(dir.path());
+            c.lock_timeout = std::time::Duration::from_millis(timeout_ms);
+            c
+        };
+        let held = sled::open(dir.path()).unwrap();
+        let start = std::time::Instant::now();
+        let e = SledStorage::open(config(200))
+            .err()
+            .expect("the lock is held");
+        assert!(e.to_string().contains("could not acquire lock"), "{e}");
+        assert!(start.elapsed() >= std::time::Duration::from_millis(200));
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(held);
+        });
+        let s = SledStorage::open(config(10_000)).expect("opens once the lock is free");
+        release.join().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        rt.block_on(s.close()).unwrap();
+    }
 
     /// A store written before the segment log kept its log in a sled tree;
     /// opening it moves the records into segments and drops the tree.
