@@ -388,7 +388,8 @@ fn go_client_go() {
 /// A provider controller built with controller-runtime the way
 /// multicluster-runtime's kcp provider organises one (tests/go/cmd/
 /// ctrlruntime): it finds the export's endpoint in its endpoint slice,
-/// engages each consumer workspace it sees at `<url>/clusters/*`, and
+/// engages each consumer workspace whose APIBinding it sees Ready at
+/// `<url>/clusters/*` (the bindings the endpoint serves, as kcp does), and
 /// reconciles each through `<url>/clusters/<workspace>` with a cache and
 /// client of its own, writing status. Two consumers hold a gadget of the
 /// same name: each workspace's status is its own.

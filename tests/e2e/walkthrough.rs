@@ -434,6 +434,7 @@ spec:
         None,
     );
     assert_eq!(code, 403, "{body}");
+    export_bindings(s, &path, &alice_cluster, &bob_cluster);
     // The claim's selector: in bob's workspace only secrets labelled for
     // the controller exist for the provider.
     bob.ok(&[
@@ -459,6 +460,47 @@ spec:
         .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["billing-connection"]);
+    // The provider's creates get the claim's matchLabels (kcp's selector
+    // admission); a different value of one of them is refused.
+    let secrets = format!("{path}/clusters/{bob_cluster}/api/v1/namespaces/default/secrets");
+    let (code, body) = s.curl_token(
+        "POST",
+        &secrets,
+        "provider-token",
+        Some((
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"unlabelled","labels":{"extra":"kept"}},"stringData":{"k":"v"}}"#,
+        )),
+    );
+    assert_eq!(code, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        made["metadata"]["labels"],
+        serde_json::json!({"app.kubernetes.io/managed-by": "database-controller", "extra": "kept"}),
+        "{body}"
+    );
+    let stored = get(&bob, &["secret", "unlabelled", "-n", "default"]);
+    assert_eq!(
+        stored["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "database-controller"
+    );
+    let (code, body) = s.curl_token(
+        "POST",
+        &secrets,
+        "provider-token",
+        Some((
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"mislabelled","labels":{"app.kubernetes.io/managed-by":"someone-else"}}}"#,
+        )),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(
+            "protected label app.kubernetes.io/managed-by must have value database-controller"
+        ),
+        "{body}"
+    );
+    bob.err(&["get", "secret", "mislabelled", "-n", "default"]);
     let (code, _) = s.curl_token(
         "GET",
         &format!("{path}/clusters/{bob_cluster}/api/v1/namespaces/default/secrets/private"),
@@ -490,4 +532,225 @@ spec:
     assert_eq!(orders["status"]["phase"], "Ready");
     assert_eq!(orders["spec"]["size"], 10);
     assert_eq!(orders["metadata"]["labels"]["tier"], "gold");
+}
+
+/// The export's own APIBindings at the provider endpoint: read-only, at
+/// `*` and per workspace, selected by kcp's `internal.apis.kcp.io/export`
+/// label — what multicluster-runtime's kcp provider watches to engage
+/// consumer workspaces. mallory binds an export of her own, which must not
+/// show, and cannot move her binding into the provider's view by copying
+/// the label.
+fn export_bindings(s: &Server, path: &str, alice_cluster: &str, bob_cluster: &str) {
+    let mallory = s.as_user(Some("mallory-token"), "root:mallory");
+    mallory.apply(
+        r#"apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata: {name: v1.gadgets.mallory.io}
+spec:
+  group: mallory.io
+  names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata: {name: gadgets}
+spec:
+  resources:
+  - {name: gadgets, group: mallory.io, schema: v1.gadgets.mallory.io, storage: {crd: {}}}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIBinding
+metadata: {name: gadgets}
+spec:
+  reference:
+    export: {name: gadgets}
+"#,
+    );
+    mallory.ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Bound",
+        "apibinding/gadgets",
+        "--timeout=20s",
+    ]);
+    const LABEL: &str = "internal.apis.kcp.io/export";
+    let label_of = |a: &As| -> String {
+        get(a, &["apibinding", "databases"])["metadata"]["labels"][LABEL]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {LABEL} label"))
+            .to_string()
+    };
+    let want = label_of(&s.as_user(Some("alice-token"), "root:alice"));
+    assert_eq!(want, label_of(&s.as_user(Some("bob-token"), "root:bob")));
+    let mallory_label = get(&mallory, &["apibinding", "gadgets"])["metadata"]["labels"][LABEL]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(mallory_label, want);
+    // The label is the server's: mallory's copy of the provider's value
+    // is put back.
+    mallory.ok(&[
+        "label",
+        "--overwrite",
+        "apibinding",
+        "gadgets",
+        &format!("{LABEL}={want}"),
+    ]);
+    assert_eq!(
+        get(&mallory, &["apibinding", "gadgets"])["metadata"]["labels"][LABEL],
+        mallory_label.as_str()
+    );
+
+    let bindings_at = |ws: &str, version: &str| -> Vec<(String, String)> {
+        let (code, body) = s.curl_token(
+            "GET",
+            &format!("{path}/clusters/{ws}/apis/apis.kcp.io/{version}/apibindings"),
+            "provider-token",
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(list["kind"], "APIBindingList", "{body}");
+        let mut seen: Vec<(String, String)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                assert_eq!(b["metadata"]["labels"][LABEL], want.as_str(), "{b}");
+                assert_eq!(b["apiVersion"], format!("apis.kcp.io/{version}"), "{b}");
+                (
+                    b["metadata"]["name"].as_str().unwrap().to_string(),
+                    b["metadata"]["annotations"]["kcp.io/cluster"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    let mut both = vec![
+        ("databases".to_string(), alice_cluster.to_string()),
+        ("databases".to_string(), bob_cluster.to_string()),
+    ];
+    both.sort();
+    for version in ["v1alpha1", "v1alpha2"] {
+        assert_eq!(bindings_at("*", version), both);
+        assert_eq!(
+            bindings_at(bob_cluster, version),
+            [("databases".to_string(), bob_cluster.to_string())]
+        );
+    }
+    // Watch across workspaces: the same two, then the stream ends.
+    let (code, body) = s.curl_token(
+        "GET",
+        &format!(
+            "{path}/clusters/*/apis/apis.kcp.io/v1alpha2/apibindings?watch=true&timeoutSeconds=1"
+        ),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let mut watched: Vec<(String, String)> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] != "BOOKMARK")
+        .map(|e| {
+            assert_eq!(e["type"], "ADDED", "{e}");
+            let o = &e["object"];
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                o["metadata"]["annotations"]["kcp.io/cluster"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    watched.sort();
+    assert_eq!(watched, both);
+    // One binding, with the status a provider engages on.
+    let one =
+        format!("{path}/clusters/{alice_cluster}/apis/apis.kcp.io/v1alpha2/apibindings/databases");
+    let (code, body) = s.curl_token("GET", &one, "provider-token", None);
+    assert_eq!(code, 200, "{body}");
+    let b: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        b["metadata"]["annotations"]["kcp.io/cluster"],
+        alice_cluster
+    );
+    assert!(
+        b["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True"),
+        "{body}"
+    );
+    // Read-only, and discovery says so.
+    let (code, body) = s.curl_token(
+        "PATCH",
+        &one,
+        "provider-token",
+        Some((
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        )),
+    );
+    assert_eq!(code, 405, "{body}");
+    for ws in ["*", alice_cluster] {
+        let (code, body) = s.curl_token(
+            "POST",
+            &format!("{path}/clusters/{ws}/apis/apis.kcp.io/v1alpha2/apibindings"),
+            "provider-token",
+            Some((
+                "application/json",
+                r#"{"apiVersion":"apis.kcp.io/v1alpha2","kind":"APIBinding","metadata":{"name":"x"},"spec":{"reference":{"export":{"name":"gadgets"}}}}"#,
+            )),
+        );
+        assert_eq!(code, 405, "{ws}: {body}");
+        let (code, body) = s.curl_token(
+            "GET",
+            &format!("{path}/clusters/{ws}/apis/apis.kcp.io/v1alpha2"),
+            "provider-token",
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).unwrap();
+        let r = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "apibindings")
+            .unwrap_or_else(|| panic!("{ws}: no apibindings in {body}"));
+        assert_eq!(
+            r["verbs"],
+            serde_json::json!(["get", "list", "watch"]),
+            "{body}"
+        );
+    }
+    // Another workspace's binding does not exist for the provider.
+    let mallory_cluster = mallory_cluster(s);
+    let (code, _) = s.curl_token(
+        "GET",
+        &format!("{path}/clusters/{mallory_cluster}/apis/apis.kcp.io/v1alpha2/apibindings"),
+        "provider-token",
+        None,
+    );
+    assert_eq!(code, 403);
+}
+
+fn mallory_cluster(s: &Server) -> String {
+    s.as_user(None, "root").ok(&[
+        "get",
+        "workspace",
+        "mallory",
+        "-o",
+        "jsonpath={.spec.cluster}",
+    ])
 }

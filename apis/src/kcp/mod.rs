@@ -1,6 +1,6 @@
 //! kcp's `apis.kcp.io` API as pure functions: the conversions between
-//! `v1alpha1` and `v1alpha2` of APIExport and APIBinding, and the naming
-//! rule of APIResourceSchemas.
+//! `v1alpha1` and `v1alpha2` of APIExport and APIBinding, the naming
+//! rule of APIResourceSchemas, and the hashed export label on APIBindings.
 //!
 //! The server stores APIExports and APIBindings as `v1alpha2` and serves
 //! `v1alpha1` through these conversions, so both directions must be
@@ -24,6 +24,7 @@
 
 pub mod apibinding;
 pub mod apiexport;
+pub mod export_label;
 pub mod schema_name;
 
 use serde_json::{Map, Value, json};

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use trellis_apis::crd::Condition;
+use trellis_apis::kcp::export_label::{EXPORT_LABEL, export_label_value};
 use trellis_apis::rbac::attributes::{Attributes, UserInfo};
 use trellis_storage::keys::Keyspace;
 use trellis_storage::{ListOptions, ReadAt};
@@ -843,6 +844,39 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
         }
     }
     let ctx = WriteCtx::system(cluster, &def, None, None, MANAGER);
+    // The export label names the export the binding is bound to; admission
+    // sets it when the reference resolves at create, this covers bindings
+    // that bound later (and those stored before the label existed).
+    for b in &current {
+        let export_cluster = str_at(b, "/status/apiExportClusterName");
+        if meta::is_deleting(b) || export_cluster.is_empty() {
+            continue;
+        }
+        let want = export_label_value(export_cluster, str_at(b, "/spec/reference/export/name"));
+        let has = b
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(EXPORT_LABEL))
+            .and_then(Value::as_str);
+        if has == Some(want.as_str()) {
+            continue;
+        }
+        if let Err(e) = super::edit(state, &ctx, meta::name(b), |cur| {
+            let now_has = cur
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(EXPORT_LABEL))
+                .and_then(Value::as_str);
+            if now_has == Some(want.as_str()) {
+                return false;
+            }
+            crate::sharing::apibinding::set_export_label(cur, Some(&want));
+            true
+        })
+        .await
+            && e.code() != 404
+        {
+            failed = Some(Error::write("labelling a binding with its export")(e));
+        }
+    }
     for b in &current {
         if finalizer::phase(b, FINALIZER) != Phase::Cleanup {
             continue;

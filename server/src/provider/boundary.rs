@@ -84,17 +84,58 @@ impl Admission for ProviderBoundary {
 }
 
 /// Claimed resources with a selector: the provider's writes must keep
-/// objects inside it.
-pub struct ClaimSelector(pub Selector);
+/// objects inside it. As kcp's selector admission: on create and update
+/// the selector's `matchLabels` are added where missing (so a provider
+/// need not repeat them), a different value is refused; the whole
+/// selector (expressions included, which are never applied) must match.
+pub struct ClaimSelector {
+    pub selector: Selector,
+    /// The claim's `matchLabels`.
+    pub match_labels: serde_json::Map<String, Value>,
+}
 
 impl ClaimSelector {
+    fn apply(&self, obj: &mut Value) -> ApiResult<()> {
+        if self.match_labels.is_empty() {
+            return Ok(());
+        }
+        let m = meta::meta_mut(obj);
+        let labels = m
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        let labels = labels.as_object_mut().expect("object");
+        for (k, want) in &self.match_labels {
+            match labels.get(k) {
+                None => {
+                    labels.insert(k.clone(), want.clone());
+                }
+                Some(have) if have == want => {}
+                Some(_) => {
+                    return Err(Status::failure(
+                        403,
+                        "Forbidden",
+                        format!(
+                            "protected label {k} must have value {}",
+                            want.as_str().unwrap_or_default()
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self, obj: &Value) -> ApiResult<()> {
         let labels = obj
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        if self.0.matches(&labels) {
+        if self.selector.matches(&labels) {
             return Ok(());
         }
         Err(Status::failure(
@@ -103,7 +144,7 @@ impl ClaimSelector {
             format!(
                 "{:?} would not match the permission claim's selector {:?}",
                 meta::name(obj),
-                self.0.to_string()
+                self.selector.to_string()
             ),
         )
         .into())
@@ -113,6 +154,7 @@ impl ClaimSelector {
 #[async_trait::async_trait]
 impl Admission for ClaimSelector {
     async fn admit_create(&self, _ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
+        self.apply(obj)?;
         self.check(obj)
     }
 
@@ -123,6 +165,7 @@ impl Admission for ClaimSelector {
         old: &Value,
     ) -> ApiResult<()> {
         drop_view_annotation(new, old);
+        self.apply(new)?;
         self.check(new)
     }
 }
@@ -132,6 +175,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn claim(selector: Value) -> ClaimSelector {
+        ClaimSelector {
+            selector: trellis_apis::labels::from_label_selector(&selector).unwrap(),
+            match_labels: selector
+                .get("matchLabels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn claim_match_labels_are_added_and_protected() {
+        let c = claim(json!({"matchLabels": {"app": "db", "tier": "x"}}));
+        let mut obj = json!({"metadata": {"name": "s", "labels": {"tier": "x", "other": "1"}}});
+        c.apply(&mut obj).unwrap();
+        c.check(&obj).unwrap();
+        assert_eq!(
+            obj["metadata"]["labels"],
+            json!({"app": "db", "tier": "x", "other": "1"})
+        );
+        let mut unlabelled = json!({"metadata": {"name": "s"}});
+        c.apply(&mut unlabelled).unwrap();
+        assert_eq!(
+            unlabelled["metadata"]["labels"],
+            json!({"app": "db", "tier": "x"})
+        );
+        let mut other = json!({"metadata": {"name": "s", "labels": {"app": "web"}}});
+        let err = c.apply(&mut other).unwrap_err();
+        assert_eq!(err.code(), 403);
+        assert!(
+            err.to_string()
+                .contains("protected label app must have value db"),
+            "{err}"
+        );
+        // Expressions are checked, never applied.
+        let c = claim(json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}));
+        let mut obj = json!({"metadata": {"name": "s"}});
+        c.apply(&mut obj).unwrap();
+        assert_eq!(c.check(&obj).unwrap_err().code(), 403);
+    }
 
     #[test]
     fn only_spec_and_other_content_are_the_consumers() {

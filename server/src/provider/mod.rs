@@ -15,7 +15,13 @@
 //!   in that workspace, provided it has a Bound APIBinding to the export.
 //!   Claimed resources (accepted permission claims) are served there with
 //!   exactly the claimed verbs, and only objects matching the claim's
-//!   selector exist for the provider.
+//!   selector exist for the provider; a provider's create or update gets
+//!   the selector's `matchLabels` (kcp's rule: a missing label is added,
+//!   a different value is refused).
+//! * At both: the export's own APIBindings, read-only, selected by the
+//!   `internal.apis.kcp.io/export` label (kcp serves them the same way,
+//!   unless the export claims `apibindings`), so a provider can follow its
+//!   consumers and their Ready condition.
 //!
 //! Ownership (see [`boundary`]): the provider reads instances, writes
 //! `/status` and may change labels, annotations and finalizers; it cannot
@@ -40,6 +46,8 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::Value;
 use trellis_apis::Status;
+use trellis_apis::kcp::GROUP;
+use trellis_apis::kcp::export_label::{EXPORT_LABEL, export_label_value};
 use trellis_apis::rbac::attributes::{Attributes, UserInfo};
 use trellis_apis::rbac::forbidden_status;
 
@@ -104,6 +112,10 @@ struct Claim {
     verbs: BTreeSet<String>,
     /// `None`: every object.
     selector: Option<trellis_apis::labels::Selector>,
+    /// Served across workspaces too: only the export's own APIBindings,
+    /// which kcp serves read-only at every URL of the endpoint. Real
+    /// claims are per workspace.
+    everywhere: bool,
 }
 
 impl Claim {
@@ -399,7 +411,16 @@ async fn view(
             }
             _ => None,
         };
-        let claim = Claim { verbs, selector };
+        let match_labels = c
+            .pointer("/selector/matchLabels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let claim = Claim {
+            verbs,
+            selector,
+            everywhere: false,
+        };
         // Every version of the resource, with the claimed verbs only.
         for d in builtin
             .all()
@@ -409,11 +430,42 @@ async fn view(
             d.annotate_cluster = true;
             d.verbs.retain(|v| claim.allows(v));
             if let Some(sel) = &claim.selector {
-                d.admission = Some(Arc::new(boundary::ClaimSelector(sel.clone())));
+                d.admission = Some(Arc::new(boundary::ClaimSelector {
+                    selector: sel.clone(),
+                    match_labels: match_labels.clone(),
+                }));
             }
             registry.add(d);
         }
         claims.insert((base.group.clone(), base.resource.clone()), claim);
+    }
+    // The export's own bindings, unless a claim on them serves more: kcp
+    // always serves them, read-only and selected by the export label, so
+    // a provider (multicluster-runtime's kcp provider among them) learns
+    // which workspaces bind it and whether they are Ready.
+    if let std::collections::btree_map::Entry::Vacant(slot) =
+        claims.entry((GROUP.to_string(), "apibindings".to_string()))
+    {
+        let value = export_label_value(&provider.name, export_name);
+        let selector = trellis_apis::labels::from_label_selector(
+            &serde_json::json!({"matchLabels": {EXPORT_LABEL: value}}),
+        )
+        .map_err(|e| ApiError::internal("export label selector", e.to_string()))?;
+        let claim = Claim {
+            verbs: ["get", "list", "watch"].map(String::from).into(),
+            selector: Some(selector),
+            everywhere: true,
+        };
+        for d in builtin
+            .all()
+            .filter(|d| d.group == GROUP && d.resource == "apibindings")
+        {
+            let mut d = (**d).clone();
+            d.annotate_cluster = true;
+            d.verbs.retain(|v| claim.allows(v));
+            registry.add(d);
+        }
+        slot.insert(claim);
     }
     Ok(View {
         registry,
@@ -460,13 +512,16 @@ async fn resource_request(
             }
         }
         Some(c) => {
-            if wildcard {
+            if wildcard && !c.everywhere {
                 return Err(Status::forbidden(
                     &gr,
                     "",
                     "claimed resources are served per workspace: address /clusters/<workspace>",
                 )
                 .into());
+            }
+            if c.everywhere && !c.allows(verb) {
+                return Err(Status::method_not_supported(&gr, verb).into());
             }
             if !c.allows(verb) {
                 return Err(Status::forbidden(

@@ -20,9 +20,15 @@
 //! `apis.trellis.dev/delete-instances: "true"`, in which case the
 //! controller deletes them before the finalizer (added on create) lets the
 //! binding go. Either way no bound object outlives its binding.
+//!
+//! Admission also sets kcp's `internal.apis.kcp.io/export` label (a hash of
+//! the export's logical cluster and name, `trellis_apis::kcp::export_label`)
+//! and keeps users from changing it: the provider's endpoint serves a
+//! provider exactly the bindings carrying its export's value.
 
 use serde_json::{Value, json};
 use trellis_apis::kcp::apibinding;
+use trellis_apis::kcp::export_label::{EXPORT_LABEL, export_label_value};
 use trellis_apis::{FieldError, GroupResource, Status};
 
 use super::conversion::Conversion;
@@ -136,6 +142,42 @@ fn set_binder(obj: &mut Value, value: Option<&Value>) {
     }
 }
 
+fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
+    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Sets (or, with `None`, removes) the `internal.apis.kcp.io/export` label.
+pub(crate) fn set_export_label(obj: &mut Value, value: Option<&str>) {
+    let m = meta::meta_mut(obj);
+    let labels = m.entry("labels").or_insert_with(|| json!({}));
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    let l = labels.as_object_mut().expect("object");
+    match value {
+        Some(v) => {
+            l.insert(EXPORT_LABEL.into(), json!(v));
+        }
+        None => {
+            l.remove(EXPORT_LABEL);
+        }
+    }
+    if l.is_empty() {
+        m.remove("labels");
+    }
+}
+
+/// The logical cluster of the export `obj` references, if its path
+/// resolves.
+async fn export_cluster(ctx: &AdmitCtx<'_>, obj: &Value) -> ApiResult<Option<String>> {
+    match str_at(obj, "/spec/reference/export/path") {
+        "" => Ok(Some(ctx.cluster.to_string())),
+        path => crate::tenancy::types::resolve_path(ctx.storage, path)
+            .await
+            .map_err(|e| crate::error::ApiError::internal("resolving the export's path", e)),
+    }
+}
+
 #[async_trait::async_trait]
 impl Admission for BindingAdmission {
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
@@ -151,6 +193,12 @@ impl Admission for BindingAdmission {
         if let Some(u) = ctx.user {
             set_binder(obj, Some(&json!(binder_annotation(u))));
         }
+        // An unresolvable path (only the server and masters get this far)
+        // gets its label from the binding controller once it binds.
+        let value = export_cluster(ctx, obj).await?.map(|cluster| {
+            export_label_value(&cluster, str_at(obj, "/spec/reference/export/name"))
+        });
+        set_export_label(obj, value.as_deref());
         Ok(())
     }
 
@@ -166,6 +214,15 @@ impl Admission for BindingAdmission {
                 .and_then(|a| a.get(BINDER_ANNOTATION))
                 .cloned();
             set_binder(new, kept.as_ref());
+            // The export label is the server's, as kcp resets it: the
+            // reference it hashes is immutable, and only the binding
+            // controller (no user) repairs it.
+            let kept = old
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(EXPORT_LABEL))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            set_export_label(new, kept.as_deref());
         }
         Ok(())
     }

@@ -4,10 +4,11 @@
 //
 //  1. a manager on the provider's own workspace (KUBECONFIG) reads the
 //     export's APIExportEndpointSlice and takes its endpoint URL;
-//  2. a list+watch at <url>/clusters/* of the exported resource across
-//     every bound workspace and "engages" each logical
-//     cluster it sees (the kcp.io/cluster annotation) — the kcp provider
-//     watches APIBindings there instead, see docs/compatibility.md;
+//  2. a list+watch at <url>/clusters/* of the export's APIBindings
+//     (apis.kcp.io/v1alpha1, which the endpoint serves read-only, selected
+//     by the internal.apis.kcp.io/export label) "engages" the logical
+//     cluster (the kcp.io/cluster annotation) of each binding whose Ready
+//     condition is True — what the kcp provider does;
 //  3. each engaged workspace gets a controller-runtime Cluster at
 //     <url>/clusters/<logical-cluster> (its own cache and client) and a
 //     controller whose reconciler writes the instance's status through it.
@@ -47,9 +48,9 @@ import (
 )
 
 var (
-	gadgetGVR = schema.GroupVersionResource{Group: "example.io", Version: "v1", Resource: "gadgets"}
-	gadgetGVK = schema.GroupVersionKind{Group: "example.io", Version: "v1", Kind: "Gadget"}
-	sliceGVK  = schema.GroupVersionKind{Group: "apis.kcp.io", Version: "v1alpha1", Kind: "APIExportEndpointSlice"}
+	gadgetGVK  = schema.GroupVersionKind{Group: "example.io", Version: "v1", Kind: "Gadget"}
+	sliceGVK   = schema.GroupVersionKind{Group: "apis.kcp.io", Version: "v1alpha1", Kind: "APIExportEndpointSlice"}
+	bindingGVR = schema.GroupVersionResource{Group: "apis.kcp.io", Version: "v1alpha1", Resource: "apibindings"}
 )
 
 func newGadget() *unstructured.Unstructured {
@@ -95,13 +96,29 @@ func at(cfg *rest.Config, url string) *rest.Config {
 	return c
 }
 
-// discover lists and watches the exported resource at <url>/clusters/*
-// and calls engage with the logical cluster of every object seen. It is a
+// ready says whether a binding's Ready condition is True.
+func ready(b *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// discover lists and watches the export's APIBindings at <url>/clusters/*
+// and calls engage with the logical cluster of every Ready one. It is a
 // plain list+watch rather than a controller-runtime cache because an
-// informer keys objects by namespace/name: across workspaces two objects
+// informer keys objects by namespace/name: across workspaces two bindings
 // of the same name are one key, and the second workspace would never be
 // seen (kcp's own wildcard caches key by cluster too).
 func discover(ctx context.Context, ri dynamic.ResourceInterface, engage func(string)) {
+	seen := func(o *unstructured.Unstructured) {
+		if ready(o) {
+			engage(o.GetAnnotations()["kcp.io/cluster"])
+		}
+	}
 	for ctx.Err() == nil {
 		list, err := ri.List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -109,8 +126,8 @@ func discover(ctx context.Context, ri dynamic.ResourceInterface, engage func(str
 			time.Sleep(time.Second)
 			continue
 		}
-		for _, o := range list.Items {
-			engage(o.GetAnnotations()["kcp.io/cluster"])
+		for i := range list.Items {
+			seen(&list.Items[i])
 		}
 		w, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: list.GetResourceVersion()})
 		if err != nil {
@@ -120,7 +137,7 @@ func discover(ctx context.Context, ri dynamic.ResourceInterface, engage func(str
 		}
 		for ev := range w.ResultChan() {
 			if o, ok := ev.Object.(*unstructured.Unstructured); ok && ev.Type != watch.Error {
-				engage(o.GetAnnotations()["kcp.io/cluster"])
+				seen(o)
 			}
 		}
 		w.Stop()
@@ -220,8 +237,8 @@ func main() {
 		fmt.Printf("engaged %s\n", lc)
 	}
 
-	// Engage every logical cluster an instance is seen in.
-	go discover(ctx, wildcard.Resource(gadgetGVR), engage)
+	// Engage every workspace whose binding to the export is Ready.
+	go discover(ctx, wildcard.Resource(bindingGVR), engage)
 
 	fmt.Println("starting")
 	if err := mgr.Start(ctx); err != nil {
