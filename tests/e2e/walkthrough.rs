@@ -592,19 +592,27 @@ spec:
         .to_string();
     assert_ne!(mallory_label, want);
     // The label is the server's: mallory's copy of the provider's value
-    // is put back.
-    mallory.ok(&[
-        "label",
-        "--overwrite",
-        "apibinding",
-        "gadgets",
-        &format!("{LABEL}={want}"),
-    ]);
-    assert_eq!(
-        get(&mallory, &["apibinding", "gadgets"])["metadata"]["labels"][LABEL],
-        mallory_label.as_str()
+    // is not written (the answer to her patch is what was stored; the
+    // binding controller would repair it later, too late for a watcher).
+    // Through curl: `kubectl label -o json` prints its own patched copy,
+    // not the server's answer.
+    let (code, body) = s.curl_token(
+        "PATCH",
+        "/clusters/root:mallory/apis/apis.kcp.io/v1alpha2/apibindings/gadgets",
+        "mallory-token",
+        Some((
+            "application/merge-patch+json",
+            &format!(r#"{{"metadata":{{"labels":{{"{LABEL}":"{want}","mine":"yes"}}}}}}"#),
+        )),
     );
-
+    assert_eq!(code, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["metadata"]["labels"]["mine"], "yes", "{body}");
+    assert_eq!(
+        answer["metadata"]["labels"][LABEL],
+        mallory_label.as_str(),
+        "provider's {want}: {body}"
+    );
     let bindings_at = |ws: &str, version: &str| -> Vec<(String, String)> {
         let (code, body) = s.curl_token(
             "GET",
