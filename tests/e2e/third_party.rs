@@ -325,7 +325,8 @@ fn the_wildcard_endpoint_discovery_is_consistent_and_read_only() {
     assert_eq!(core["resources"], serde_json::json!([]), "{core}");
     let gadgets = get("/apis/example.io/v1");
     assert_eq!(gadgets["resources"][0]["name"], "gadgets", "{gadgets}");
-    // kubectl's discovery of the whole endpoint succeeds.
+    // kubectl's discovery of the whole endpoint succeeds: the exported
+    // resource and, as kcp serves them, the export's own bindings.
     let all = format!("--server={base}");
     let resources = s.kubectl_ok(&[
         &all,
@@ -334,7 +335,11 @@ fn the_wildcard_endpoint_discovery_is_consistent_and_read_only() {
         "-o",
         "name",
     ]);
-    assert_eq!(resources.trim(), "gadgets.example.io", "{resources}");
+    assert_eq!(
+        resources.trim(),
+        "apibindings.apis.kcp.io\ngadgets.example.io",
+        "{resources}"
+    );
     // A write needs a workspace.
     let (code, body) = s.curl_url(
         "PATCH",

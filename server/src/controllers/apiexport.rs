@@ -11,7 +11,7 @@
 //! `IdentityValid` false instead of moving the export's data.
 //!
 //! Since kcp 0.28 every export gets an APIExportEndpointSlice of the same
-//! name (unless annotated `apiexports.apis.kcp.io/skip-endpointslice`),
+//! name (unless annotated or labelled `apiexports.apis.kcp.io/skip-endpointslice`),
 //! which is how providers find the export's endpoint.
 
 use std::sync::Arc;
@@ -241,10 +241,16 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     } else {
         Action::await_change()
     };
-    let skip = export
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(SKIP_ENDPOINT_SLICE))
-        .is_some();
+    // kcp's code looks for the annotation, its documentation tells users
+    // to set a label: either opts out.
+    let skip = ["/metadata/annotations", "/metadata/labels"]
+        .iter()
+        .any(|p| {
+            export
+                .pointer(p)
+                .and_then(|m| m.get(SKIP_ENDPOINT_SLICE))
+                .is_some()
+        });
     if !skip {
         let path = state
             .clusters

@@ -190,3 +190,48 @@ async fn crd_establishes_then_cleans_up_behind_its_finalizer() {
     let (code, _) = json_call(st, Method::GET, &format!("{crds}/widgets.example.io"), None).await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn exports_get_an_endpoint_slice_unless_they_opt_out() {
+    let f = Fixture::new();
+    let st = &f.state;
+    // kcp's code reads the annotation, its docs say label: both opt out.
+    for (name, metadata) in [
+        ("plain", json!({"name": "plain"})),
+        (
+            "by-label",
+            json!({"name": "by-label", "labels": {super::apiexport::SKIP_ENDPOINT_SLICE: "true"}}),
+        ),
+        (
+            "by-annotation",
+            json!({"name": "by-annotation", "annotations": {super::apiexport::SKIP_ENDPOINT_SLICE: ""}}),
+        ),
+    ] {
+        let export = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIExport", "metadata": metadata});
+        let (code, body) = json_call(
+            st,
+            Method::POST,
+            "/apis/apis.kcp.io/v1alpha2/apiexports",
+            Some(export),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+        super::apiexport::reconcile(st, CLUSTER, name)
+            .await
+            .unwrap();
+    }
+    let slice = |name: &str| {
+        let path = format!("/apis/apis.kcp.io/v1alpha1/apiexportendpointslices/{name}");
+        async move { json_call(st, Method::GET, &path, None).await }
+    };
+    let (code, body) = slice("plain").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["spec"]["export"],
+        json!({"path": "root", "name": "plain"})
+    );
+    for name in ["by-label", "by-annotation"] {
+        let (code, body) = slice(name).await;
+        assert_eq!(code, 404, "{name}: {body}");
+    }
+}
