@@ -64,10 +64,17 @@ struct ServeArgs {
     watch_history_events: Option<usize>,
     /// How many seconds of watch history to retain, on disk in the
     /// write-ahead log: how far back a watch (or a list at a past
-    /// resourceVersion) can resume before it gets 410 Gone. Also capped at
-    /// 1,000,000 events and 512 MiB of log.
+    /// resourceVersion) can resume before it gets 410 Gone. Also capped by
+    /// --watch-history-disk-mib.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     watch_history_retention_seconds: u64,
+    /// MiB of write-ahead log kept on disk for watch history, whatever its
+    /// age: under heavy writes this, not the retention time, bounds how far
+    /// back a watch can resume (512 MiB holds about 230,000 creates of 1 KiB
+    /// objects). Also caps the history at one event per 512 bytes of it
+    /// (at least 1,000,000 events).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    watch_history_disk_mib: u64,
     /// MiB of the newest watch history kept in memory; watches from older
     /// revisions read the rest back from disk.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65_536))]
@@ -335,6 +342,7 @@ async fn main() -> anyhow::Result<()> {
             opts.history_retention =
                 Some(Duration::from_secs(args.watch_history_retention_seconds));
             opts.history_memory_bytes = Some((args.watch_history_memory_mib as usize) << 20);
+            opts.history_disk_bytes = Some((args.watch_history_disk_mib as usize) << 20);
             opts.audit_log = args.audit_log_path;
             trellis_server::run(opts, shutdown_signal())
                 .await

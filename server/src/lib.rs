@@ -116,6 +116,10 @@ pub struct Options {
     /// In-memory budget of the newest watch history; older retained history
     /// is read back from disk. `None`: the storage default (32 MiB).
     pub history_memory_bytes: Option<usize>,
+    /// Bytes of log kept for watch history whatever its age, which also
+    /// caps its events at one per 512 bytes (never below the storage's
+    /// default cap). `None`: the storage default (512 MiB).
+    pub history_disk_bytes: Option<usize>,
     /// Where to append the audit log (JSON lines), if anywhere.
     pub audit_log: Option<PathBuf>,
 }
@@ -136,6 +140,7 @@ impl Default for Options {
             history_events: None,
             history_retention: None,
             history_memory_bytes: None,
+            history_disk_bytes: None,
             audit_log: None,
         }
     }
@@ -260,6 +265,30 @@ async fn ensure_root_policy(state: &AppState) -> Result<(), Error> {
 /// Runs the server until `shutdown` resolves, then shuts down cleanly:
 /// stops accepting, ends watches, lets in-flight requests finish and closes
 /// the store.
+/// The embedded store's configuration from the server's options.
+fn storage_config(opts: &Options) -> SledConfig {
+    let mut cfg = SledConfig::new(opts.data_dir.join("db"));
+    let history = &mut cfg.history;
+    if let Some(bytes) = opts.history_disk_bytes {
+        history.max_bytes = bytes;
+        // The event cap exists only so a tiny byte cap cannot be defeated
+        // by tiny events; it must not undercut a larger byte cap.
+        history.max_events = history.max_events.max(bytes / 512);
+    }
+    if let Some(age) = opts.history_retention {
+        history.min_age = age;
+    }
+    if let Some(bytes) = opts.history_memory_bytes {
+        history.memory_bytes = bytes;
+    }
+    if let Some(n) = opts.history_events {
+        history.min_events = n;
+        history.max_events = n;
+        cfg.progress_interval = Duration::from_millis(500);
+    }
+    cfg
+}
+
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     let open_files = serve::raise_open_files_limit();
     if open_files > 0 && (open_files as usize) < opts.limits.max_connections + 256 {
@@ -302,18 +331,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         Some(serve::tls_config(&cert_pem, &key_pem, Some(&ca.cert_pem))?)
     };
 
-    let mut storage_cfg = SledConfig::new(opts.data_dir.join("db"));
-    if let Some(n) = opts.history_events {
-        storage_cfg.history.min_events = n;
-        storage_cfg.history.max_events = n;
-        storage_cfg.progress_interval = Duration::from_millis(500);
-    }
-    if let Some(age) = opts.history_retention {
-        storage_cfg.history.min_age = age;
-    }
-    if let Some(bytes) = opts.history_memory_bytes {
-        storage_cfg.history.memory_bytes = bytes;
-    }
+    let storage_cfg = storage_config(&opts);
     let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(storage_cfg)?);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let addr = SocketAddr::new(opts.address, opts.port);
@@ -417,4 +435,35 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     storage.close().await?;
     tracing::info!("stopped");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_flags_reach_the_store() {
+        let default = storage_config(&Options::default()).history;
+        assert_eq!(default.max_bytes, 512 << 20);
+        assert_eq!(default.max_events, 1_000_000);
+        let opts = Options {
+            history_disk_bytes: Some(4 << 30),
+            history_retention: Some(Duration::from_secs(300)),
+            history_memory_bytes: Some(8 << 20),
+            ..Options::default()
+        };
+        let h = storage_config(&opts).history;
+        assert_eq!(h.max_bytes, 4 << 30);
+        // 4 GiB at one event per 512 bytes: the event cap grows with it.
+        assert_eq!(h.max_events, 8 << 20);
+        assert_eq!(h.min_age, Duration::from_secs(300));
+        assert_eq!(h.memory_bytes, 8 << 20);
+        // A small byte cap keeps the default event cap.
+        let small = Options {
+            history_disk_bytes: Some(16 << 20),
+            ..Options::default()
+        };
+        let h = storage_config(&small).history;
+        assert_eq!((h.max_bytes, h.max_events), (16 << 20, 1_000_000));
+    }
 }
