@@ -5,8 +5,10 @@
 //! block the test checks what the walkthrough cannot show: a second
 //! consumer workspace, `kubectl get -w`, the provider's limits through its
 //! endpoint (no spec changes, no creates or deletes, no unbound workspace,
-//! no unclaimed resource, the claim's selector), and that a consumer's
-//! credentials are refused there.
+//! no unclaimed resource, the claim's selector and its `matchLabels` on the
+//! provider's creates), the export's own APIBindings served there read-only
+//! (and no other export's), and that a consumer's credentials are refused
+//! there.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
