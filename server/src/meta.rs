@@ -278,17 +278,53 @@ pub fn check_depth(obj: &Value) -> crate::error::ApiResult<()> {
     Ok(())
 }
 
-pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
-    let m = meta_mut(obj);
-    let anns = m
-        .entry("annotations")
+/// The string at JSON pointer `ptr` of `obj`, or `""`.
+pub fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
+    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `metadata.<field>` (labels or annotations) as a map, made one if it is
+/// absent or not an object.
+fn string_map_mut<'a>(obj: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
+    let v = meta_mut(obj)
+        .entry(field)
         .or_insert_with(|| Value::Object(Default::default()));
-    if !anns.is_object() {
-        *anns = Value::Object(Default::default());
+    if !v.is_object() {
+        *v = Value::Object(Default::default());
     }
-    anns.as_object_mut()
-        .expect("object")
-        .insert(key.to_string(), Value::String(value.to_string()));
+    v.as_object_mut().expect("object")
+}
+
+pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    string_map_mut(obj, "annotations").insert(key.to_string(), Value::String(value.to_string()));
+}
+
+/// The value of label `key`, if it is a string.
+pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The labels, made a map if absent.
+pub fn labels_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    string_map_mut(obj, "labels")
+}
+
+/// Sets label `key` or, with `None`, removes it (and an emptied map).
+pub fn set_label(obj: &mut Value, key: &str, value: Option<&str>) {
+    let labels = labels_mut(obj);
+    match value {
+        Some(v) => {
+            labels.insert(key.to_string(), Value::String(v.to_string()));
+        }
+        None => {
+            labels.remove(key);
+        }
+    }
+    if labels.is_empty() {
+        meta_mut(obj).remove("labels");
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ use super::Error;
 use crate::authz::cache::scope_to_cluster;
 use crate::cluster::{ApiSet, Source};
 use crate::meta;
+use crate::meta::str_at;
 use crate::registry::store::WriteCtx;
 use crate::registry::{BoundFrom, ResourceDef};
 use crate::runtime::Action;
@@ -92,10 +93,6 @@ async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Result<Vec<Valu
         .iter()
         .filter_map(|r| serde_json::from_slice(&r.value).ok())
         .collect())
-}
-
-fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The group/resources a binding's status says it serves.
@@ -853,22 +850,14 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
             continue;
         }
         let want = export_label_value(export_cluster, str_at(b, "/spec/reference/export/name"));
-        let has = b
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(EXPORT_LABEL))
-            .and_then(Value::as_str);
-        if has == Some(want.as_str()) {
+        if meta::label(b, EXPORT_LABEL) == Some(want.as_str()) {
             continue;
         }
         if let Err(e) = super::edit(state, &ctx, meta::name(b), |cur| {
-            let now_has = cur
-                .pointer("/metadata/labels")
-                .and_then(|l| l.get(EXPORT_LABEL))
-                .and_then(Value::as_str);
-            if now_has == Some(want.as_str()) {
+            if meta::label(cur, EXPORT_LABEL) == Some(want.as_str()) {
                 return false;
             }
-            crate::sharing::apibinding::set_export_label(cur, Some(&want));
+            meta::set_label(cur, EXPORT_LABEL, Some(&want));
             true
         })
         .await

@@ -99,14 +99,7 @@ impl ClaimSelector {
         if self.match_labels.is_empty() {
             return Ok(());
         }
-        let m = meta::meta_mut(obj);
-        let labels = m
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !labels.is_object() {
-            *labels = Value::Object(Default::default());
-        }
-        let labels = labels.as_object_mut().expect("object");
+        let labels = meta::labels_mut(obj);
         for (k, want) in &self.match_labels {
             match labels.get(k) {
                 None => {

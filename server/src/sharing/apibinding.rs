@@ -142,35 +142,10 @@ fn set_binder(obj: &mut Value, value: Option<&Value>) {
     }
 }
 
-fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
-    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Sets (or, with `None`, removes) the `internal.apis.kcp.io/export` label.
-pub(crate) fn set_export_label(obj: &mut Value, value: Option<&str>) {
-    let m = meta::meta_mut(obj);
-    let labels = m.entry("labels").or_insert_with(|| json!({}));
-    if !labels.is_object() {
-        *labels = json!({});
-    }
-    let l = labels.as_object_mut().expect("object");
-    match value {
-        Some(v) => {
-            l.insert(EXPORT_LABEL.into(), json!(v));
-        }
-        None => {
-            l.remove(EXPORT_LABEL);
-        }
-    }
-    if l.is_empty() {
-        m.remove("labels");
-    }
-}
-
 /// The logical cluster of the export `obj` references, if its path
 /// resolves.
 async fn export_cluster(ctx: &AdmitCtx<'_>, obj: &Value) -> ApiResult<Option<String>> {
-    match str_at(obj, "/spec/reference/export/path") {
+    match meta::str_at(obj, "/spec/reference/export/path") {
         "" => Ok(Some(ctx.cluster.to_string())),
         path => crate::tenancy::types::resolve_path(ctx.storage, path)
             .await
@@ -196,9 +171,9 @@ impl Admission for BindingAdmission {
         // An unresolvable path (only the server and masters get this far)
         // gets its label from the binding controller once it binds.
         let value = export_cluster(ctx, obj).await?.map(|cluster| {
-            export_label_value(&cluster, str_at(obj, "/spec/reference/export/name"))
+            export_label_value(&cluster, meta::str_at(obj, "/spec/reference/export/name"))
         });
-        set_export_label(obj, value.as_deref());
+        meta::set_label(obj, EXPORT_LABEL, value.as_deref());
         Ok(())
     }
 
@@ -217,12 +192,8 @@ impl Admission for BindingAdmission {
             // The export label is the server's, as kcp resets it: the
             // reference it hashes is immutable, and only the binding
             // controller (no user) repairs it.
-            let kept = old
-                .pointer("/metadata/labels")
-                .and_then(|l| l.get(EXPORT_LABEL))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            set_export_label(new, kept.as_deref());
+            let kept = meta::label(old, EXPORT_LABEL).map(str::to_string);
+            meta::set_label(new, EXPORT_LABEL, kept.as_deref());
         }
         Ok(())
     }

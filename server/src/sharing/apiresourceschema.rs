@@ -29,6 +29,7 @@ use trellis_apis::FieldError;
 use trellis_apis::kcp::schema_name::{group_error, name_error};
 
 use crate::meta;
+use crate::meta::str_at;
 use crate::registry::hooked::Hooks;
 
 pub struct SchemaHooks;
@@ -37,10 +38,6 @@ impl Hooks for SchemaHooks {
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         validate(obj)
     }
-}
-
-fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The group the CRD validation sees: the core group and single-segment
