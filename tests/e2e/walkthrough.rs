@@ -308,15 +308,7 @@ spec:
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| {
-            (
-                d["metadata"]["name"].as_str().unwrap().to_string(),
-                d["metadata"]["annotations"]["kcp.io/cluster"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
+        .map(name_and_cluster)
         .collect();
     seen.sort();
     assert_eq!(seen.len(), 2, "{body}");
@@ -422,13 +414,7 @@ spec:
     );
     assert_eq!(code, 404);
     create_workspace(s, "mallory-token", "mallory");
-    let mallory_cluster = s.as_user(None, "root").ok(&[
-        "get",
-        "workspace",
-        "mallory",
-        "-o",
-        "jsonpath={.spec.cluster}",
-    ]);
+    let mallory_cluster = mallory_cluster(s);
     let (code, body) = s.curl_token(
         "GET",
         &format!("{path}/clusters/{mallory_cluster}/apis/example.io/v1/databases"),
@@ -580,18 +566,18 @@ spec:
         "--timeout=20s",
     ]);
     const LABEL: &str = "internal.apis.kcp.io/export";
-    let label_of = |a: &As| -> String {
-        get(a, &["apibinding", "databases"])["metadata"]["labels"][LABEL]
+    let label_of = |a: &As, binding: &str| -> String {
+        get(a, &["apibinding", binding])["metadata"]["labels"][LABEL]
             .as_str()
-            .unwrap_or_else(|| panic!("no {LABEL} label"))
+            .unwrap_or_else(|| panic!("no {LABEL} label on {binding}"))
             .to_string()
     };
-    let want = label_of(&s.as_user(Some("alice-token"), "root:alice"));
-    assert_eq!(want, label_of(&s.as_user(Some("bob-token"), "root:bob")));
-    let mallory_label = get(&mallory, &["apibinding", "gadgets"])["metadata"]["labels"][LABEL]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let want = label_of(&s.as_user(Some("alice-token"), "root:alice"), "databases");
+    assert_eq!(
+        want,
+        label_of(&s.as_user(Some("bob-token"), "root:bob"), "databases")
+    );
+    let mallory_label = label_of(&mallory, "gadgets");
     assert_ne!(mallory_label, want);
     // The label is the server's: mallory's copy of the provider's value
     // is not written (the answer to her patch is what was stored; the
@@ -632,13 +618,7 @@ spec:
             .map(|b| {
                 assert_eq!(b["metadata"]["labels"][LABEL], want.as_str(), "{b}");
                 assert_eq!(b["apiVersion"], format!("apis.kcp.io/{version}"), "{b}");
-                (
-                    b["metadata"]["name"].as_str().unwrap().to_string(),
-                    b["metadata"]["annotations"]["kcp.io/cluster"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                )
+                name_and_cluster(b)
             })
             .collect();
         seen.sort();
@@ -672,14 +652,7 @@ spec:
         .filter(|e| e["type"] != "BOOKMARK")
         .map(|e| {
             assert_eq!(e["type"], "ADDED", "{e}");
-            let o = &e["object"];
-            (
-                o["metadata"]["name"].as_str().unwrap().to_string(),
-                o["metadata"]["annotations"]["kcp.io/cluster"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
+            name_and_cluster(&e["object"])
         })
         .collect();
     watched.sort();
@@ -753,6 +726,17 @@ spec:
         None,
     );
     assert_eq!(code, 403);
+}
+
+/// An object's name and the workspace the provider endpoint says it is in.
+fn name_and_cluster(o: &Value) -> (String, String) {
+    (
+        o["metadata"]["name"].as_str().unwrap().to_string(),
+        o["metadata"]["annotations"]["kcp.io/cluster"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no kcp.io/cluster: {o}"))
+            .to_string(),
+    )
 }
 
 fn mallory_cluster(s: &Server) -> String {
