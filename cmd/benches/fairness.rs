@@ -6,9 +6,10 @@
 //! Tenant A (user `a`, workspace `root:a`) floods LISTs of 2,000 1 KiB
 //! ConfigMaps from 64 concurrent loops and keeps 64 watches open, while
 //! tenant B (user `b`, `root:b`) GETs one ConfigMap in a loop. B's latency
-//! is measured idle and under the flood, once with the default per-user
-//! shares and once with shares so large they never bind (the baseline
-//! without fairness). Client and server share the machine's 2 cores.
+//! is measured idle and under the flood: with the default per-user shares;
+//! with those shares but LISTs at normal CPU priority (`--bulk-nice=0`, no
+//! bulk lane priority); and with shares so large they never bind (the
+//! baseline without fairness). Client and server share the machine's 2 cores.
 //! B's client runs on a runtime and thread of its own.
 //! A's LISTs count only when answered 200 and read to the end; any answer
 //! but 200 or 429, or a broken body, fails the run, as does a 429 in the
@@ -222,7 +223,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let gets = if quick() { 100 } else { 3_000 };
+    let gets = if quick() { 100 } else { 10_000 };
     let objects = if quick() { 100 } else { 2_000 };
     println!("## Fairness (`cargo bench -p trellis --bench fairness`)\n");
     println!(
@@ -237,6 +238,11 @@ fn main() {
             false,
             "default (per user: LISTs = cores, 32 other requests, 512 watches)",
             vec![],
+        ),
+        (
+            false,
+            "default, `--bulk-nice=0` (LISTs at normal priority)",
+            vec!["--bulk-nice=0"],
         ),
         (
             true,

@@ -130,6 +130,13 @@ struct LimitArgs {
     /// Watches open per workspace.
     #[arg(long, default_value_t = 2048)]
     max_watches_per_workspace: usize,
+    /// Niceness (0-19) of the threads that read and encode LISTs and
+    /// watches' initial state: higher lets every other request preempt them
+    /// sooner on a busy machine, at the price of slower LISTs while the
+    /// cores are saturated by other work. 0 runs them like every thread.
+    #[arg(long, default_value_t = trellis_server::bulk::DEFAULT_NICE,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    bulk_nice: i32,
 }
 
 impl LimitArgs {
@@ -344,6 +351,7 @@ async fn main() -> anyhow::Result<()> {
             opts.history_memory_bytes = Some((args.watch_history_memory_mib as usize) << 20);
             opts.history_disk_bytes = Some((args.watch_history_disk_mib as usize) << 20);
             opts.audit_log = args.audit_log_path;
+            trellis_server::bulk::set_nice(args.limits.bulk_nice);
             trellis_server::run(opts, shutdown_signal())
                 .await
                 .context("trellis serve")?;

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod builtin;
+pub mod bulk;
 pub mod cluster;
 pub mod controllers;
 pub mod custom;

@@ -878,3 +878,79 @@ async fn a_noisy_tenant_gets_429_and_others_still_get_in() {
     })
     .await;
 }
+
+/// The niceness of each of the server's threads whose name starts with
+/// `prefix` (Linux: field 19 of `/proc/<pid>/task/<tid>/stat`).
+fn thread_nice(pid: u32, prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        // After the name: state is field 3, nice field 19.
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        out.push(fields[16].parse().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_initial_watch_state_run_below_other_requests() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_users("hostile_bulk_lane", &dir, TOKENS, &["--bulk-nice=17"]);
+    let api: Api<ConfigMap> = Api::namespaced(s.client_in("root", None).await, "default");
+    let n = 300;
+    for i in 0..n {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": format!("cm{i:04}")},
+            "data": {"payload": "x".repeat(1000)}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    // A LIST that streams in many chunks arrives whole and in order...
+    let all = api.list(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = all
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("cm{i:04}")).collect();
+    assert_eq!(names, want);
+    // ... as do pages and a watch's initial state.
+    let page = api.list(&ListParams::default().limit(120)).await.unwrap();
+    assert_eq!(page.items.len(), 120);
+    let rest = api
+        .list(&ListParams::default().continue_token(page.metadata.continue_.as_deref().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), n - 120);
+    let mut events = api
+        .watch(&WatchParams::default().timeout(2), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = 0;
+    while let Some(e) = events.next().await {
+        if let WatchEvent::Added(_) = e.unwrap() {
+            added += 1;
+        }
+    }
+    assert_eq!(added, n);
+    // That work ran on the bulk lane's threads, at the niceness asked for,
+    // while the threads that serve everything else kept theirs.
+    let bulk = thread_nice(s.pid(), "trellis-bulk");
+    assert!(!bulk.is_empty(), "no bulk lane thread");
+    assert!(bulk.iter().all(|n| *n == 17), "{bulk:?}");
+    let workers = thread_nice(s.pid(), "tokio-rt-worker");
+    assert!(!workers.is_empty(), "no tokio worker thread");
+    assert!(workers.iter().all(|n| *n == 0), "{workers:?}");
+    alive(&s);
+}

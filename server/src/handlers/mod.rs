@@ -185,10 +185,12 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
                 .await;
             match seats {
                 Err(e) => (e.into_response(), "", String::new()),
-                Ok(seats) => match route(&state, &cluster, &user, &rest, parts, body).await {
-                    Ok((resp, verb, resource)) => (seats.hold(resp), verb, resource),
-                    Err((e, verb, resource)) => (e.into_response(), verb, resource),
-                },
+                Ok(seats) => {
+                    match route_in_lane(&state, cluster, user, rest, verb, parts, body).await {
+                        Ok((resp, verb, resource)) => (seats.hold(resp), verb, resource),
+                        Err((e, verb, resource)) => (e.into_response(), verb, resource),
+                    }
+                }
             }
         }
     };
@@ -305,6 +307,29 @@ async fn admit(
 }
 
 type Routed = Result<(Response, &'static str, String), (ApiError, &'static str, String)>;
+
+/// Routes a LIST on the bulk lane ([`crate::bulk`]), its response body
+/// included, and every other request where it arrived. A watch's initial
+/// state takes the lane in [`watch`] itself: the rest of a watch's life is
+/// not bulk work.
+async fn route_in_lane(
+    state: &AppState,
+    cluster: LogicalCluster,
+    user: UserInfo,
+    rest: String,
+    verb: &str,
+    parts: http::request::Parts,
+    body: Body,
+) -> Routed {
+    if verb != "list" {
+        return route(state, &cluster, &user, &rest, parts, body).await;
+    }
+    let state = state.clone();
+    let routed =
+        crate::bulk::run(async move { route(&state, &cluster, &user, &rest, parts, body).await })
+            .await;
+    routed.map(|(resp, verb, resource)| (resp.map(crate::bulk::body), verb, resource))
+}
 
 async fn route(
     state: &AppState,

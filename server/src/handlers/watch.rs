@@ -216,31 +216,40 @@ pub async fn watch(
     };
     let mut head: Vec<Bytes> = Vec::new();
     let start_rev = if initial {
-        let page = storage
-            .list(ListOptions {
-                prefix: prefix.clone(),
-                start_after: None,
-                limit: None,
-                at: ReadAt::Latest,
-            })
-            .await
-            .map_err(|e| ApiError::from_storage(e, &def.group_resource(), ""))?;
+        // The current state is a LIST's work: it takes the bulk lane.
+        let (storage, prefix, filter) = (storage.clone(), prefix.clone(), filter.clone());
+        let (enc, (revision, added)) = crate::bulk::run(async move {
+            let page = storage
+                .list(ListOptions {
+                    prefix,
+                    start_after: None,
+                    limit: None,
+                    at: ReadAt::Latest,
+                })
+                .await
+                .map_err(|e| ApiError::from_storage(e, &encoder.def.group_resource(), ""))?;
+            let mut added = Vec::new();
+            for (i, rec) in page.items.iter().enumerate() {
+                crate::fairness::pace(i).await;
+                if matches(&encoder.def, &filter, &rec.value) {
+                    added.push(encoder.event("ADDED", &rec.key, &rec.value)?);
+                }
+            }
+            Ok::<_, ApiError>((encoder, (page.revision, added)))
+        })
+        .await?;
+        encoder = enc;
         if let Some(v) = rv.filter(|v| *v != "0") {
             let want = parse_rv(v)?;
-            if want > page.revision {
-                return Err(Status::too_large_resource_version(want, page.revision).into());
+            if want > revision {
+                return Err(Status::too_large_resource_version(want, revision).into());
             }
         }
-        for (i, rec) in page.items.iter().enumerate() {
-            crate::fairness::pace(i).await;
-            if matches(def, &filter, &rec.value) {
-                head.push(encoder.event("ADDED", &rec.key, &rec.value)?);
-            }
-        }
+        head = added;
         if send_initial == Some(true) {
-            head.push(encoder.bookmark(page.revision, true));
+            head.push(encoder.bookmark(revision, true));
         }
-        page.revision
+        revision
     } else {
         match rv {
             Some(v) if v != "0" => parse_rv(v)?,

@@ -285,10 +285,23 @@ async fn handle_seated(
                 .claims
                 .get(&(req.group.clone(), req.resource.clone()))
                 .cloned();
-            resource_request(
-                state, &consumer, &user, def, claim, req, params, parts, body,
-            )
-            .await
+            if req_attrs.verb != "list" {
+                resource_request(
+                    state, &consumer, &user, def, claim, req, params, parts, body,
+                )
+                .await
+            } else {
+                // A LIST takes the bulk lane, as at the workspace paths.
+                let (state, consumer, user) = (state.clone(), consumer.clone(), user.clone());
+                crate::bulk::run(async move {
+                    resource_request(
+                        &state, &consumer, &user, def, claim, req, params, parts, body,
+                    )
+                    .await
+                })
+                .await
+                .map(|r| r.map(crate::bulk::body))
+            }
         }
     }?;
     Ok((resp, seat))
