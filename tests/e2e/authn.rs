@@ -97,15 +97,33 @@ fn bearer(s: &Server, token: &str) -> (u16, String) {
     )
 }
 
-#[test]
-fn token_file_users_and_rejected_credentials() {
+/// A server that knows the token file's users (`TOKENS`); the directory
+/// holding the file lives as long as the caller keeps it.
+fn with_token_file(name: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(&tokens, TOKENS).unwrap();
-    let s = Server::start_with(
-        "authn_token_file",
-        &["--token-auth-file", tokens.to_str().unwrap()],
-    );
+    let s = Server::start_with(name, &["--token-auth-file", tokens.to_str().unwrap()]);
+    (dir, s)
+}
+
+/// Creates ServiceAccount `default/bot`; its uid.
+fn create_bot(s: &Server) -> String {
+    s.kubectl_ok(&["create", "serviceaccount", "bot", "-n", "default"]);
+    s.kubectl_ok(&[
+        "get",
+        "sa",
+        "bot",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ])
+}
+
+#[test]
+fn token_file_users_and_rejected_credentials() {
+    let (_dir, s) = with_token_file("authn_token_file");
     open_root(&s);
 
     let alice = whoami(&s, &["--token=alice-token"]);
@@ -267,16 +285,7 @@ fn claims(token: &str) -> Value {
 fn service_account_tokens() {
     let mut s = Server::start("authn_service_accounts");
     open_root(&s);
-    s.kubectl_ok(&["create", "serviceaccount", "bot", "-n", "default"]);
-    let uid = s.kubectl_ok(&[
-        "get",
-        "sa",
-        "bot",
-        "-n",
-        "default",
-        "-o",
-        "jsonpath={.metadata.uid}",
-    ]);
+    let uid = create_bot(&s);
 
     // kubectl create token speaks protobuf.
     let token = s.kubectl_ok(&["create", "token", "bot", "-n", "default"]);
@@ -412,6 +421,170 @@ fn service_account_tokens() {
     let fresh = s.kubectl_ok(&["create", "token", "bot", "-n", "default"]);
     let who = whoami(&s, &[&format!("--token={}", fresh.trim())]);
     assert_eq!(who["username"], "system:serviceaccount:default:bot");
+}
+
+/// `kubectl create -f -` of a TokenReview (as `as_args`), its answer.
+fn token_review(s: &Server, as_args: &[&str], token: &str, audiences: &[&str]) -> Value {
+    let mut spec = json!({"token": token});
+    if !audiences.is_empty() {
+        spec["audiences"] = json!(audiences);
+    }
+    let review =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec});
+    let mut args = as_args.to_vec();
+    args.extend_from_slice(&["create", "-f", "-", "-o", "json"]);
+    let out = s.kubectl_in(Some(&review.to_string()), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("TokenReview JSON");
+    assert_eq!(v["kind"], "TokenReview", "{v}");
+    // The review echoes the spec, as upstream.
+    assert_eq!(v["spec"]["token"], token, "{v}");
+    v
+}
+
+#[test]
+fn token_reviews_say_who_a_token_is_for_and_which_audiences() {
+    let (_dir, s) = with_token_file("authn_token_reviews");
+    open_root(&s);
+    let uid = create_bot(&s);
+    let token = s.kubectl_ok(&["create", "token", "bot", "-n", "default"]);
+    let token = token.trim();
+    let other = s.kubectl_ok(&[
+        "create",
+        "token",
+        "bot",
+        "-n",
+        "default",
+        "--audience=https://other.example",
+    ]);
+    let other = other.trim();
+
+    // A ServiceAccount token for the server's audience.
+    let r = token_review(&s, &[], token, &[]);
+    let st = &r["status"];
+    assert_eq!(st["authenticated"], true, "{r}");
+    assert_eq!(
+        st["user"]["username"], "system:serviceaccount:default:bot",
+        "{r}"
+    );
+    assert_eq!(st["user"]["uid"], uid.as_str(), "{r}");
+    assert!(
+        has_group(&st["user"], "system:serviceaccounts:default"),
+        "{r}"
+    );
+    assert!(has_group(&st["user"], "system:authenticated"), "{r}");
+    assert_eq!(
+        st["user"]["extra"]["authentication.kcp.io/cluster-name"],
+        json!(["root"]),
+        "{r}"
+    );
+    assert_eq!(st["audiences"], json!(["https://trellis.local"]), "{r}");
+    assert!(st.get("error").is_none(), "{r}");
+
+    // A token for another audience is valid only when that one is asked for.
+    let r = token_review(&s, &[], other, &[]);
+    assert!(r["status"].get("authenticated").is_none(), "{r}");
+    assert_eq!(r["status"]["user"], json!({}), "{r}");
+    assert!(
+        r["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("service account token"),
+        "{r}"
+    );
+    let r = token_review(
+        &s,
+        &[],
+        other,
+        &["https://other.example", "https://third.example"],
+    );
+    assert_eq!(r["status"]["authenticated"], true, "{r}");
+    assert_eq!(
+        r["status"]["audiences"],
+        json!(["https://other.example"]),
+        "{r}"
+    );
+
+    // Token-file tokens know no audience: only the server's own.
+    let r = token_review(&s, &[], "alice-token", &[]);
+    assert_eq!(r["status"]["authenticated"], true, "{r}");
+    assert_eq!(
+        r["status"]["user"],
+        json!({"username": "alice", "uid": "uid-alice", "groups": ["devs", "ops", "system:authenticated"]}),
+        "{r}"
+    );
+    assert_eq!(
+        r["status"]["audiences"],
+        json!(["https://trellis.local"]),
+        "{r}"
+    );
+    let r = token_review(&s, &[], "alice-token", &["https://other.example"]);
+    assert_eq!(r["status"], json!({"user": {}}), "{r}");
+
+    // An unknown token: not authenticated, and no error (upstream's union
+    // of authenticators has nothing to say about it).
+    let r = token_review(&s, &[], "nobody-knows-this", &[]);
+    assert_eq!(r["status"], json!({"user": {}}), "{r}");
+
+    // No token: 400 with upstream's message.
+    let empty =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {}});
+    let out = s.kubectl_in(Some(&empty.to_string()), &["create", "-f", "-"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("token is required for TokenReview in authentication"),
+        "{err}"
+    );
+
+    // Reviewing tokens takes `create` on tokenreviews, which
+    // system:auth-delegator grants.
+    // kubectl validates kinds without a PATCH route (the reviews) on the
+    // client, which lists CRDs first: bob may not, as on any cluster, so he
+    // turns that off.
+    let bob = ["--token=bob-token", "--validate=false"];
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "alice-token"}});
+    let out = s.kubectl_in(
+        Some(&review.to_string()),
+        &["--token=bob-token", "create", "-f", "-"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "bob may not review tokens yet");
+    assert!(
+        err.contains("Forbidden") || err.contains("forbidden"),
+        "{err}"
+    );
+    s.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "bob-delegates",
+        "--clusterrole=system:auth-delegator",
+        "--user=bob",
+    ]);
+    let r = token_review(&s, &bob, "alice-token", &[]);
+    assert_eq!(r["status"]["user"]["username"], "alice", "{r}");
+    // Discovery lists it as kubectl expects: create only.
+    let res = s.kubectl_ok(&[
+        "api-resources",
+        "--api-group=authentication.k8s.io",
+        "-o",
+        "wide",
+    ]);
+    assert!(
+        res.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "tokenreviews",
+                "authentication.k8s.io/v1",
+                "false",
+                "TokenReview",
+                "create"
+            ]),
+        "{res}"
+    );
 }
 
 /// A minimal OIDC issuer: HTTPS on loopback with its own CA, serving the

@@ -15,6 +15,9 @@
 //!   `system:authenticated`), `system:public-info-viewer` (bound to
 //!   `system:authenticated` and `system:unauthenticated`) and
 //!   `system:monitoring` (bound to group `system:monitoring`);
+//! - `system:auth-delegator` (unbound: create TokenReviews and
+//!   SubjectAccessReviews, for proxies that authenticate and authorize
+//!   their callers through the server, such as kube-rbac-proxy);
 //! - every object is labelled `kubernetes.io/bootstrapping: rbac-defaults`
 //!   and annotated `rbac.authorization.kubernetes.io/autoupdate: "true"`.
 //!
@@ -169,6 +172,20 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 new_rule(&["create"])
                     .groups(&["authentication.k8s.io"])
                     .resources(&["selfsubjectreviews"])
+                    .build(),
+            ],
+        ),
+        role(
+            "system:auth-delegator",
+            &[],
+            vec![
+                new_rule(&["create"])
+                    .groups(&["authentication.k8s.io"])
+                    .resources(&["tokenreviews"])
+                    .build(),
+                new_rule(&["create"])
+                    .groups(&["authorization.k8s.io"])
+                    .resources(&["subjectaccessreviews"])
                     .build(),
             ],
         ),

@@ -205,6 +205,94 @@ impl Authenticator {
     }
 }
 
+/// What a TokenReview learns about a token (upstream's
+/// `authenticator.Response` and error, as `pkg/registry/authentication/
+/// tokenreview` turns them into a status).
+#[derive(Debug, Default, PartialEq)]
+pub struct TokenReviewed {
+    /// The user, with `system:authenticated`, when the token is valid for
+    /// one of the audiences.
+    pub user: Option<UserInfo>,
+    /// The audiences asked for that the token is valid for.
+    pub audiences: Vec<String>,
+    /// Why a recognised token is not valid.
+    pub error: Option<String>,
+}
+
+impl Authenticator {
+    /// Reviews a bearer token for `requested` audiences (the server's own
+    /// when empty), as kube's TokenReview does: a ServiceAccount token
+    /// must carry one of them; tokens that know no audience (the token
+    /// file, OIDC ID tokens) are valid only for audiences this server
+    /// accepts, and are then reported with those. An unknown token is
+    /// simply not authenticated, with no error, as upstream.
+    pub async fn review_token(&self, token: &str, requested: &[String]) -> TokenReviewed {
+        let sa = self.service_accounts();
+        let own: Vec<String> = sa
+            .as_ref()
+            .map(|s| s.audiences().to_vec())
+            .unwrap_or_default();
+        let wanted = if requested.is_empty() {
+            own.clone()
+        } else {
+            requested.to_vec()
+        };
+        // Upstream's audience-agnostic wrapper: without audiences in the
+        // server's configuration or the review, nothing is checked.
+        let implicit: Option<Vec<String>> = (!own.is_empty() && !wanted.is_empty())
+            .then(|| wanted.iter().filter(|a| own.contains(a)).cloned().collect());
+        let authenticated = |mut u: UserInfo, audiences: Vec<String>| {
+            if !u.groups.iter().any(|g| g == AUTHENTICATED) {
+                u.groups.push(AUTHENTICATED.into());
+            }
+            TokenReviewed {
+                user: Some(u),
+                audiences,
+                error: None,
+            }
+        };
+        let failed = |e: AuthError| TokenReviewed {
+            error: Some(e.to_string()),
+            ..Default::default()
+        };
+        let agnostic = |audiences: &Option<Vec<String>>| match audiences {
+            Some(a) if a.is_empty() => None,
+            Some(a) => Some(a.clone()),
+            None => Some(Vec::new()),
+        };
+        if let Some(u) = self.tokens.read().get(token).cloned() {
+            return match agnostic(&implicit) {
+                Some(a) => authenticated(u, a),
+                None => TokenReviewed::default(),
+            };
+        }
+        if !jwt::looks_like_jwt(token) {
+            return TokenReviewed::default();
+        }
+        let Some(issuer) = jwt::peek_issuer(token) else {
+            return TokenReviewed::default();
+        };
+        if let Some(sa) = sa.filter(|sa| sa.issuer() == issuer) {
+            let audiences = if wanted.is_empty() { own } else { wanted };
+            return match sa.authenticate_for(token, &audiences).await {
+                Ok((u, matched)) => authenticated(u, matched),
+                Err(e) => failed(e),
+            };
+        }
+        let oidc = self.oidc.read().clone();
+        if let Some(oidc) = oidc.filter(|o| o.issuer() == issuer) {
+            let Some(a) = agnostic(&implicit) else {
+                return TokenReviewed::default();
+            };
+            return match oidc.authenticate(token).await {
+                Ok(u) => authenticated(u, a),
+                Err(e) => failed(e),
+            };
+        }
+        TokenReviewed::default()
+    }
+}
+
 /// kube's warning for `Bearer  <token>` (two spaces), which it ignores.
 pub const EXTRA_SPACE_WARNING: &str = "the provided Authorization header contains extra space before the bearer token, and is ignored";
 

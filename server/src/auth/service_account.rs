@@ -225,9 +225,15 @@ impl ServiceAccounts {
     /// Checks signature, times, issuer, audience and the claims' shape;
     /// not whether the ServiceAccount still exists.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_for(token, &self.audiences)
+    }
+
+    /// [`verify`](Self::verify) for a TokenReview's audiences: the token's
+    /// must include one of `audiences` instead of one of the server's.
+    pub fn verify_for(&self, token: &str, audiences: &[String]) -> Result<Claims, AuthError> {
         let mut v = Validation::new(Algorithm::ES256);
         v.set_issuer(&[&self.issuer]);
-        v.set_audience(&self.audiences);
+        v.set_audience(audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
         v.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &self.public, &v)
@@ -249,7 +255,19 @@ impl ServiceAccounts {
 
     /// The user a valid token of an existing ServiceAccount stands for.
     pub async fn authenticate(&self, token: &str) -> Result<UserInfo, AuthError> {
-        let c = self.verify(token)?;
+        self.authenticate_for(token, &self.audiences)
+            .await
+            .map(|(u, _)| u)
+    }
+
+    /// [`authenticate`](Self::authenticate) for `audiences`; also the
+    /// token's audiences among them.
+    pub async fn authenticate_for(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<(UserInfo, Vec<String>), AuthError> {
+        let c = self.verify_for(token, audiences)?;
         let k = &c.kubernetes;
         let key = Keyspace::new("", "serviceaccounts", None)
             .and_then(|ks| ks.object(&k.cluster_name, &k.namespace, &k.serviceaccount.name))
@@ -279,7 +297,12 @@ impl ServiceAccounts {
         {
             return Err(revoked("is being deleted"));
         }
-        Ok(user_info(&c))
+        let matched = audiences
+            .iter()
+            .filter(|a| c.aud.contains(a))
+            .cloned()
+            .collect();
+        Ok((user_info(&c), matched))
     }
 }
 

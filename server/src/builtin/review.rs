@@ -1,6 +1,7 @@
 //! The review resources (`authorization.k8s.io/v1` SelfSubjectAccessReview,
 //! SelfSubjectRulesReview, SubjectAccessReview, LocalSubjectAccessReview;
-//! `authentication.k8s.io/v1` SelfSubjectReview) as registry entries.
+//! `authentication.k8s.io/v1` SelfSubjectReview, TokenReview) as registry
+//! entries.
 //!
 //! They are registered like any built-in so that discovery, OpenAPI and
 //! protobuf negotiation see them exactly as they see stored resources —
@@ -15,7 +16,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenReview};
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 };
@@ -81,7 +82,7 @@ fn spec(
     }
 }
 
-/// The five review resources.
+/// The six review resources.
 pub(super) fn defs(defs: &mut Definitions) -> Vec<ResourceDef> {
     vec![
         def::<SelfSubjectReview>(
@@ -93,6 +94,17 @@ pub(super) fn defs(defs: &mut Definitions) -> Vec<ResourceDef> {
                 "SelfSubjectReview",
                 false,
                 ReviewStrategy::<SelfSubjectReview>::new("SelfSubjectReview"),
+            ),
+        ),
+        def::<TokenReview>(
+            defs,
+            spec(
+                AUTHENTICATION_GROUP,
+                "tokenreviews",
+                "tokenreview",
+                "TokenReview",
+                false,
+                ReviewStrategy::<TokenReview>::new("TokenReview"),
             ),
         ),
         def::<LocalSubjectAccessReview>(

@@ -3,9 +3,9 @@
 //!
 //! `authorization.k8s.io/v1` SelfSubjectAccessReview, SubjectAccessReview,
 //! LocalSubjectAccessReview and SelfSubjectRulesReview, and
-//! `authentication.k8s.io/v1` SelfSubjectReview behave as upstream's
-//! `pkg/registry/authorization/*` and `pkg/registry/authentication/
-//! selfsubjectreview` REST storages: a POST decodes the body, validates it
+//! `authentication.k8s.io/v1` SelfSubjectReview and TokenReview behave as
+//! upstream's `pkg/registry/authorization/*` and `pkg/registry/
+//! authentication/{selfsubjectreview,tokenreview}` REST storages: a POST decodes the body, validates it
 //! as `pkg/apis/authorization/validation` does, asks the same authorizer
 //! chain that guards every request ([`crate::authz::Authorizer`]) and
 //! answers 201 with the object and its status. Using that one chain is the
@@ -33,6 +33,9 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
+use k8s_openapi::api::authentication::v1::{
+    TokenReview, TokenReviewStatus, UserInfo as AuthnUserInfo,
+};
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
     SelfSubjectRulesReview, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -64,6 +67,8 @@ use crate::table::IncludeObject;
 enum Review {
     /// SelfSubjectReview (`kubectl auth whoami`).
     WhoAmI,
+    /// TokenReview: who a bearer token stands for.
+    Token,
     /// SelfSubjectAccessReview (`kubectl auth can-i`).
     SelfAccess,
     /// SelfSubjectRulesReview (`kubectl auth can-i --list`).
@@ -78,6 +83,7 @@ impl Review {
     fn of(group: &str, resource: &str) -> Option<Review> {
         Some(match (group, resource) {
             (AUTHENTICATION_GROUP, "selfsubjectreviews") => Review::WhoAmI,
+            (AUTHENTICATION_GROUP, "tokenreviews") => Review::Token,
             (AUTHORIZATION_GROUP, "selfsubjectaccessreviews") => Review::SelfAccess,
             (AUTHORIZATION_GROUP, "selfsubjectrulesreviews") => Review::SelfRules,
             (AUTHORIZATION_GROUP, "subjectaccessreviews") => Review::SubjectAccess,
@@ -164,6 +170,20 @@ pub async fn handle(
     let authz = &state.authz;
     let answer = match review {
         Review::WhoAmI => self_subject_review(user),
+        Review::Token => {
+            let mut r: TokenReview = typed(obj)?;
+            wipe_system_fields(&mut r.metadata);
+            let token = r.spec.token.as_deref().unwrap_or_default();
+            if token.is_empty() {
+                return Err(ApiError::bad_request(
+                    "token is required for TokenReview in authentication",
+                ));
+            }
+            let audiences = r.spec.audiences.as_deref().unwrap_or_default();
+            let reviewed = state.auth.review_token(token, audiences).await;
+            r.status = Some(token_status(reviewed));
+            with_null_creation(to_json(&r)?)
+        }
         Review::SelfAccess => {
             let mut r: SelfSubjectAccessReview = typed(obj)?;
             wipe_system_fields(&mut r.metadata);
@@ -463,6 +483,31 @@ fn access_status(d: &Decision) -> SubjectAccessReviewStatus {
     }
 }
 
+/// Upstream's TokenReview status: `authenticated` only when true, the
+/// error of a recognised but invalid token, and `user` always present (Go
+/// encodes the empty struct as `{}`); audiences only with a user.
+fn token_status(r: crate::auth::TokenReviewed) -> TokenReviewStatus {
+    let authenticated = r.user.is_some();
+    let (user, audiences) = match r.user {
+        Some(u) => (
+            AuthnUserInfo {
+                username: Some(u.name).filter(|n| !n.is_empty()),
+                uid: Some(u.uid).filter(|n| !n.is_empty()),
+                groups: Some(u.groups).filter(|g| !g.is_empty()),
+                extra: Some(u.extra).filter(|e| !e.is_empty()),
+            },
+            Some(r.audiences).filter(|a| !a.is_empty()),
+        ),
+        None => (AuthnUserInfo::default(), None),
+    };
+    TokenReviewStatus {
+        authenticated: authenticated.then_some(true),
+        audiences,
+        error: r.error,
+        user: Some(user),
+    }
+}
+
 /// Upstream's SelfSubjectReview: the caller as authenticated (or
 /// impersonated), stamped with the time of asking.
 fn self_subject_review(user: &UserInfo) -> Value {
@@ -720,6 +765,61 @@ mod tests {
             body.to_string(),
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn token_reviews_answer_as_upstream() {
+        const TR: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+        let f = fixture();
+        let s = &f.state;
+        s.auth.add_token(
+            "t-carol",
+            UserInfo {
+                name: "carol".into(),
+                uid: "u-carol".into(),
+                groups: vec!["team".into()],
+                extra: Default::default(),
+            },
+        );
+        let review = |token: &str| json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}});
+        let r = post(s, TR, review("t-carol")).await;
+        assert_eq!(r.code, 201, "{}", String::from_utf8_lossy(&r.body));
+        let r = r.json();
+        assert_eq!(
+            r["status"],
+            json!({"authenticated": true, "user": {"username": "carol", "uid": "u-carol", "groups": ["team", "system:authenticated"]}})
+        );
+        assert_eq!(r["spec"], json!({"token": "t-carol"}));
+        assert_eq!(r["metadata"], json!({"creationTimestamp": null}));
+        // Unknown: no user, no error.
+        let r = post(s, TR, review("t-nobody")).await;
+        assert_eq!(r.code, 201);
+        assert_eq!(r.json()["status"], json!({"user": {}}));
+        // A JWT from an issuer nobody trusts is unknown too.
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2V2aWwifQ.c2ln";
+        assert_eq!(
+            post(s, TR, review(jwt)).await.json()["status"],
+            json!({"user": {}})
+        );
+        // No token.
+        let r = post(s, TR, review("")).await;
+        assert_eq!(r.code, 400);
+        assert_eq!(
+            r.json()["message"],
+            "token is required for TokenReview in authentication"
+        );
+        // Only POST on the collection.
+        let r = send(s, Method::GET, TR, &[], String::new()).await;
+        assert_eq!(r.code, 405);
+        let r = send(
+            s,
+            Method::POST,
+            &format!("{TR}/x"),
+            &[("content-type", "application/json")],
+            review("t").to_string(),
+        )
+        .await;
+        assert_eq!(r.code, 404);
     }
 
     #[tokio::test]
