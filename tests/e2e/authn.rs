@@ -567,6 +567,18 @@ fn token_reviews_say_who_a_token_is_for_and_which_audiences() {
     ]);
     let r = token_review(&s, &bob, "alice-token", &[]);
     assert_eq!(r["status"]["user"]["username"], "alice", "{r}");
+    // A revoked token (its account deleted) is reported with why.
+    s.kubectl_ok(&["delete", "serviceaccount", "bot", "-n", "default"]);
+    let r = token_review(&s, &[], token, &[]);
+    assert!(r["status"].get("authenticated").is_none(), "{r}");
+    assert_eq!(r["status"]["user"], json!({}), "{r}");
+    assert!(
+        r["status"]["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("default/bot in root no longer exists"),
+        "{r}"
+    );
     // Discovery lists it as kubectl expects: create only.
     let res = s.kubectl_ok(&[
         "api-resources",
