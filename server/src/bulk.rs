@@ -19,15 +19,18 @@
 //!
 //! Invariants: work handed to the lane is cancelled when the request that
 //! waits for it goes away (a dropped [`run`] aborts its task; a body pump
-//! ends at the first chunk nobody receives); a panic in it resumes in the
-//! waiting request, as if it had run there.
+//! ends at the first chunk nobody receives); a panic in [`run`] resumes in
+//! the waiting request, as if it had run there, and a panic while a body
+//! is produced ends that body with an error, never as if it were whole. A
+//! watch never runs here: it would live at the lane's priority.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use axum::body::Body;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::runtime::{Handle, Runtime};
 
 /// The bulk lane's default niceness: the lowest priority short of
@@ -108,8 +111,19 @@ pub fn body(body: Body) -> Body {
     let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
     handle().spawn(async move {
         let mut chunks = body.into_data_stream();
-        while let Some(chunk) = chunks.next().await {
-            if tx.send(chunk).await.is_err() {
+        loop {
+            // A panic must break the response, as it would have where the
+            // connection polls the body: a clean end would pass a truncated
+            // list off as whole.
+            let chunk = match AssertUnwindSafe(chunks.next()).catch_unwind().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => Err(axum::Error::new(std::io::Error::other(
+                    "producing the response failed",
+                ))),
+            };
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
                 break;
             }
         }
@@ -158,6 +172,16 @@ mod tests {
         let got = b.collect().await.unwrap().to_bytes();
         let want: String = (0..100).map(|i| format!("{i},")).collect();
         assert_eq!(got, want.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_producing_a_body_is_an_error_not_an_end() {
+        let chunks = futures::stream::iter(0..3).map(|i| {
+            assert!(i < 2, "encoding failed");
+            Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{i},")))
+        });
+        let b = body(Body::from_stream(chunks));
+        assert!(b.collect().await.is_err());
     }
 
     #[test]

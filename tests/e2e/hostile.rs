@@ -932,6 +932,11 @@ async fn lists_and_initial_watch_state_run_below_other_requests() {
         .await
         .unwrap();
     assert_eq!(rest.items.len(), n - 120);
+    // LISTs alone started the lane (nothing else runs there).
+    assert!(
+        !thread_nice(s.pid(), "trellis-bulk").is_empty(),
+        "LISTs bypassed the bulk lane"
+    );
     let mut events = api
         .watch(&WatchParams::default().timeout(2), "0")
         .await

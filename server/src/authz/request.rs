@@ -19,7 +19,8 @@ use crate::request::info::{self, Target};
 pub fn attributes(user: &UserInfo, method: &Method, path: &str, query: Option<&str>) -> Attributes {
     let watch = query.is_some_and(|q| {
         form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == "watch" && matches!(v.as_ref(), "true" | "1"))
+            // Upstream's RequestInfo: lower-cased "true" or "1".
+            .any(|(k, v)| k == "watch" && (v == "1" || v.eq_ignore_ascii_case("true")))
     });
     match info::parse(method, path, watch) {
         Some(Target::Resource(mut r)) => {
@@ -86,6 +87,22 @@ mod tests {
             Some("watch=true&resourceVersion=1"),
         );
         assert_eq!(a.verb, "watch");
+        // Upstream's RequestInfo lower-cases the value; "t" is a list there.
+        for (q, verb) in [
+            ("watch=True", "watch"),
+            ("watch=TRUE", "watch"),
+            ("watch=1", "watch"),
+            ("watch=t", "list"),
+            ("watch=false", "list"),
+        ] {
+            let a = attributes(
+                &u,
+                &Method::GET,
+                "/api/v1/namespaces/ns/configmaps",
+                Some(q),
+            );
+            assert_eq!(a.verb, verb, "{q}");
+        }
         // A list or watch of one name carries that name, for resourceNames.
         for (q, name) in [
             ("watch=true&fieldSelector=metadata.name%3Dx", "x"),

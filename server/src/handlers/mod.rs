@@ -321,7 +321,10 @@ async fn route_in_lane(
     parts: http::request::Parts,
     body: Body,
 ) -> Routed {
-    if verb != "list" {
+    // The handler serves a watch for any boolean `watch` Go's ParseBool
+    // reads as true ("t" too), which authorization files under "list", as
+    // upstream does; a watch must not live on the lane.
+    if verb != "list" || crate::request::params::watch_requested(parts.uri.query()) {
         return route(state, &cluster, &user, &rest, parts, body).await;
     }
     let state = state.clone();

@@ -285,7 +285,7 @@ async fn handle_seated(
                 .claims
                 .get(&(req.group.clone(), req.resource.clone()))
                 .cloned();
-            if req_attrs.verb != "list" {
+            if req_attrs.verb != "list" || params.watch {
                 resource_request(
                     state, &consumer, &user, def, claim, req, params, parts, body,
                 )
