@@ -237,9 +237,10 @@ impl Authenticator {
         } else {
             requested.to_vec()
         };
-        // Upstream's audience-agnostic wrapper: without audiences in the
-        // server's configuration or the review, nothing is checked.
-        let implicit: Option<Vec<String>> = (!own.is_empty() && !wanted.is_empty())
+        // Upstream's audience-agnostic wrapper: when audiences are asked
+        // for (by the review or the server's configuration), only those
+        // the server accepts count; with none at all, nothing is checked.
+        let implicit: Option<Vec<String>> = (!wanted.is_empty())
             .then(|| wanted.iter().filter(|a| own.contains(a)).cloned().collect());
         let authenticated = |mut u: UserInfo, audiences: Vec<String>| {
             if !u.groups.iter().any(|g| g == AUTHENTICATED) {
