@@ -515,3 +515,35 @@ pub fn eventually_sync<T>(limit: std::time::Duration, mut f: impl FnMut() -> Opt
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// One request through `client` with this Content-Type and Accept; the
+/// answer's (status, Content-Type, body).
+pub async fn send(
+    client: &kube::Client,
+    method: http::Method,
+    path: &str,
+    ct: &str,
+    accept: &str,
+    body: Vec<u8>,
+) -> (u16, String, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", ct)
+        .header("accept", accept)
+        .body(kube::client::Body::from(body))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        status,
+        ct,
+        resp.into_body().collect().await.unwrap().to_bytes(),
+    )
+}

@@ -253,3 +253,59 @@ impl Drop for Background {
         let _ = self.child.wait();
     }
 }
+
+/// The provider's side of the gadgets example: APIResourceSchema
+/// `v1.gadgets.example.io` (namespaced `Gadget`, spec.size, status.phase and
+/// status.observedSize), APIExport `gadgets` with `claims` as its
+/// `permissionClaims` entries (flow-style YAML, one per line), and RBAC
+/// letting user `consumer` bind it.
+pub fn gadgets_export(claims: &[&str]) -> String {
+    let claims = if claims.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = claims.iter().map(|c| format!("  - {c}\n")).collect();
+        format!("  permissionClaims:\n{}", lines.concat())
+    };
+    format!(
+        r#"apiVersion: apis.kcp.io/v1alpha1
+kind: APIResourceSchema
+metadata:
+  name: v1.gadgets.example.io
+spec:
+  group: example.io
+  names: {{plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {{status: {{}}}}
+    schema:
+      type: object
+      properties:
+        spec: {{type: object, properties: {{size: {{type: integer}}}}}}
+        status: {{type: object, properties: {{phase: {{type: string}}, observedSize: {{type: integer}}}}}}
+---
+apiVersion: apis.kcp.io/v1alpha2
+kind: APIExport
+metadata:
+  name: gadgets
+spec:
+  resources:
+  - {{name: gadgets, group: example.io, schema: v1.gadgets.example.io, storage: {{crd: {{}}}}}}
+{claims}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: bind-gadgets}}
+rules:
+- {{apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [gadgets], verbs: [bind]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: bind-gadgets}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-gadgets}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: consumer}}
+"#
+    )
+}

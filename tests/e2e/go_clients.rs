@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::kubectl_path;
+use crate::common::third_party::gadgets_export;
 use crate::common::users::{create_workspace, start_with_users};
 
 const TOKENS: &str = "\
@@ -24,47 +25,6 @@ provider-token,provider,uid-provider,system:kcp:workspace-creators
 consumer-token,consumer,uid-consumer,system:kcp:workspace-creators
 rn-token,rn,uid-rn,
 ";
-
-const SCHEMA_AND_EXPORT: &str = r#"apiVersion: apis.kcp.io/v1alpha1
-kind: APIResourceSchema
-metadata:
-  name: v1.gadgets.example.io
-spec:
-  group: example.io
-  names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      type: object
-      properties:
-        spec: {type: object, properties: {size: {type: integer}}}
-        status: {type: object, properties: {phase: {type: string}}}
----
-apiVersion: apis.kcp.io/v1alpha2
-kind: APIExport
-metadata:
-  name: gadgets
-spec:
-  resources:
-  - {name: gadgets, group: example.io, schema: v1.gadgets.example.io, storage: {crd: {}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: bind-gadgets}
-rules:
-- {apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [gadgets], verbs: [bind]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: bind-gadgets}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-gadgets}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: consumer}
-"#;
 
 const BINDING: &str = r#"apiVersion: apis.kcp.io/v1alpha1
 kind: APIBinding
@@ -134,7 +94,7 @@ fn kubectl_uses_the_provider_endpoint_and_encoded_paths() {
     create_workspace(&s, "provider-token", "provider");
     create_workspace(&s, "consumer-token", "consumer");
     let provider = s.as_user(Some("provider-token"), "root:provider");
-    provider.apply(SCHEMA_AND_EXPORT);
+    provider.apply(&gadgets_export(&[]));
     let consumer = s.as_user(Some("consumer-token"), "root:consumer");
     consumer.apply(BINDING);
     consumer.ok(&[

@@ -11,13 +11,11 @@
 use std::process::Output;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::BodyExt;
+use http::Method;
 use serde_json::{Value, json};
 use trellis_apis::proto;
 
-use crate::common::Server;
+use crate::common::{Server, send};
 
 const PB: &str = "application/vnd.kubernetes.protobuf";
 const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1";
@@ -597,35 +595,6 @@ async fn cluster_roles_aggregate() {
     assert_eq!(rules_of(&s, "root", "monitoring"), json!([cm]));
     s.kubectl_ok(&["delete", "clusterrole", "monitoring-cm"]);
     wait_rules(&s, "root", "monitoring", json!([])).await;
-}
-
-async fn send(
-    client: &kube::Client,
-    method: Method,
-    path: &str,
-    ct: &str,
-    accept: &str,
-    body: Vec<u8>,
-) -> (u16, String, Bytes) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", ct)
-        .header("accept", accept)
-        .body(kube::client::Body::from(body))
-        .unwrap();
-    let resp = client.send(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (
-        status,
-        ct,
-        resp.into_body().collect().await.unwrap().to_bytes(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

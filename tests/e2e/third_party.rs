@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::Server;
-use crate::common::third_party::{Background, go_bin, repo, run, venv_bin};
+use crate::common::third_party::{Background, gadgets_export, go_bin, repo, run, venv_bin};
 use crate::common::users::{create_workspace, start_with_users};
 
 const TOKENS: &str = "\
@@ -102,53 +102,6 @@ fn python_lightkube() {
     ran.assert_checks("lightkube", &checks);
 }
 
-/// The provider's export: gadgets, plus the claims a kopf operator needs —
-/// `namespaces` (kopf waits for it in discovery before it starts) and
-/// `events` (kopf posts them).
-const GADGETS_EXPORT: &str = r#"apiVersion: apis.kcp.io/v1alpha1
-kind: APIResourceSchema
-metadata:
-  name: v1.gadgets.example.io
-spec:
-  group: example.io
-  names: {plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      type: object
-      properties:
-        spec: {type: object, properties: {size: {type: integer}}}
-        status: {type: object, properties: {phase: {type: string}, observedSize: {type: integer}}}
----
-apiVersion: apis.kcp.io/v1alpha2
-kind: APIExport
-metadata:
-  name: gadgets
-spec:
-  resources:
-  - {name: gadgets, group: example.io, schema: v1.gadgets.example.io, storage: {crd: {}}}
-  permissionClaims:
-  - {group: "", resource: namespaces, verbs: [get, list, watch]}
-  - {group: "", resource: events, verbs: [create, patch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: bind-gadgets}
-rules:
-- {apiGroups: [apis.kcp.io], resources: [apiexports], resourceNames: [gadgets], verbs: [bind]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: bind-gadgets}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-gadgets}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: consumer}
-"#;
-
 const GADGETS_BINDING: &str = r#"apiVersion: apis.kcp.io/v1alpha2
 kind: APIBinding
 metadata: {name: gadgets}
@@ -173,7 +126,12 @@ pub fn bound_gadgets(name: &str, dir: &tempfile::TempDir) -> (Server, String, St
     create_workspace(&s, "provider-token", "provider");
     create_workspace(&s, "consumer-token", "consumer");
     let provider = s.as_user(Some("provider-token"), "root:provider");
-    provider.apply(GADGETS_EXPORT);
+    // Plus the claims a kopf operator needs: `namespaces` (kopf waits for
+    // it in discovery before it starts) and `events` (kopf posts them).
+    provider.apply(&gadgets_export(&[
+        r#"{group: "", resource: namespaces, verbs: [get, list, watch]}"#,
+        r#"{group: "", resource: events, verbs: [create, patch]}"#,
+    ]));
     let consumer = s.as_user(Some("consumer-token"), "root:consumer");
     consumer.apply(GADGETS_BINDING);
     consumer.ok(&[

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Request};
 use http_body_util::BodyExt;
@@ -12,7 +11,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use trellis_apis::proto;
 
-use crate::common::Server;
+use crate::common::{Server, send};
 
 const PB: &str = "application/vnd.kubernetes.protobuf";
 
@@ -364,35 +363,6 @@ fn fixtures() -> Vec<(&'static str, Value)> {
             json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "pblease"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15, "renewTime": "2026-01-01T00:00:00.000000Z", "leaseTransitions": 1}}),
         ),
     ]
-}
-
-async fn send(
-    client: &kube::Client,
-    method: Method,
-    path: &str,
-    ct: &str,
-    accept: &str,
-    body: Vec<u8>,
-) -> (u16, String, Bytes) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", ct)
-        .header("accept", accept)
-        .body(kube::client::Body::from(body))
-        .unwrap();
-    let resp = client.send(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (
-        status,
-        ct,
-        resp.into_body().collect().await.unwrap().to_bytes(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
