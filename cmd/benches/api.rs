@@ -22,39 +22,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use http::Request;
 use http_body_util::BodyExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
 
 use common::Server;
-use common::bench::{self, percentile, quick};
+use common::bench::{self, cm, create_ns, percentile, quick};
 
 fn scaled(n: usize) -> usize {
     if quick() { (n / 50).max(64) } else { n }
-}
-
-fn cm(name: &str, payload: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some([("payload".to_string(), payload.to_string())].into()),
-        ..Default::default()
-    }
-}
-
-async fn create_ns(client: &kube::Client, ns: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let n = Namespace {
-        metadata: ObjectMeta {
-            name: Some(ns.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    api.create(&PostParams::default(), &n)
-        .await
-        .unwrap_or_else(|e| panic!("create namespace {ns}: {e}"));
 }
 
 /// Creates `total / clients * clients` ConfigMaps in `ns` from `clients`

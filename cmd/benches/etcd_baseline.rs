@@ -45,12 +45,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
 use tokio::runtime::Runtime;
 
 use common::Server;
-use common::bench::{self, percentile, quick};
+use common::bench::{self, cm, create_ns, percentile, quick};
 use common::etcd::{self, Etcd};
 
 const CLIENTS: [usize; 4] = [1, 16, 64, 256];
@@ -83,31 +83,6 @@ fn quiet() -> Duration {
     } else {
         Duration::from_secs(3)
     }
-}
-
-fn cm(name: &str, payload: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some([("payload".to_string(), payload.to_string())].into()),
-        ..Default::default()
-    }
-}
-
-async fn create_ns(client: &kube::Client, ns: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let n = Namespace {
-        metadata: ObjectMeta {
-            name: Some(ns.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    api.create(&PostParams::default(), &n)
-        .await
-        .unwrap_or_else(|e| panic!("create namespace {ns}: {e}"));
 }
 
 /// Either server, with what the load needs to reach it.

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use http::Request;
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 
 use common::Server;
-use common::bench::{self, percentile, quick};
+use common::bench::{self, cm, percentile, quick};
 
 const TOKENS: &str = "a-token,a,uid-a\nb-token,b,uid-b\n";
 
@@ -69,17 +69,6 @@ async fn tenant(server: &Server, ws: &str, user: &str) {
             "workspace {ws} never became usable"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn cm(name: &str, payload: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some([("payload".to_string(), payload.to_string())].into()),
-        ..Default::default()
     }
 }
 

@@ -174,3 +174,31 @@ pub fn cold_start(server: &mut Server, rt: &tokio::runtime::Runtime) -> Duration
         }
     })
 }
+
+/// A ConfigMap `name` whose data key `payload` holds `payload`.
+pub fn cm(name: &str, payload: &str) -> k8s_openapi::api::core::v1::ConfigMap {
+    k8s_openapi::api::core::v1::ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some([("payload".to_string(), payload.to_string())].into()),
+        ..Default::default()
+    }
+}
+
+/// Creates namespace `ns` (panics on failure).
+pub async fn create_ns(client: &kube::Client, ns: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let n = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(ns.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    api.create(&kube::api::PostParams::default(), &n)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {ns}: {e}"));
+}
