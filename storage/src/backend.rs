@@ -53,6 +53,18 @@ pub struct ListOptions {
     pub at: ReadAt,
 }
 
+impl ListOptions {
+    /// Every record under `prefix`, read `at`, in one page.
+    pub fn all(prefix: Bytes, at: ReadAt) -> Self {
+        ListOptions {
+            prefix,
+            start_after: None,
+            limit: None,
+            at,
+        }
+    }
+}
+
 /// One page of a list.
 #[derive(Clone, Debug)]
 pub struct ListResult {

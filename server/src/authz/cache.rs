@@ -89,12 +89,7 @@ impl Authorizer {
             .map_err(|e| ApiError::internal("RBAC keyspace", e))?;
         let page = self
             .storage
-            .list(ListOptions {
-                prefix,
-                start_after: None,
-                limit: None,
-                at: ReadAt::Latest,
-            })
+            .list(ListOptions::all(prefix, ReadAt::Latest))
             .await
             .map_err(|e| ApiError::from_storage(e, &rbac_gr(resource), ""))?;
         // An object that does not parse as its type grants nothing rather

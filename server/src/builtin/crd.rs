@@ -122,12 +122,10 @@ impl Admission for NoOverlapWithBindings {
         };
         let page = ctx
             .storage
-            .list(trellis_storage::ListOptions {
+            .list(trellis_storage::ListOptions::all(
                 prefix,
-                start_after: None,
-                limit: None,
-                at: trellis_storage::ReadAt::Latest,
-            })
+                trellis_storage::ReadAt::Latest,
+            ))
             .await
             .map_err(|e| {
                 crate::error::ApiError::from_storage(

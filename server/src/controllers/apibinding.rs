@@ -134,12 +134,7 @@ pub async fn instance_counts(
             continue;
         };
         let page = storage
-            .list(ListOptions {
-                prefix,
-                start_after: None,
-                limit: None,
-                at: ReadAt::Latest,
-            })
+            .list(ListOptions::all(prefix, ReadAt::Latest))
             .await
             .map_err(|e| e.to_string())?;
         if !page.items.is_empty() {

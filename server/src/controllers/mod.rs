@@ -53,12 +53,7 @@ pub(crate) async fn list(
     state
         .store
         .storage
-        .list(ListOptions {
-            prefix,
-            start_after: None,
-            limit: None,
-            at,
-        })
+        .list(ListOptions::all(prefix, at))
         .await
         .map(|page| page.items)
 }

@@ -220,12 +220,7 @@ pub async fn watch(
         let (storage, prefix, filter) = (storage.clone(), prefix.clone(), filter.clone());
         let (enc, (revision, added)) = crate::bulk::run(async move {
             let page = storage
-                .list(ListOptions {
-                    prefix,
-                    start_after: None,
-                    limit: None,
-                    at: ReadAt::Latest,
-                })
+                .list(ListOptions::all(prefix, ReadAt::Latest))
                 .await
                 .map_err(|e| ApiError::from_storage(e, &encoder.def.group_resource(), ""))?;
             let mut added = Vec::new();

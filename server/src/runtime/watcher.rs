@@ -274,12 +274,7 @@ impl<K: Send + 'static> Watch<K> {
     async fn list(&self, at: ReadAt) -> trellis_storage::Result<Vec<(Bytes, Bytes)>> {
         let page = self
             .storage
-            .list(ListOptions {
-                prefix: self.prefix.clone(),
-                start_after: None,
-                limit: None,
-                at,
-            })
+            .list(ListOptions::all(self.prefix.clone(), at))
             .await?;
         Ok(page.items.into_iter().map(|r| (r.key, r.value)).collect())
     }
