@@ -191,8 +191,7 @@ mod tests {
                 .build()
                 .unwrap();
             rt.block_on(run(async {
-                // SAFETY: getpriority only reads; -1 is also a valid
-                // answer, which the comparison below tolerates.
+                // SAFETY: getpriority only reads.
                 unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
             }))
         })

@@ -237,11 +237,17 @@ impl Authenticator {
         } else {
             requested.to_vec()
         };
-        // Upstream's audience-agnostic wrapper: when audiences are asked
-        // for (by the review or the server's configuration), only those
-        // the server accepts count; with none at all, nothing is checked.
-        let implicit: Option<Vec<String>> = (!wanted.is_empty())
-            .then(|| wanted.iter().filter(|a| own.contains(a)).cloned().collect());
+        // Upstream's audience-agnostic wrapper for tokens that know no
+        // audience: when audiences are asked for (by the review or the
+        // server's configuration), they pass only for those the server
+        // accepts, reported as theirs; with none at all, nothing is checked.
+        let agnostic: Option<Vec<String>> = if wanted.is_empty() {
+            Some(Vec::new())
+        } else {
+            let accepted: Vec<String> =
+                wanted.iter().filter(|a| own.contains(a)).cloned().collect();
+            (!accepted.is_empty()).then_some(accepted)
+        };
         let authenticated = |mut u: UserInfo, audiences: Vec<String>| {
             if !u.groups.iter().any(|g| g == AUTHENTICATED) {
                 u.groups.push(AUTHENTICATED.into());
@@ -256,13 +262,8 @@ impl Authenticator {
             error: Some(e.to_string()),
             ..Default::default()
         };
-        let agnostic = |audiences: &Option<Vec<String>>| match audiences {
-            Some(a) if a.is_empty() => None,
-            Some(a) => Some(a.clone()),
-            None => Some(Vec::new()),
-        };
         if let Some(u) = self.tokens.read().get(token).cloned() {
-            return match agnostic(&implicit) {
+            return match agnostic {
                 Some(a) => authenticated(u, a),
                 None => TokenReviewed::default(),
             };
@@ -274,15 +275,14 @@ impl Authenticator {
             return TokenReviewed::default();
         };
         if let Some(sa) = sa.filter(|sa| sa.issuer() == issuer) {
-            let audiences = if wanted.is_empty() { own } else { wanted };
-            return match sa.authenticate_for(token, &audiences).await {
+            return match sa.authenticate_for(token, &wanted).await {
                 Ok((u, matched)) => authenticated(u, matched),
                 Err(e) => failed(e),
             };
         }
         let oidc = self.oidc.read().clone();
         if let Some(oidc) = oidc.filter(|o| o.issuer() == issuer) {
-            let Some(a) = agnostic(&implicit) else {
+            let Some(a) = agnostic else {
                 return TokenReviewed::default();
             };
             return match oidc.authenticate(token).await {

@@ -324,7 +324,8 @@ async fn route_in_lane(
     // The handler serves a watch for any boolean `watch` Go's ParseBool
     // reads as true ("t" too), which authorization files under "list", as
     // upstream does; a watch must not live on the lane.
-    if verb != "list" || crate::request::params::watch_requested(parts.uri.query()) {
+    let watch = Params::parse(parts.uri.query()).is_ok_and(|p| p.watch);
+    if verb != "list" || watch {
         return route(state, &cluster, &user, &rest, parts, body).await;
     }
     let state = state.clone();

@@ -801,6 +801,20 @@ mod tests {
             post(s, TR, review(jwt)).await.json()["status"],
             json!({"user": {}})
         );
+        // Hostile tokens: a megabyte of JWT-shaped text, and a payload
+        // nested far beyond any JSON parser's depth, are simply unknown.
+        let huge = format!("{}.{}.c2ln", "a".repeat(1 << 20), "b".repeat(1 << 19));
+        use base64::Engine;
+        let nested = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ));
+        for token in [huge, format!("eyJhbGciOiJFUzI1NiJ9.{nested}.c2ln")] {
+            let r = post(s, TR, review(&token)).await;
+            assert_eq!(r.code, 201);
+            assert_eq!(r.json()["status"], json!({"user": {}}));
+        }
         // No token.
         let r = post(s, TR, review("")).await;
         assert_eq!(r.code, 400);

@@ -65,13 +65,6 @@ fn invalid_option(name: &str, value: &str, supported: &[&str]) -> ApiError {
     .into()
 }
 
-/// Whether `query` asks for a watch as the handlers read it (Go's
-/// ParseBool); an unreadable value is not a watch (it is refused later).
-pub fn watch_requested(query: Option<&str>) -> bool {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "watch" && parse_bool("watch", &v).unwrap_or(false))
-}
-
 fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
     match v {
         "true" | "1" | "True" | "TRUE" | "t" | "T" => Ok(true),
@@ -174,14 +167,14 @@ mod tests {
 
     #[test]
     fn a_watch_is_what_the_handlers_serve_as_one() {
+        let watch = |q: Option<&str>| Params::parse(q).is_ok_and(|p| p.watch);
         for q in ["watch=t", "watch=T", "watch=True", "a=b&watch=1"] {
-            assert!(watch_requested(Some(q)), "{q}");
-            assert!(Params::parse(Some(q)).unwrap().watch, "{q}");
+            assert!(watch(Some(q)), "{q}");
         }
         for q in ["watch=f", "watch=", "watch=maybe", "w=1", ""] {
-            assert!(!watch_requested(Some(q)), "{q}");
+            assert!(!watch(Some(q)), "{q}");
         }
-        assert!(!watch_requested(None));
+        assert!(!watch(None));
     }
 
     #[test]
