@@ -30,7 +30,7 @@
 //!   the store or replaying history never holds a whole segment in memory.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -278,6 +278,24 @@ impl FrameReader {
 
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_raw(path).map_err(|e| io(format!("opening {}", path.display()), e))
+    }
+
+    /// Drops what was read ahead and reads on from the current frame
+    /// boundary. A reader kept open on the segment being written may have
+    /// buffered space the writer had not reached yet (preallocated zeros,
+    /// a frame mid-write); what is written since is only seen after this.
+    pub fn reread(&mut self) -> Result<()> {
+        // BufReader's seek discards its buffer.
+        self.file
+            .seek(SeekFrom::Start(self.offset))
+            .map_err(|e| io("seeking in a log segment", e))?;
+        self.len = self
+            .file
+            .get_ref()
+            .metadata()
+            .map_err(|e| io("reading a log segment's size", e))?
+            .len();
+        Ok(())
     }
 
     /// Reads up to `buf.len()` bytes; fewer only at the end of the file.

@@ -92,6 +92,8 @@ impl LogCursor {
     /// the prefix to `out`.
     pub fn read(&mut self, up_to: u64, out: &mut Vec<Arc<Event>>) -> Result<(), Stop> {
         let mut read_bytes = 0usize;
+        // Whether the reader read again since its last record (see below).
+        let mut reread = false;
         while self.position < up_to && out.len() < CHUNK_EVENTS && read_bytes < CHUNK_BYTES {
             if let Some(e) = self.carry.pop_front() {
                 if !self.take(e, up_to, out) {
@@ -107,6 +109,7 @@ impl LogCursor {
             let segment_first = *segment_first;
             match reader.next(false).map_err(Stop::Failed)? {
                 Frame::Record(raw) => {
+                    reread = false;
                     read_bytes += raw.len();
                     let batch = crate::wal::decode(raw).map_err(Stop::Failed)?;
                     if batch.last_revision() <= self.position {
@@ -119,6 +122,14 @@ impl LogCursor {
                         ))));
                     }
                     self.carry.extend(batch.events);
+                }
+                // Everything up to `up_to` is written, but a reader kept
+                // open since an earlier chunk may have read ahead into
+                // space the writer had not reached then: read the segment
+                // again before believing it ends (or is damaged) here.
+                Frame::End { .. } if !reread => {
+                    reader.reread().map_err(Stop::Failed)?;
+                    reread = true;
                 }
                 Frame::End {
                     bad: Some(why),
@@ -309,5 +320,58 @@ pub(crate) fn events_between(
         for e in chunk.drain(..) {
             each(&e, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Log;
+    use crate::wal::{WalBatch, encode};
+    use crate::{EventKind, segments::SegmentIndex};
+
+    fn append(log: &mut Log, index: &SegmentIndex, revision: u64) {
+        let record = encode(&WalBatch {
+            first_revision: revision,
+            time_ms: 1,
+            events: vec![Arc::new(Event {
+                kind: EventKind::Added,
+                key: Bytes::from(format!("g/r/c/ns/k{revision}")),
+                revision,
+                value: Bytes::from_static(b"{}"),
+                prev: None,
+                uid: None,
+                revision_offset: None,
+            })],
+        });
+        let (first, path) = log.append(revision, &record).unwrap();
+        let path: Arc<Path> = Arc::from(path);
+        index.record(first, || path, revision, revision, record.len() as u64, 1);
+    }
+
+    /// A cursor kept open on the segment being written read ahead into its
+    /// preallocated zeros; records written after that are still read (the
+    /// hand-over from the log to the ring under concurrent writes once
+    /// failed with "write-ahead log ends before revision N" here).
+    #[test]
+    fn a_cursor_reads_records_written_after_it_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), 1 << 20, false, None, &mut |_, _, _| Ok(())).unwrap();
+        let index = Arc::new(SegmentIndex::default());
+        for r in 1..=10 {
+            append(&mut log, &index, r);
+        }
+        let mut cursor = LogCursor::new(index.clone(), Bytes::from_static(b"g/"), 0);
+        let mut out = Vec::new();
+        cursor.read(10, &mut out).unwrap();
+        assert_eq!(out.len(), 10);
+        for r in 11..=20 {
+            append(&mut log, &index, r);
+        }
+        out.clear();
+        cursor.read(20, &mut out).unwrap();
+        let revisions: Vec<u64> = out.iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, (11..=20).collect::<Vec<_>>());
+        assert_eq!(cursor.position(), 20);
     }
 }
