@@ -291,7 +291,12 @@ async fn main() {
     // 6. What the in-memory APIs of one bound cluster cost: install the
     // same bound set as consumer 0's into as many clusters again (what the
     // binding controller's `serve` does), without storage or requests.
-    let c0 = state.clusters.resolve("root:c00000").expect("c00000").name;
+    let c0 = state
+        .clusters
+        .resolve("root:c00000")
+        .await
+        .expect("c00000")
+        .name;
     let set = state
         .clusters
         .installed(&c0, Source::Bindings)

@@ -7,6 +7,12 @@
 //! resolving one is a map lookup, and a cluster that serves only built-in
 //! types shares the built-in [`ClusterApis`] instead of holding a copy.
 //!
+//! The name ↔ path index ([`Paths`]) is fed by a watch of every Workspace
+//! (`tenancy::index`), never by the code that writes them, so every
+//! replica resolves alike. [`Clusters::resolve`] first waits until that
+//! watch has applied every Workspace change committed before the call: a
+//! client that saw its workspace created (or Ready) can use it at once.
+//!
 //! A cluster's [`ClusterApis`] is immutable: when its custom resources
 //! change, the controller owning them installs a new set for its
 //! [`Source`] (CRDs, APIBindings) and the cluster's APIs are rebuilt from
@@ -25,7 +31,12 @@ use serde_json::Value;
 
 use crate::handlers::openapi::{GvDoc, V2Doc};
 use crate::registry::{Registry, ResourceDef};
+use crate::runtime::Reflector;
 use crate::schemas::Definitions;
+
+/// How long a resolution waits for the Workspace watch to catch up before
+/// it answers from the index as it is (the watch broke and is resuming).
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The root logical cluster's name.
 pub const ROOT: &str = "root";
@@ -109,10 +120,69 @@ pub struct ApiSet {
     pub definitions: BTreeMap<String, Value>,
 }
 
+/// Logical-cluster names and paths, both keys of one map (names never
+/// contain `:`, paths other than `root` always do). Root is always there.
+pub struct Paths {
+    by: RwLock<HashMap<String, LogicalCluster>>,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        let root = LogicalCluster {
+            name: ROOT.into(),
+            path: ROOT.into(),
+        };
+        Paths {
+            by: RwLock::new(HashMap::from([(ROOT.to_string(), root)])),
+        }
+    }
+}
+
+impl Paths {
+    pub fn get(&self, path_or_name: &str) -> Option<LogicalCluster> {
+        self.by.read().get(path_or_name).cloned()
+    }
+
+    /// Makes cluster `name` addressable at `path` (and no longer at a
+    /// path it had before).
+    pub fn insert(&self, name: &str, path: &str) {
+        let lc = LogicalCluster {
+            name: name.to_string(),
+            path: path.to_string(),
+        };
+        let mut m = self.by.write();
+        if let Some(old) = m.get(name).cloned()
+            && old.path != path
+        {
+            m.remove(&old.path);
+        }
+        m.insert(name.to_string(), lc.clone());
+        m.insert(path.to_string(), lc);
+    }
+
+    /// Makes cluster `name` unaddressable (root stays).
+    pub fn remove(&self, name: &str) {
+        if name == ROOT {
+            return;
+        }
+        let mut m = self.by.write();
+        if let Some(lc) = m.remove(name) {
+            m.remove(&lc.path);
+        }
+    }
+
+    /// Everything but root.
+    pub fn clear(&self) {
+        self.by.write().retain(|k, _| k == ROOT);
+    }
+}
+
 /// Known logical clusters and what each serves.
 pub struct Clusters {
     builtins: Arc<ClusterApis>,
-    clusters: RwLock<HashMap<String, LogicalCluster>>,
+    paths: Arc<Paths>,
+    /// The Workspace watch feeding `paths`, once started.
+    index: OnceLock<Reflector>,
     /// Clusters that serve more than the built-ins.
     custom: RwLock<HashMap<String, Arc<ClusterApis>>>,
     /// Each source's contribution, by cluster; the lock also serializes
@@ -122,25 +192,45 @@ pub struct Clusters {
 
 impl Clusters {
     pub fn new(builtins: Registry) -> Self {
-        let mut m = HashMap::new();
-        m.insert(
-            ROOT.to_string(),
-            LogicalCluster {
-                name: ROOT.into(),
-                path: ROOT.into(),
-            },
-        );
         Clusters {
             builtins: Arc::new(ClusterApis::new(builtins, BTreeMap::new())),
-            clusters: RwLock::new(m),
+            paths: Arc::default(),
+            index: OnceLock::new(),
             custom: RwLock::new(HashMap::new()),
             parts: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Resolves a path or logical-cluster name.
-    pub fn resolve(&self, path_or_name: &str) -> Option<LogicalCluster> {
-        self.clusters.read().get(path_or_name).cloned()
+    /// The name ↔ path index, for the watch that feeds it.
+    pub fn paths(&self) -> &Arc<Paths> {
+        &self.paths
+    }
+
+    /// Hands over the watch feeding the index (see [`crate::tenancy::index`]).
+    pub fn set_index(&self, reflector: Reflector) {
+        if self.index.set(reflector).is_err() {
+            tracing::warn!("the cluster index was already followed");
+        }
+    }
+
+    /// Resolves a path or logical-cluster name, once the index has every
+    /// Workspace change committed before the call.
+    pub async fn resolve(&self, path_or_name: &str) -> Option<LogicalCluster> {
+        if let Some(index) = self.index.get()
+            && !index.synced(SYNC_TIMEOUT).await
+        {
+            tracing::warn!(
+                path_or_name,
+                "Workspace watch is behind; resolving from the index as it is"
+            );
+        }
+        self.paths.get(path_or_name)
+    }
+
+    /// [`resolve`](Self::resolve) without waiting for the index: for code
+    /// that cannot wait and can live with a workspace a moment too new.
+    pub fn resolve_now(&self, path_or_name: &str) -> Option<LogicalCluster> {
+        self.paths.get(path_or_name)
     }
 
     /// Everything `cluster` serves.
@@ -199,50 +289,16 @@ impl Clusters {
         self.parts.lock().get(name)?.get(&source).cloned()
     }
 
-    /// Makes a logical cluster addressable by its stable name and its path.
+    /// Makes a logical cluster addressable without a Workspace object (for
+    /// benches and tests; workspaces are indexed by their watch).
     pub fn register(&self, name: &str, path: &str) {
-        let lc = LogicalCluster {
-            name: name.to_string(),
-            path: path.to_string(),
-        };
-        let mut m = self.clusters.write();
-        if let Some(old) = m.get(name).cloned()
-            && old.path != path
-        {
-            m.remove(&old.path);
-        }
-        m.insert(name.to_string(), lc.clone());
-        m.insert(path.to_string(), lc);
+        self.paths.insert(name, path);
     }
 
-    /// Forgets a logical cluster (its workspace was deleted).
-    pub fn unregister(&self, name: &str) {
-        let mut m = self.clusters.write();
-        if let Some(lc) = m.remove(name) {
-            m.remove(&lc.path);
-        }
+    /// Drops what cluster `name` served beyond the built-ins (its
+    /// workspace's objects were purged).
+    pub fn forget_apis(&self, name: &str) {
         self.parts.lock().remove(name);
         self.custom.write().remove(name);
-    }
-
-    /// The stable names of every known logical cluster.
-    pub fn names(&self) -> Vec<String> {
-        let m = self.clusters.read();
-        let mut out: Vec<String> = m
-            .iter()
-            .filter(|(k, lc)| **k == lc.name)
-            .map(|(k, _)| k.clone())
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// How many logical clusters exist.
-    pub fn len(&self) -> usize {
-        self.clusters.read().len().div_ceil(2)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.clusters.read().is_empty()
     }
 }

@@ -69,6 +69,9 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// The state over `storage`. Inside a tokio runtime the caches start
+    /// following storage at once (outside one, the authorizer reads the
+    /// policy from storage for every request).
     pub fn new(
         storage: Arc<dyn Storage>,
         config: ServerConfig,
@@ -79,6 +82,9 @@ impl AppState {
             definitions,
         } = crate::builtin::builtins();
         let store = Store::new(storage);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            store.authz.follow();
+        }
         AppState(Arc::new(State {
             audit: std::sync::OnceLock::new(),
             authz: store.authz.clone(),

@@ -39,7 +39,14 @@
 //!   `/`-terminated prefix of its key (and the key itself), so watchers of
 //!   other resources or workspaces are never visited.
 //!
-//! Lock order: ring, then watchers.
+//! * *Tracked* prefixes (the handful the server's own caches watch) get
+//!   the revision of their newest change recorded in [`Hub::append`],
+//!   before the snapshot containing it is published: a reader that sees a
+//!   write acknowledged knows which revision a cache watching its prefix
+//!   must have reached to include it, without waiting for unrelated
+//!   writes ([`Hub::last_change`]).
+//!
+//! Lock order: ring, then tracked, then watchers.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -100,6 +107,10 @@ struct Ring {
     /// The ring holds every event in `(start, last]`.
     start: u64,
     last: u64,
+    /// Tracked prefixes and their newest change, updated on append (a
+    /// copy of the hub's `tracked` map kept under the ring lock, so append
+    /// needs no second lock).
+    tracked: Vec<(Bytes, Arc<AtomicU64>)>,
 }
 
 /// What [`Hub::register`] made of a watch request.
@@ -120,6 +131,8 @@ struct Watchers {
 
 pub(crate) struct Hub {
     ring: Mutex<Ring>,
+    /// Readers' view of the tracked prefixes (see [`Hub::track`]).
+    tracked: parking_lot::RwLock<HashMap<Bytes, Arc<AtomicU64>>>,
     watchers: Mutex<Watchers>,
     /// Every event after this revision is retained (in the ring or the log).
     compacted: AtomicU64,
@@ -155,6 +168,7 @@ impl Hub {
             bytes: 0,
             start,
             last: start,
+            tracked: Vec::new(),
         };
         for (event, _) in history {
             if event.revision <= start {
@@ -167,6 +181,7 @@ impl Hub {
         }
         let hub = Hub {
             ring: Mutex::new(ring),
+            tracked: Default::default(),
             watchers: Mutex::new(Watchers {
                 by_prefix: HashMap::new(),
                 count: 0,
@@ -265,11 +280,45 @@ impl Hub {
         let mut ring = self.ring.lock();
         for e in events {
             debug_assert_eq!(e.revision, ring.last + 1, "gap in appended revisions");
+            for (prefix, newest) in &ring.tracked {
+                if e.key.starts_with(prefix) {
+                    newest.store(e.revision, Ordering::Release);
+                }
+            }
             ring.last = e.revision;
             ring.bytes += event_bytes(e);
             ring.events.push_back(e.clone());
         }
         self.trim(&mut ring, now_ms());
+    }
+
+    /// Starts recording the newest change under `prefix` (idempotent).
+    /// Changes from before are known as far as the ring reaches; an older
+    /// one is assumed at the ring's start, which any watch opened from the
+    /// current revision has passed.
+    pub fn track(&self, prefix: &Bytes) {
+        let mut ring = self.ring.lock();
+        if ring.tracked.iter().any(|(p, _)| p == prefix) {
+            return;
+        }
+        let newest = ring
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.key.starts_with(prefix))
+            .map_or(ring.start, |e| e.revision);
+        let newest = Arc::new(AtomicU64::new(newest));
+        ring.tracked.push((prefix.clone(), newest.clone()));
+        self.tracked.write().insert(prefix.clone(), newest);
+    }
+
+    /// The revision of the newest change under a tracked `prefix`
+    /// committed so far; `None` if the prefix is not tracked.
+    pub fn last_change(&self, prefix: &[u8]) -> Option<u64> {
+        self.tracked
+            .read()
+            .get(prefix)
+            .map(|n| n.load(Ordering::Acquire))
     }
 
     /// Delivers a committed batch to the watchers whose prefix matches.

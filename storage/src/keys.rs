@@ -116,6 +116,18 @@ impl Keyspace {
     }
 }
 
+/// Prefix covering every resource of API `group` in every workspace (the
+/// server's caches follow a whole group, e.g. RBAC, with one watch).
+pub fn group_prefix(group: &str) -> Result<Bytes> {
+    let group = if group.is_empty() {
+        CORE_GROUP_SEGMENT
+    } else {
+        group
+    };
+    check_segment("group", group, false)?;
+    Ok(Bytes::from(format!("{group}/")))
+}
+
 /// The parts of an object key, borrowed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyParts<'a> {
@@ -172,6 +184,12 @@ mod tests {
             (p.keyspace, p.cluster, p.namespace, p.name),
             ("core/configmaps", "root", "default", "cm")
         );
+
+        assert_eq!(group_prefix("").unwrap(), "core/");
+        let rbac = group_prefix("rbac.authorization.k8s.io").unwrap();
+        let role = Keyspace::new("rbac.authorization.k8s.io", "roles", None).unwrap();
+        assert!(role.all_clusters().starts_with(&rbac));
+        assert!(group_prefix("a/b").is_err());
 
         let ns = Keyspace::new("", "namespaces", None).unwrap();
         let key = ns.object("root", "", "default").unwrap();

@@ -97,6 +97,7 @@ pub async fn run_all(b: &dyn Backend) {
     slow_watcher_is_terminated(b).await;
     concurrent_writers(b).await;
     progress_without_matching_events(b).await;
+    last_change_covers_acknowledged_writes(b).await;
 }
 
 pub async fn create_get_and_already_exists(b: &dyn Backend) {
@@ -766,5 +767,54 @@ pub async fn progress_without_matching_events(b: &dyn Backend) {
     .await
     .expect("a progress notification arrives");
     assert!(got >= last);
+    s.close().await.unwrap();
+}
+
+/// Read-your-writes for caches: `last_change` of a tracked prefix is at
+/// least the revision of every write to it acknowledged before, and a
+/// watch of the prefix reaches it (with the write's event) in time.
+pub async fn last_change_covers_acknowledged_writes(b: &dyn Backend) {
+    let s = b.open(SuiteConfig::default()).await;
+    let first = s
+        .create(key("cache/r/c/ns/a"), value(1), None)
+        .await
+        .unwrap()
+        .revision;
+    let mut w = s.watch_tracked(key("cache/r/c/"), first).await.unwrap();
+    assert!(s.last_change(b"cache/r/c/") >= first);
+    for i in 0..3u64 {
+        s.create(key(&format!("other/r/c/ns/k{i}")), value(i), None)
+            .await
+            .unwrap();
+    }
+    let write = s
+        .create(key("cache/r/c/ns/b"), value(2), None)
+        .await
+        .unwrap()
+        .revision;
+    let target = s.last_change(b"cache/r/c/");
+    assert!(
+        target >= write,
+        "last_change {target} < acknowledged {write}"
+    );
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match w.next().await {
+                Some(Ok(WatchItem::Event(e))) => {
+                    seen.push(e.key.clone());
+                    if e.revision >= target {
+                        return;
+                    }
+                }
+                Some(Ok(WatchItem::Progress(r))) if r >= target => return,
+                Some(Ok(WatchItem::Progress(_))) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the watch reaches last_change");
+    assert_eq!(seen, vec![key("cache/r/c/ns/b")]);
     s.close().await.unwrap();
 }

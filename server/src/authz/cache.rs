@@ -1,14 +1,22 @@
 //! The per-workspace policy cache and the authorizer chain.
 //!
-//! Invariant: a cached [`PolicyIndex`] reflects every RBAC write that
-//! committed before the request that reads it started. Writes call
-//! [`Authorizer::invalidate`] after they commit; an index whose build began
-//! before an invalidation (it may have read the old policy) is used for the
-//! request that built it but never cached — the `epoch` check.
+//! Invariant: a request reads a [`PolicyIndex`] that reflects every RBAC
+//! write committed before the request started, whoever made it (this
+//! server, a controller, another replica). The cache is fed by a watch of
+//! the RBAC group ([`Reflector`]): a change drops its workspace's index.
+//! Before using the cache a request waits until that watch has applied
+//! every RBAC change committed so far ([`Reflector::synced`]; unrelated
+//! writes do not count). An index whose build began before a drop (it may
+//! have read the old policy) serves the request that built it but is never
+//! cached — the `epoch` check. Without a running reflector (the policy is
+//! not followed, or the watch is behind) indexes are built from storage for
+//! each request and not cached: slower, never stale.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{NonResourceRule, ResourceRule};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -22,6 +30,7 @@ use trellis_storage::{ListOptions, ReadAt, Storage};
 
 use super::bootstrap::{ACCESS_PATH, ACCESS_VERB, BootstrapPolicy};
 use crate::error::{ApiError, ApiResult};
+use crate::runtime::{Backoff, Change, Reflector, Sink};
 
 /// The RBAC API group.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -32,8 +41,35 @@ pub const CLUSTER_NAME_EXTRA: &str = "authentication.kcp.io/cluster-name";
 pub struct Authorizer {
     storage: Arc<dyn Storage>,
     bootstrap: BootstrapPolicy,
-    cache: RwLock<HashMap<String, Arc<PolicyIndex>>>,
+    cache: Arc<Policies>,
+    /// The watch feeding `cache`, once [`Authorizer::follow`] started it.
+    reflector: OnceLock<Reflector>,
+}
+
+/// How long a request waits for the RBAC watch to catch up before it
+/// builds its index from storage instead (the watch broke and is resuming).
+const SYNC_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Cached indexes by workspace; what the RBAC watch invalidates.
+#[derive(Default)]
+struct Policies {
+    map: RwLock<HashMap<String, Arc<PolicyIndex>>>,
+    /// Bumped by every invalidation (see the module docs).
     epoch: AtomicU64,
+}
+
+impl Sink for Policies {
+    fn apply(&self, change: &Change) {
+        if let Some(parts) = change.parts() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            self.map.write().remove(parts.cluster);
+        }
+    }
+
+    fn reset(&self, _: &[u8]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.map.write().clear();
+    }
 }
 
 fn rbac_gr(resource: &str) -> trellis_apis::GroupResource {
@@ -62,8 +98,8 @@ impl Authorizer {
         Authorizer {
             storage,
             bootstrap: BootstrapPolicy::new(),
-            cache: RwLock::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
+            cache: Arc::default(),
+            reflector: OnceLock::new(),
         }
     }
 
@@ -71,16 +107,24 @@ impl Authorizer {
         &self.bootstrap
     }
 
-    /// Drops a workspace's cached policy; call after an RBAC write in it
-    /// commits, and when the workspace is deleted.
-    pub fn invalidate(&self, cluster: &str) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.write().remove(cluster);
+    /// Starts the watch that feeds the policy cache; until then nothing is
+    /// cached. Idempotent; must be called inside a tokio runtime.
+    pub fn follow(&self) {
+        self.reflector.get_or_init(|| {
+            let rbac = trellis_storage::keys::group_prefix(RBAC_GROUP).expect("valid RBAC group");
+            Reflector::spawn(
+                "rbac",
+                self.storage.clone(),
+                vec![rbac],
+                self.cache.clone(),
+                Backoff::default(),
+            )
+        });
     }
 
     /// Number of workspaces with a cached index.
     pub fn cached(&self) -> usize {
-        self.cache.read().len()
+        self.cache.map.read().len()
     }
 
     async fn load<T: DeserializeOwned>(&self, resource: &str, cluster: &str) -> ApiResult<Vec<T>> {
@@ -103,20 +147,41 @@ impl Authorizer {
 
     /// The workspace's policy index, built on first use.
     pub async fn policy(&self, cluster: &str) -> ApiResult<Arc<PolicyIndex>> {
-        if let Some(p) = self.cache.read().get(cluster) {
+        let cacheable = match self.reflector.get() {
+            Some(r) => {
+                let synced = r.synced(SYNC_TIMEOUT).await;
+                if !synced {
+                    tracing::warn!(
+                        cluster,
+                        "RBAC watch is behind; reading the policy from storage"
+                    );
+                }
+                synced
+            }
+            None => false,
+        };
+        if !cacheable {
+            return Ok(Arc::new(self.read_policy(cluster).await?));
+        }
+        if let Some(p) = self.cache.map.read().get(cluster) {
             return Ok(p.clone());
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.cache.epoch.load(Ordering::SeqCst);
+        let index = Arc::new(self.read_policy(cluster).await?);
+        let mut cache = self.cache.map.write();
+        if self.cache.epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(cluster.to_string(), index.clone());
+        }
+        Ok(index)
+    }
+
+    /// The workspace's policy as stored now, built without the cache.
+    pub async fn read_policy(&self, cluster: &str) -> ApiResult<PolicyIndex> {
         let roles: Vec<Role> = self.load("roles", cluster).await?;
         let cluster_roles: Vec<ClusterRole> = self.load("clusterroles", cluster).await?;
         let role_bindings: Vec<RoleBinding> = self.load("rolebindings", cluster).await?;
         let crbs: Vec<ClusterRoleBinding> = self.load("clusterrolebindings", cluster).await?;
-        let index = Arc::new(self.build(&roles, &cluster_roles, &role_bindings, &crbs));
-        let mut cache = self.cache.write();
-        if self.epoch.load(Ordering::SeqCst) == epoch {
-            cache.insert(cluster.to_string(), index.clone());
-        }
-        Ok(index)
+        Ok(self.build(&roles, &cluster_roles, &role_bindings, &crbs))
     }
 
     /// One workspace's objects over the bootstrap policy (same-named
@@ -338,5 +403,116 @@ pub fn scope_to_cluster(user: UserInfo, cluster: Option<&str>) -> UserInfo {
         uid: user.uid.clone(),
         groups: vec![trellis_apis::rbac::attributes::ALL_AUTHENTICATED.to_string()],
         extra: user.extra.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use trellis_storage::{Preconditions, SledStorage, Value};
+
+    use super::*;
+
+    fn crb_key(cluster: &str, name: &str) -> bytes::Bytes {
+        keyspace("clusterrolebindings")
+            .object(cluster, "", name)
+            .unwrap()
+    }
+
+    /// A binding written straight to storage, as a controller or another
+    /// replica on the same store would: no store side effect tells the
+    /// authorizer.
+    async fn grant(storage: &Arc<dyn Storage>, cluster: &str, user: &str) {
+        let crb = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "grant"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        });
+        storage
+            .create(
+                crb_key(cluster, "grant"),
+                Value::verbatim(serde_json::to_vec(&crb).unwrap()),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cached_policy_follows_storage_whoever_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open_path(dir.path()).unwrap());
+        let authz = Authorizer::new(storage.clone());
+        authz.follow();
+        let get = Attributes::resource(
+            UserInfo::new("bob"),
+            "get",
+            "default",
+            "",
+            "v1",
+            "configmaps",
+            "",
+            "x",
+        );
+        let allowed = || async { authz.authorize_rbac("c1", &get).await.unwrap().is_allowed() };
+        assert!(!allowed().await);
+        assert_eq!(authz.cached(), 1);
+        // Read-your-writes, every time, without waiting between the write
+        // and the request.
+        for _ in 0..50 {
+            grant(&storage, "c1", "bob").await;
+            assert!(
+                allowed().await,
+                "a committed grant is seen by the next request"
+            );
+            storage
+                .delete(crb_key("c1", "grant"), Preconditions::default())
+                .await
+                .unwrap();
+            assert!(!allowed().await, "a committed revocation is seen at once");
+        }
+        // Writes elsewhere (other resources, other workspaces' RBAC) keep
+        // c1's index: the very same one is served.
+        let before = authz.policy("c1").await.unwrap();
+        let cms = trellis_storage::keys::Keyspace::new("", "configmaps", None).unwrap();
+        for i in 0..20 {
+            storage
+                .create(
+                    cms.object("c1", "default", &format!("cm{i}")).unwrap(),
+                    Value::verbatim(b"{}".to_vec()),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        grant(&storage, "c2", "bob").await;
+        assert!(Arc::ptr_eq(&before, &authz.policy("c1").await.unwrap()));
+        assert!(!allowed().await);
+        storage.close().await.unwrap();
+    }
+
+    /// Without a watch feeding it, nothing is cached (and nothing stale is
+    /// served).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_watch_every_request_reads_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open_path(dir.path()).unwrap());
+        let authz = Authorizer::new(storage.clone());
+        let get = Attributes::resource(
+            UserInfo::new("bob"),
+            "get",
+            "default",
+            "",
+            "v1",
+            "configmaps",
+            "",
+            "x",
+        );
+        assert!(!authz.authorize_rbac("c1", &get).await.unwrap().is_allowed());
+        grant(&storage, "c1", "bob").await;
+        assert!(authz.authorize_rbac("c1", &get).await.unwrap().is_allowed());
+        assert_eq!(authz.cached(), 0);
+        storage.close().await.unwrap();
     }
 }

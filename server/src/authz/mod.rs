@@ -20,9 +20,10 @@
 //! ([`bootstrap`]): the roles users expect (`cluster-admin`, `admin`,
 //! `edit`, `view`, discovery) exist in every workspace without being
 //! copied into each. A workspace's index is built on first use from one
-//! storage scan per RBAC resource and cached; every committed write to an
-//! RBAC object drops the workspace's entry ([`Authorizer::invalidate`]), so
-//! the next request sees the new policy.
+//! storage scan per RBAC resource and cached; a watch of the RBAC group
+//! drops the workspace's entry on every change, whoever wrote it, and a
+//! request first waits for that watch to catch up with the RBAC writes
+//! committed before it ([`cache`]), so it sees the new policy.
 
 pub mod bootstrap;
 pub mod cache;

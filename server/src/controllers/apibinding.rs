@@ -197,7 +197,11 @@ fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
 
 /// The export a binding references: (provider cluster name, provider
 /// path, export name).
-fn reference(state: &AppState, consumer: &str, b: &Value) -> Option<(String, String, String)> {
+async fn reference(
+    state: &AppState,
+    consumer: &str,
+    b: &Value,
+) -> Option<(String, String, String)> {
     let name = str_at(b, "/spec/reference/export/name");
     if name.is_empty() {
         return None;
@@ -206,7 +210,7 @@ fn reference(state: &AppState, consumer: &str, b: &Value) -> Option<(String, Str
         "" => consumer,
         p => p,
     };
-    let lc = state.clusters.resolve(path)?;
+    let lc = state.clusters.resolve(path).await?;
     Some((lc.name, lc.path, name.to_string()))
 }
 
@@ -290,7 +294,8 @@ async fn evaluate(
             );
         }
     };
-    let Some((provider, provider_path, export_name)) = reference(state, consumer_path, b) else {
+    let Some((provider, provider_path, export_name)) = reference(state, consumer_path, b).await
+    else {
         export_invalid(
             &mut status,
             "APIExportNotFound",
@@ -664,6 +669,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<()
         let provider_path = state
             .clusters
             .resolve(provider)
+            .await
             .map(|lc| lc.path)
             .unwrap_or_else(|| provider.to_string());
         let terminating = meta::is_deleting(b);
@@ -746,6 +752,7 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
     let consumer_path = state
         .clusters
         .resolve(cluster)
+        .await
         .map(|lc| lc.path)
         .unwrap_or_else(|| cluster.to_string());
     current.sort_by(|a, b| {

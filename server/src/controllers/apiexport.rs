@@ -255,6 +255,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
         let path = state
             .clusters
             .resolve(cluster)
+            .await
             .map(|lc| lc.path)
             .unwrap_or_else(|| cluster.to_string());
         let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
@@ -290,7 +291,7 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
         "" => cluster.to_string(),
         p => p.to_string(),
     };
-    let provider = state.clusters.resolve(&path).map(|lc| lc.name);
+    let provider = state.clusters.resolve(&path).await.map(|lc| lc.name);
     let exists = match &provider {
         Some(p) => types::get(storage, &exports(), p, &export_name)
             .await

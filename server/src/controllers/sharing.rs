@@ -43,7 +43,7 @@ pub async fn load(state: &AppState) -> u64 {
 /// Clusters with a binding to export `name` of `cluster` (bound to it, or
 /// referencing it by path or name).
 async fn consumers_of(state: &AppState, cluster: &str, name: &str) -> Vec<String> {
-    let path = state.clusters.resolve(cluster).map(|lc| lc.path);
+    let path = state.clusters.resolve(cluster).await.map(|lc| lc.path);
     let mut out = Vec::new();
     for rec in super::scan(state, bindings().all_clusters(), ReadAt::Latest)
         .await

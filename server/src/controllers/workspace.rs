@@ -4,25 +4,26 @@
 //! One task watches the Workspace and LogicalCluster keyspaces across all
 //! clusters and moves each workspace through kcp's phases:
 //!
-//! * **Scheduling** → the child's logical cluster is made addressable (path
-//!   and name in the cluster index) and its `LogicalCluster` object is
-//!   created with the type's initializers; the Workspace gets its URL and
-//!   phase `Initializing`.
+//! * **Scheduling** → the child's `LogicalCluster` object is created with
+//!   the type's initializers; the Workspace gets its URL and phase
+//!   `Initializing`. (The child is addressable by path and name from the
+//!   LogicalCluster's creation until the purge removes it: the cluster
+//!   index follows both objects itself, see [`crate::tenancy::index`].)
 //! * **Initializing** → the server's own initializer (`root:universal`:
 //!   the `default` namespace) runs at once; other initializers are external
 //!   controllers that remove themselves from the LogicalCluster's
 //!   `status.initializers`. With none left, both objects become `Ready`.
 //! * **Terminating** (deletion) → child workspaces are deleted first, then
-//!   every object of the logical cluster is removed from storage, the
-//!   cluster is forgotten, and the Workspace's finalizer is dropped.
+//!   every object of the logical cluster is removed from storage, its
+//!   served APIs are dropped, and the Workspace's finalizer is dropped.
 //!
 //! The key is a Workspace (cluster, name); work is driven by watch events
 //! on Workspaces and on the LogicalClusters they own, with requeues for
 //! steps that wait, so idle workspaces cost nothing. [`bootstrap`] runs before the server
 //! listens: it creates root's LogicalCluster and the built-in
-//! WorkspaceTypes, and rebuilds the path index from stored Workspaces.
+//! WorkspaceTypes, and starts the path index's watch.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,7 +104,7 @@ async fn default_binding(
         b["metadata"]["annotations"] =
             json!({crate::controllers::apibinding::BINDER_ANNOTATION: owner});
     }
-    let provider = state.clusters.resolve(export_path).map(|lc| lc.name);
+    let provider = state.clusters.resolve(export_path).await.map(|lc| lc.name);
     if let Some(provider) = provider
         && let Ok(Some(e)) = types::get(
             &state.store.storage,
@@ -196,8 +197,9 @@ async fn list_all(state: &AppState, prefix: bytes::Bytes, at: ReadAt) -> Vec<(St
 }
 
 /// Creates root's LogicalCluster and the built-in types if missing, and
-/// makes every existing workspace addressable by path. Returns the
-/// revision the workspaces were read at.
+/// starts the watch that makes every workspace addressable by path
+/// ([`crate::tenancy::index`]). Returns the revision the controller's
+/// watches start from.
 pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
     let lc_def = def(state, "core.kcp.io", "logicalclusters");
     let root_lc = json!({
@@ -225,42 +227,11 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
             .map_err(|e| e.to_string())?;
     }
 
-    let rev = state.store.storage.current_revision();
-    let all = list_all(state, workspaces().all_clusters(), ReadAt::Revision(rev)).await;
-    // child cluster → (parent cluster, segment)
-    let mut parent_of: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (cluster, ws) in &all {
-        if let Some(child) = ws.pointer("/spec/cluster").and_then(Value::as_str)
-            && !child.is_empty()
-        {
-            parent_of.insert(
-                child.to_string(),
-                (cluster.clone(), meta::name(ws).to_string()),
-            );
-        }
-    }
-    for child in parent_of.keys() {
-        if let Some(path) = path_of(child, &parent_of) {
-            state.clusters.register(child, &path);
-        }
-    }
-    Ok(rev)
-}
-
-fn path_of(cluster: &str, parent_of: &BTreeMap<String, (String, String)>) -> Option<String> {
-    let mut segments = Vec::new();
-    let mut at = cluster.to_string();
-    while at != ROOT {
-        let (parent, seg) = parent_of.get(&at)?;
-        segments.push(seg.clone());
-        at = parent.clone();
-        if segments.len() > 1000 {
-            return None;
-        }
-    }
-    segments.push(ROOT.to_string());
-    segments.reverse();
-    Some(segments.join(":"))
+    // Every existing workspace addressable before the controller starts.
+    crate::tenancy::index::follow(state)
+        .await
+        .map_err(|e| format!("indexing workspaces: {e}"))?;
+    Ok(state.store.storage.current_revision())
 }
 
 fn root_url(state: &AppState, path: &str) -> String {
@@ -332,7 +303,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     else {
         return Ok(Action::await_change());
     };
-    let Some(parent) = state.clusters.resolve(cluster) else {
+    let Some(parent) = state.clusters.resolve(cluster).await else {
         // The parent itself is going away; its deletion handles this one.
         return Ok(if meta::is_deleting(&ws) {
             Action::requeue(RETRY)
@@ -371,12 +342,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     {
         "" | "Scheduling" => schedule(state, cluster, name, &ws, &child, &path).await,
         "Initializing" => initialize(state, cluster, name, &child).await,
-        _ => {
-            if state.clusters.resolve(&child).is_none() {
-                state.clusters.register(&child, &path);
-            }
-            Ok(Action::await_change())
-        }
+        _ => Ok(Action::await_change()),
     }
 }
 
@@ -418,7 +384,6 @@ async fn schedule(
         Ok(None) => (Vec::new(), Vec::new()),
         Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
     };
-    state.clusters.register(child, path);
     // The server's own initializer runs before the LogicalCluster exists,
     // so a workspace of the built-in types is Ready in one pass (five
     // writes) instead of going through Initializing.
@@ -654,8 +619,7 @@ async fn delete_subtree(state: &AppState, child: &str) -> Result<Cleanup, Error>
         return Ok(Cleanup::Pending(Action::requeue(RETRY)));
     }
     purge(state, child).await?;
-    state.clusters.unregister(child);
-    state.authz.invalidate(child);
+    state.clusters.forget_apis(child);
     Ok(Cleanup::Done)
 }
 

@@ -273,7 +273,7 @@ async fn admit(
             return Err(Status::unauthorized().into());
         }
     };
-    let cluster = state.clusters.resolve(cluster_sel);
+    let cluster = state.clusters.resolve(cluster_sel).await;
     let cluster_name = cluster.as_ref().map(|c| c.name.as_str());
     if let Some(c) = &cluster {
         audit.workspace = c.path.clone();

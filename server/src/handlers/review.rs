@@ -1262,7 +1262,6 @@ mod tests {
             )
             .await
             .unwrap();
-        state.authz.invalidate(ROOT);
     }
 
     async fn ask(state: &AppState, user: &UserInfo, path: &str, body: Value) -> Value {
@@ -1277,7 +1276,7 @@ mod tests {
             .body(Body::from(body.to_string()))
             .unwrap()
             .into_parts();
-        let cluster = state.clusters.resolve(ROOT).unwrap();
+        let cluster = state.clusters.resolve(ROOT).await.unwrap();
         let resp = handle(state, &cluster, user, req, parts, body)
             .await
             .unwrap();

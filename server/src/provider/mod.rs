@@ -167,7 +167,7 @@ async fn handle_seated(
         Ok(Some(u)) => u,
         _ => return Err(Status::unauthorized().into()),
     };
-    let provider = state.clusters.resolve(provider_sel);
+    let provider = state.clusters.resolve(provider_sel).await;
     let user = scope_to_cluster(user, provider.as_ref().map(|p| p.name.as_str()));
     let req_attrs =
         crate::authz::request::attributes(&user, &parts.method, rest, parts.uri.query());
@@ -237,6 +237,7 @@ async fn handle_seated(
         state
             .clusters
             .resolve(ws)
+            .await
             .ok_or_else(|| not_bound(ws, &provider, export_name))?
     };
     audit.cluster = consumer.name.clone();

@@ -187,8 +187,8 @@ pub(crate) fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
 
 pub struct Store {
     pub storage: Arc<dyn Storage>,
-    /// Authorization policy; RBAC writes through this store invalidate it,
-    /// and admission consults it for escalation checks.
+    /// Authorization policy, which admission consults for escalation
+    /// checks (its cache follows RBAC writes through a storage watch).
     pub authz: Arc<crate::authz::Authorizer>,
     sentinel: Sentinel,
     namespaces: Keyspace,
@@ -220,14 +220,6 @@ impl Store {
             cluster: ctx.cluster,
             user: ctx.user,
             dry_run: ctx.dry_run,
-        }
-    }
-
-    /// After any write attempt on an RBAC object (even a failed one: being
-    /// conservative costs one rebuild), the workspace's policy is stale.
-    fn written(&self, ctx: &WriteCtx<'_>) {
-        if !ctx.dry_run && ctx.def.group == crate::authz::cache::RBAC_GROUP {
-            self.authz.invalidate(ctx.cluster);
         }
     }
 
@@ -606,17 +598,6 @@ impl Store {
     pub async fn create(
         &self,
         ctx: &WriteCtx<'_>,
-        obj: Value,
-        warnings: Vec<String>,
-    ) -> ApiResult<WriteResult> {
-        let r = self.create_inner(ctx, obj, warnings).await;
-        self.written(ctx);
-        r
-    }
-
-    async fn create_inner(
-        &self,
-        ctx: &WriteCtx<'_>,
         mut obj: Value,
         mut warnings: Vec<String>,
     ) -> ApiResult<WriteResult> {
@@ -845,20 +826,6 @@ impl Store {
         &self,
         ctx: &WriteCtx<'_>,
         name: &str,
-        mutate: F,
-    ) -> ApiResult<WriteResult>
-    where
-        F: FnMut(Option<Value>) -> ApiResult<Mutation>,
-    {
-        let r = self.update_with_inner(ctx, name, mutate).await;
-        self.written(ctx);
-        r
-    }
-
-    async fn update_with_inner<F>(
-        &self,
-        ctx: &WriteCtx<'_>,
-        name: &str,
         mut mutate: F,
     ) -> ApiResult<WriteResult>
     where
@@ -1029,17 +996,6 @@ impl Store {
     // ---------------------------------------------------------------- delete
 
     pub async fn delete(
-        &self,
-        ctx: &WriteCtx<'_>,
-        name: &str,
-        opts: &DeleteOpts,
-    ) -> ApiResult<Deleted> {
-        let r = self.delete_inner(ctx, name, opts).await;
-        self.written(ctx);
-        r
-    }
-
-    async fn delete_inner(
         &self,
         ctx: &WriteCtx<'_>,
         name: &str,

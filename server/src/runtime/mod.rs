@@ -14,6 +14,8 @@
 //! - [`backoff`]: the exponential delay both use.
 //! - [`finalizer`]: clean up, then drop a finalizer.
 //! - [`leader`]: the leader-election hook (a no-op for the single binary).
+//! - [`reflector`]: caches fed by storage watches, with read-your-writes
+//!   ([`Reflector::synced`]); every replica runs its own.
 //!
 //! Reconciles are level-triggered: a key says *what* to look at, never
 //! *what happened*; the reconcile reads the current state and makes the
@@ -26,6 +28,7 @@ pub mod controller;
 pub mod finalizer;
 pub mod leader;
 pub mod queue;
+pub mod reflector;
 pub mod watcher;
 
 #[cfg(test)]
@@ -35,4 +38,5 @@ pub use action::Action;
 pub use backoff::Backoff;
 pub use controller::Controller;
 pub use leader::{AlwaysLeader, LeaderElector, Lease};
+pub use reflector::{Reflector, Sink};
 pub use watcher::{Change, ChangeKind, Watch};

@@ -514,3 +514,74 @@ async fn runs_only_while_leading() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+/// What a reflector handed its sink.
+#[derive(Default)]
+struct Recorded {
+    keys: Mutex<Vec<Bytes>>,
+    resets: Mutex<usize>,
+}
+
+impl Sink for Recorded {
+    fn apply(&self, change: &Change) {
+        self.keys.lock().push(change.key.clone());
+    }
+    fn reset(&self, _: &[u8]) {
+        *self.resets.lock() += 1;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reflector_applies_waits_resumes_and_resets() {
+    let s = Arc::new(Scripted::default());
+    *s.revision.lock() = 10;
+    let first = s.next_stream();
+    s.watches.lock().push_back(Script::Expired);
+    let after_reset = s.next_stream();
+    let sink = Arc::new(Recorded::default());
+    let storage: Arc<dyn Storage> = s.clone();
+    let r = Reflector::spawn(
+        "test",
+        storage,
+        vec![Bytes::from_static(b"g/")],
+        sink.clone(),
+        Backoff::new(10 * MS, 100 * MS),
+    );
+    // Nothing committed since it started: synced at once.
+    assert!(r.synced(Duration::ZERO).await);
+    // A write commits at 12; until the watch delivers it, not synced.
+    *s.revision.lock() = 12;
+    let start = Instant::now();
+    assert!(!r.synced(5 * MS).await);
+    assert_eq!(start.elapsed(), 5 * MS, "waits the whole timeout");
+    first.send(event("g/r/c1/ns/a", 11)).unwrap();
+    assert!(!r.synced(5 * MS).await, "11 is not 12");
+    first.send(Ok(WatchItem::Progress(12))).unwrap();
+    assert!(r.synced(Duration::from_secs(1)).await);
+    assert_eq!(
+        sink.keys.lock().as_slice(),
+        [Bytes::from_static(b"g/r/c1/ns/a")]
+    );
+    // The stream breaks; its resume point (12) has expired: the sink is
+    // reset and the watch starts over at the current revision.
+    first.send(Err(Error::WatcherTooSlow)).unwrap();
+    *s.revision.lock() = 20;
+    until(|| *sink.resets.lock() == 1).await;
+    until(|| s.watch_calls.lock().len() == 3).await;
+    assert_eq!(s.watch_calls.lock().as_slice(), [10, 12, 20]);
+    assert!(r.synced(Duration::ZERO).await);
+    after_reset.send(event("g/r/c2//b", 21)).unwrap();
+    *s.revision.lock() = 21;
+    assert!(r.synced(Duration::from_secs(1)).await);
+    assert_eq!(sink.keys.lock().len(), 2);
+    // Dropped: its task stops, later changes reach nobody.
+    drop(r);
+    tokio::task::yield_now().await;
+    let _ = after_reset.send(event("g/r/c2//c", 22));
+    tokio::time::sleep(10 * MS).await;
+    assert_eq!(sink.keys.lock().len(), 2);
+    assert!(
+        after_reset.is_closed(),
+        "the aborted task dropped its stream"
+    );
+}

@@ -9,12 +9,13 @@
 //! stable, random *logical-cluster name* that keys its storage; the path
 //! can be resolved by walking `Workspace` objects from `root`, and the
 //! server keeps both in its in-memory cluster index (`cluster.rs`), which
-//! is rebuilt from storage at start-up.
+//! a watch of every Workspace fills and keeps current ([`index`]).
 //!
 //! Creating a workspace costs a few storage writes (the Workspace, the
 //! child's LogicalCluster, the `default` namespace and status updates) and
 //! no thread, task or controller of its own.
 
+pub mod index;
 pub mod logicalcluster;
 pub mod types;
 pub mod workspace;

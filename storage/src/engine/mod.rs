@@ -462,6 +462,17 @@ impl Storage for SledStorage {
         }
     }
 
+    async fn watch_tracked(&self, prefix: Bytes, after_revision: u64) -> Result<EventStream> {
+        self.hub.track(&prefix);
+        self.watch(prefix, after_revision).await
+    }
+
+    fn last_change(&self, prefix: &[u8]) -> u64 {
+        self.hub
+            .last_change(prefix)
+            .unwrap_or_else(|| self.current_revision())
+    }
+
     fn current_revision(&self) -> u64 {
         self.published.load().revision
     }

@@ -1,0 +1,275 @@
+//! Caches fed by storage watches.
+//!
+//! A [`Reflector`] follows storage prefixes (across every logical cluster)
+//! and hands each change to the cache that owns it ([`Sink`]). This is how
+//! in-memory state stays right whoever wrote it — this server, a controller,
+//! another replica on the same etcd: nothing updates a cache as a side
+//! effect of its own write.
+//!
+//! - **Read-your-writes**: [`Reflector::synced`] waits until every change
+//!   under the prefixes committed before the call has been applied
+//!   (storage's [`last_change`](trellis_storage::Storage::last_change), the
+//!   newest change under a tracked prefix), so a request that starts after
+//!   a write was acknowledged sees it — what kube-apiserver's consistent
+//!   reads from its watch cache give. Unrelated writes do not make it wait.
+//!   If the watch cannot catch up in time (it broke and is resuming),
+//!   `synced` says so and the caller reads storage itself.
+//! - **Resume**: a stream that ends or breaks is reopened after the last
+//!   revision applied, after a [`Backoff`] pause; nothing is missed.
+//! - **List**: a reflector made with [`Reflector::start`] first lists its
+//!   prefixes at one revision and applies every record as
+//!   [`ChangeKind::Listed`], then watches after that revision; one made with
+//!   [`Reflector::spawn`] only watches (its sink fills itself from storage
+//!   on demand, e.g. the RBAC policy cache).
+//! - **Reset**: history that expired (410) means changes were lost, so the
+//!   sink is told to drop what came from the prefix ([`Sink::reset`]), the
+//!   prefix is listed again if the reflector lists, and the watch starts
+//!   again at the current revision.
+//!
+//! The watch tasks stop when the reflector is dropped or the store closes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::Notify;
+use trellis_storage::{EventKind, ListOptions, ReadAt, Storage, WatchItem};
+
+use super::backoff::Backoff;
+use super::watcher::{Change, ChangeKind};
+
+/// The cache a reflector feeds.
+pub trait Sink: Send + Sync + 'static {
+    /// One committed change, in revision order per prefix.
+    fn apply(&self, change: &Change);
+    /// Changes under `prefix` were lost: forget what came from it.
+    fn reset(&self, prefix: &[u8]);
+}
+
+/// Follows prefixes into a [`Sink`]; see the module docs.
+pub struct Reflector {
+    storage: Arc<dyn Storage>,
+    /// Each prefix with the revision applied up to.
+    prefixes: Vec<(Bytes, Arc<AtomicU64>)>,
+    moved: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Reflector {
+    /// Starts following `prefixes` after the current revision: the sink
+    /// holds nothing yet, or only what it read from storage before this
+    /// call. Must be called inside a tokio runtime.
+    pub fn spawn(
+        name: &'static str,
+        storage: Arc<dyn Storage>,
+        prefixes: Vec<Bytes>,
+        sink: Arc<dyn Sink>,
+        backoff: Backoff,
+    ) -> Reflector {
+        let from = storage.current_revision();
+        Self::follow_from(name, storage, prefixes, sink, backoff, from, false)
+    }
+
+    /// Lists `prefixes` into the sink at the current revision, then
+    /// follows them; the sink is complete when this returns.
+    pub async fn start(
+        name: &'static str,
+        storage: Arc<dyn Storage>,
+        prefixes: Vec<Bytes>,
+        sink: Arc<dyn Sink>,
+        backoff: Backoff,
+    ) -> trellis_storage::Result<Reflector> {
+        let from = storage.current_revision();
+        for prefix in &prefixes {
+            list_into(&*storage, prefix, from, &*sink).await?;
+        }
+        Ok(Self::follow_from(
+            name, storage, prefixes, sink, backoff, from, true,
+        ))
+    }
+
+    fn follow_from(
+        name: &'static str,
+        storage: Arc<dyn Storage>,
+        prefixes: Vec<Bytes>,
+        sink: Arc<dyn Sink>,
+        backoff: Backoff,
+        from: u64,
+        relist: bool,
+    ) -> Reflector {
+        let moved = Arc::new(Notify::new());
+        let mut tracked = Vec::new();
+        let mut tasks = Vec::new();
+        for prefix in prefixes {
+            let applied = Arc::new(AtomicU64::new(from));
+            tracked.push((prefix.clone(), applied.clone()));
+            let task = Task {
+                name,
+                storage: storage.clone(),
+                prefix,
+                applied,
+                moved: moved.clone(),
+                sink: sink.clone(),
+                backoff,
+                relist,
+            };
+            tasks.push(tokio::spawn(task.run()));
+        }
+        Reflector {
+            storage,
+            prefixes: tracked,
+            moved,
+            tasks,
+        }
+    }
+
+    /// Whether every change committed before now has been applied, waiting
+    /// up to `timeout` for it; `false` means the caller must not trust the
+    /// sink for this read.
+    pub async fn synced(&self, timeout: Duration) -> bool {
+        let targets: Vec<u64> = self
+            .prefixes
+            .iter()
+            .map(|(p, _)| self.storage.last_change(p))
+            .collect();
+        let caught_up = || {
+            self.prefixes
+                .iter()
+                .zip(&targets)
+                .all(|((_, applied), target)| applied.load(Ordering::Acquire) >= *target)
+        };
+        if caught_up() {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if caught_up() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return caught_up();
+            }
+        }
+    }
+}
+
+/// Every record under `prefix` at `revision`, applied as listed.
+async fn list_into(
+    storage: &dyn Storage,
+    prefix: &Bytes,
+    revision: u64,
+    sink: &dyn Sink,
+) -> trellis_storage::Result<()> {
+    let page = storage
+        .list(ListOptions::all(prefix.clone(), ReadAt::Revision(revision)))
+        .await?;
+    for r in page.items {
+        sink.apply(&Change {
+            kind: ChangeKind::Listed,
+            key: r.key,
+            value: r.value,
+        });
+    }
+    Ok(())
+}
+
+/// The task behind one prefix: watch, apply, resume; until aborted or the
+/// store closes.
+struct Task {
+    name: &'static str,
+    storage: Arc<dyn Storage>,
+    prefix: Bytes,
+    applied: Arc<AtomicU64>,
+    moved: Arc<Notify>,
+    sink: Arc<dyn Sink>,
+    backoff: Backoff,
+    /// List the prefix again after a reset.
+    relist: bool,
+}
+
+impl Task {
+    fn advance(&self, to: u64) {
+        self.applied.fetch_max(to, Ordering::AcqRel);
+        self.moved.notify_waiters();
+    }
+
+    async fn run(self) {
+        let name = self.name;
+        let mut after = self.applied.load(Ordering::Acquire);
+        let mut failures = 0u32;
+        loop {
+            match self.storage.watch_tracked(self.prefix.clone(), after).await {
+                Ok(mut stream) => {
+                    while let Some(item) = stream.next().await {
+                        match item {
+                            Ok(WatchItem::Event(e)) => {
+                                let kind = match e.kind {
+                                    EventKind::Added => ChangeKind::Added,
+                                    EventKind::Modified => ChangeKind::Modified,
+                                    EventKind::Deleted => ChangeKind::Deleted,
+                                };
+                                self.sink.apply(&Change {
+                                    kind,
+                                    key: e.key.clone(),
+                                    value: e.value.clone(),
+                                });
+                                after = after.max(e.revision);
+                                failures = 0;
+                            }
+                            Ok(WatchItem::Progress(r)) => after = after.max(r),
+                            Err(e) => {
+                                tracing::info!(cache = name, error = %e, after, "cache watch broke; resuming");
+                                break;
+                            }
+                        }
+                        self.advance(after);
+                    }
+                }
+                Err(trellis_storage::Error::Expired { requested, oldest }) => {
+                    tracing::info!(
+                        cache = name,
+                        requested,
+                        oldest,
+                        "cache watch history expired; resetting the cache"
+                    );
+                    // What the sink holds may be stale; it starts over from
+                    // storage as of `now`.
+                    let now = self.storage.current_revision();
+                    self.sink.reset(&self.prefix);
+                    if self.relist
+                        && let Err(e) =
+                            list_into(&*self.storage, &self.prefix, now, &*self.sink).await
+                    {
+                        // Retried as another expiry: `after` stays put.
+                        tracing::warn!(cache = name, error = %e, "relisting a cache failed");
+                        failures += 1;
+                        tokio::time::sleep(self.backoff.delay(failures)).await;
+                        continue;
+                    }
+                    after = now;
+                    self.advance(now);
+                    continue;
+                }
+                Err(trellis_storage::Error::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(cache = name, error = %e, "opening a cache watch failed");
+                }
+            }
+            failures += 1;
+            tokio::time::sleep(self.backoff.delay(failures)).await;
+        }
+    }
+}
