@@ -156,6 +156,13 @@ impl Paths {
         {
             m.remove(&old.path);
         }
+        // A path has one cluster: one that held it loses its name entry
+        // too, so removing it later cannot take the path from `name`.
+        if let Some(other) = m.get(path).cloned()
+            && other.name != name
+        {
+            m.remove(&other.name);
+        }
         m.insert(name.to_string(), lc.clone());
         m.insert(path.to_string(), lc);
     }
@@ -224,12 +231,6 @@ impl Clusters {
                 "Workspace watch is behind; resolving from the index as it is"
             );
         }
-        self.paths.get(path_or_name)
-    }
-
-    /// [`resolve`](Self::resolve) without waiting for the index: for code
-    /// that cannot wait and can live with a workspace a moment too new.
-    pub fn resolve_now(&self, path_or_name: &str) -> Option<LogicalCluster> {
         self.paths.get(path_or_name)
     }
 

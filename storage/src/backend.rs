@@ -122,20 +122,21 @@ pub trait Storage: Send + Sync + 'static {
     /// `after_revision`, then live events. `Expired` if that history is gone.
     async fn watch(&self, prefix: Bytes, after_revision: u64) -> Result<EventStream>;
 
-    /// [`watch`](Self::watch), for a cache the server keeps: from now on
-    /// the store keeps track of the newest change under `prefix`, which
+    /// For a cache the server keeps: from now on the store keeps track of
+    /// the newest change under `prefix`, which
     /// [`last_change`](Self::last_change) reports. Meant for a handful of
-    /// prefixes (tracking costs every commit a prefix comparison each).
-    async fn watch_tracked(&self, prefix: Bytes, after_revision: u64) -> Result<EventStream> {
-        self.watch(prefix, after_revision).await
+    /// prefixes (tracking costs every commit a prefix comparison each);
+    /// idempotent. A backend that cannot track does nothing.
+    fn track(&self, prefix: &Bytes) {
+        let _ = prefix;
     }
 
     /// A revision a watch of `prefix` must have delivered (as an event or a
     /// progress notification) to include every change under `prefix`
     /// committed before this call: read-your-writes for caches. Exact for
-    /// prefixes watched with [`watch_tracked`](Self::watch_tracked) by a
-    /// backend that tracks them; the current revision otherwise, which is
-    /// always enough but may mean waiting for a progress notification.
+    /// [tracked](Self::track) prefixes of a backend that tracks them; the
+    /// current revision otherwise, which is always enough but may mean
+    /// waiting for a progress notification.
     fn last_change(&self, prefix: &[u8]) -> u64 {
         let _ = prefix;
         self.current_revision()

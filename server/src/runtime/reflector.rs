@@ -12,8 +12,9 @@
 //!   newest change under a tracked prefix), so a request that starts after
 //!   a write was acknowledged sees it — what kube-apiserver's consistent
 //!   reads from its watch cache give. Unrelated writes do not make it wait.
-//!   If the watch cannot catch up in time (it broke and is resuming),
-//!   `synced` says so and the caller reads storage itself.
+//!   If the watch cannot catch up in time (it broke and is resuming, or
+//!   the sink is being refilled), `synced` says so and the caller decides:
+//!   the RBAC cache reads storage itself, the path index answers as it is.
 //! - **Resume**: a stream that ends or breaks is reopened after the last
 //!   revision applied, after a [`Backoff`] pause; nothing is missed.
 //! - **List**: a reflector made with [`Reflector::start`] first lists its
@@ -24,12 +25,16 @@
 //! - **Reset**: history that expired (410) means changes were lost, so the
 //!   sink is told to drop what came from the prefix ([`Sink::reset`]), the
 //!   prefix is listed again if the reflector lists, and the watch starts
-//!   again at the current revision.
+//!   again at the current revision. Until that is done the prefix does not
+//!   count as synced. The same happens after [`RESET_AFTER`] fruitless
+//!   attempts in a row to follow the watch (it cannot resume, so it starts
+//!   over) and after a sink panicked (what it holds may be half-applied).
 //!
 //! The watch tasks stop when the reflector is dropped or the store closes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,11 +53,24 @@ pub trait Sink: Send + Sync + 'static {
     fn reset(&self, prefix: &[u8]);
 }
 
+/// Attempts in a row to follow a watch that delivered nothing (it failed
+/// to open, or ended at once) after which it starts over from the current
+/// revision.
+pub const RESET_AFTER: u32 = 5;
+
+/// How far one prefix's sink is.
+#[derive(Default)]
+struct Cursor {
+    /// Every change up to here is applied...
+    applied: AtomicU64,
+    /// ...unless the sink is being reset and refilled.
+    resetting: AtomicBool,
+}
+
 /// Follows prefixes into a [`Sink`]; see the module docs.
 pub struct Reflector {
     storage: Arc<dyn Storage>,
-    /// Each prefix with the revision applied up to.
-    prefixes: Vec<(Bytes, Arc<AtomicU64>)>,
+    prefixes: Vec<(Bytes, Arc<Cursor>)>,
     moved: Arc<Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -76,6 +94,9 @@ impl Reflector {
         sink: Arc<dyn Sink>,
         backoff: Backoff,
     ) -> Reflector {
+        for prefix in &prefixes {
+            storage.track(prefix);
+        }
         let from = storage.current_revision();
         Self::follow_from(name, storage, prefixes, sink, backoff, from, false)
     }
@@ -89,6 +110,9 @@ impl Reflector {
         sink: Arc<dyn Sink>,
         backoff: Backoff,
     ) -> trellis_storage::Result<Reflector> {
+        for prefix in &prefixes {
+            storage.track(prefix);
+        }
         let from = storage.current_revision();
         for prefix in &prefixes {
             list_into(&*storage, prefix, from, &*sink).await?;
@@ -111,13 +135,16 @@ impl Reflector {
         let mut tracked = Vec::new();
         let mut tasks = Vec::new();
         for prefix in prefixes {
-            let applied = Arc::new(AtomicU64::new(from));
-            tracked.push((prefix.clone(), applied.clone()));
+            let cursor = Arc::new(Cursor {
+                applied: AtomicU64::new(from),
+                resetting: AtomicBool::new(false),
+            });
+            tracked.push((prefix.clone(), cursor.clone()));
             let task = Task {
                 name,
                 storage: storage.clone(),
                 prefix,
-                applied,
+                cursor,
                 moved: moved.clone(),
                 sink: sink.clone(),
                 backoff,
@@ -143,10 +170,9 @@ impl Reflector {
             .map(|(p, _)| self.storage.last_change(p))
             .collect();
         let caught_up = || {
-            self.prefixes
-                .iter()
-                .zip(&targets)
-                .all(|((_, applied), target)| applied.load(Ordering::Acquire) >= *target)
+            self.prefixes.iter().zip(&targets).all(|((_, c), target)| {
+                !c.resetting.load(Ordering::Acquire) && c.applied.load(Ordering::Acquire) >= *target
+            })
         };
         if caught_up() {
             return true;
@@ -192,7 +218,7 @@ struct Task {
     name: &'static str,
     storage: Arc<dyn Storage>,
     prefix: Bytes,
-    applied: Arc<AtomicU64>,
+    cursor: Arc<Cursor>,
     moved: Arc<Notify>,
     sink: Arc<dyn Sink>,
     backoff: Backoff,
@@ -200,76 +226,150 @@ struct Task {
     relist: bool,
 }
 
+/// Why a followed stream stopped.
+enum Stopped {
+    /// Resume after the last revision applied.
+    Resume,
+    /// Start over: what the sink holds cannot be trusted.
+    StartOver,
+}
+
 impl Task {
     fn advance(&self, to: u64) {
-        self.applied.fetch_max(to, Ordering::AcqRel);
+        self.cursor.applied.fetch_max(to, Ordering::AcqRel);
         self.moved.notify_waiters();
     }
 
     async fn run(self) {
         let name = self.name;
-        let mut after = self.applied.load(Ordering::Acquire);
+        let mut after = self.cursor.applied.load(Ordering::Acquire);
         let mut failures = 0u32;
+        let mut must_start_over = false;
         loop {
-            match self.storage.watch_tracked(self.prefix.clone(), after).await {
-                Ok(mut stream) => {
-                    while let Some(item) = stream.next().await {
-                        match item {
-                            Ok(WatchItem::Event(e)) => {
-                                let kind = match e.kind {
-                                    EventKind::Added => ChangeKind::Added,
-                                    EventKind::Modified => ChangeKind::Modified,
-                                    EventKind::Deleted => ChangeKind::Deleted,
-                                };
-                                self.sink.apply(&Change {
-                                    kind,
-                                    key: e.key.clone(),
-                                    value: e.value.clone(),
-                                });
-                                after = after.max(e.revision);
-                                failures = 0;
-                            }
-                            Ok(WatchItem::Progress(r)) => after = after.max(r),
-                            Err(e) => {
-                                tracing::info!(cache = name, error = %e, after, "cache watch broke; resuming");
-                                break;
-                            }
-                        }
-                        self.advance(after);
+            if must_start_over {
+                match self.start_over().await {
+                    Ok(now) => {
+                        after = now;
+                        failures = 0;
+                        must_start_over = false;
                     }
+                    Err(e) => {
+                        tracing::warn!(cache = name, error = %e, "refilling a cache failed");
+                        failures += 1;
+                        tokio::time::sleep(self.backoff.delay(failures)).await;
+                    }
+                }
+                continue;
+            }
+            let stopped = match self.storage.watch(self.prefix.clone(), after).await {
+                Ok(stream) => {
+                    let (stopped, delivered) = self.follow(stream, &mut after).await;
+                    if delivered {
+                        failures = 0;
+                    }
+                    stopped
                 }
                 Err(trellis_storage::Error::Expired { requested, oldest }) => {
                     tracing::info!(
                         cache = name,
                         requested,
                         oldest,
-                        "cache watch history expired; resetting the cache"
+                        "cache watch history expired; starting over"
                     );
-                    // What the sink holds may be stale; it starts over from
-                    // storage as of `now`.
-                    let now = self.storage.current_revision();
-                    self.sink.reset(&self.prefix);
-                    if self.relist
-                        && let Err(e) =
-                            list_into(&*self.storage, &self.prefix, now, &*self.sink).await
-                    {
-                        // Retried as another expiry: `after` stays put.
-                        tracing::warn!(cache = name, error = %e, "relisting a cache failed");
-                        failures += 1;
-                        tokio::time::sleep(self.backoff.delay(failures)).await;
-                        continue;
-                    }
-                    after = now;
-                    self.advance(now);
-                    continue;
+                    Stopped::StartOver
                 }
                 Err(trellis_storage::Error::Closed) => return,
                 Err(e) => {
-                    tracing::warn!(cache = name, error = %e, "opening a cache watch failed");
+                    tracing::warn!(cache = name, error = %e, failures, "opening a cache watch failed");
+                    if failures + 1 >= RESET_AFTER {
+                        Stopped::StartOver
+                    } else {
+                        Stopped::Resume
+                    }
                 }
+            };
+            if let Stopped::StartOver = stopped {
+                must_start_over = true;
+                continue;
             }
             failures += 1;
             tokio::time::sleep(self.backoff.delay(failures)).await;
         }
+    }
+
+    /// Applies one stream until it ends; why it stopped, and whether it
+    /// delivered anything.
+    async fn follow(
+        &self,
+        mut stream: trellis_storage::EventStream,
+        after: &mut u64,
+    ) -> (Stopped, bool) {
+        let mut delivered = false;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(WatchItem::Event(e)) => {
+                    let kind = match e.kind {
+                        EventKind::Added => ChangeKind::Added,
+                        EventKind::Modified => ChangeKind::Modified,
+                        EventKind::Deleted => ChangeKind::Deleted,
+                    };
+                    let change = Change {
+                        kind,
+                        key: e.key.clone(),
+                        value: e.value.clone(),
+                    };
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| self.sink.apply(&change)))
+                        .is_err()
+                    {
+                        tracing::error!(
+                            cache = self.name,
+                            revision = e.revision,
+                            "a cache failed to apply a change; starting over"
+                        );
+                        return (Stopped::StartOver, delivered);
+                    }
+                    *after = (*after).max(e.revision);
+                }
+                Ok(WatchItem::Progress(r)) => *after = (*after).max(r),
+                Err(e) => {
+                    tracing::info!(cache = self.name, error = %e, after = *after, "cache watch broke; resuming");
+                    return (Stopped::Resume, delivered);
+                }
+            }
+            delivered = true;
+            self.advance(*after);
+        }
+        (Stopped::Resume, delivered)
+    }
+
+    /// Drops what the sink holds of the prefix and refills it as of the
+    /// current revision (which it returns); the prefix is not synced
+    /// meanwhile.
+    async fn start_over(&self) -> Result<u64, String> {
+        self.cursor.resetting.store(true, Ordering::Release);
+        let now = self.storage.current_revision();
+        let refill = async {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.sink.reset(&self.prefix)))
+                .map_err(|_| "the cache panicked while resetting".to_string())?;
+            if self.relist {
+                let listed = futures::FutureExt::catch_unwind(AssertUnwindSafe(list_into(
+                    &*self.storage,
+                    &self.prefix,
+                    now,
+                    &*self.sink,
+                )))
+                .await
+                .map_err(|_| "the cache panicked while relisting".to_string())?;
+                listed.map_err(|e| e.to_string())?;
+            }
+            Ok(now)
+        };
+        let result = refill.await;
+        if result.is_ok() {
+            self.cursor.applied.fetch_max(now, Ordering::AcqRel);
+            self.cursor.resetting.store(false, Ordering::Release);
+            self.moved.notify_waiters();
+        }
+        result
     }
 }

@@ -15,6 +15,7 @@ use trellis_storage::{
     Stats, Storage, Value, WatchItem,
 };
 
+use super::reflector::RESET_AFTER;
 use super::*;
 
 const MS: Duration = Duration::from_millis(1);
@@ -22,6 +23,8 @@ const MS: Duration = Duration::from_millis(1);
 /// What the next `watch` call answers.
 enum Script {
     Expired,
+    /// A failure other than expiry.
+    Fail,
     Stream(mpsc::UnboundedReceiver<Result<WatchItem>>),
 }
 
@@ -35,6 +38,8 @@ struct Scripted {
     /// `after_revision` of each watch call.
     watch_calls: Mutex<Vec<u64>>,
     list_calls: Mutex<usize>,
+    /// Lists that fail before they answer again.
+    failing_lists: Mutex<usize>,
 }
 
 impl Scripted {
@@ -73,6 +78,13 @@ impl Storage for Scripted {
 
     async fn list(&self, opts: ListOptions) -> Result<ListResult> {
         *self.list_calls.lock() += 1;
+        {
+            let mut failing = self.failing_lists.lock();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(Error::Engine("scripted list failure".into()));
+            }
+        }
         let items = self
             .records
             .lock()
@@ -112,6 +124,7 @@ impl Storage for Scripted {
                 requested: after_revision,
                 oldest: after_revision + 100,
             }),
+            Some(Script::Fail) => Err(Error::Engine("scripted failure".into())),
             Some(Script::Stream(rx)) => Ok(Box::pin(tokio_stream_from(rx))),
             // Unscripted: a healthy watch on which nothing happens.
             None => Ok(Box::pin(futures::stream::pending())),
@@ -524,6 +537,7 @@ struct Recorded {
 
 impl Sink for Recorded {
     fn apply(&self, change: &Change) {
+        assert!(!change.key.ends_with(b"/poison"), "a sink bug");
         self.keys.lock().push(change.key.clone());
     }
     fn reset(&self, _: &[u8]) {
@@ -584,4 +598,81 @@ async fn a_reflector_applies_waits_resumes_and_resets() {
         after_reset.is_closed(),
         "the aborted task dropped its stream"
     );
+}
+
+/// A sink that panics, and a watch that cannot be reopened, both end in
+/// starting over from the current revision; the prefix is not synced
+/// until that is done.
+#[tokio::test(start_paused = true)]
+async fn a_reflector_starts_over_after_a_panic_or_repeated_failures() {
+    let s = Arc::new(Scripted::default());
+    *s.revision.lock() = 10;
+    let first = s.next_stream();
+    let second = s.next_stream();
+    // The second stream ending is one fruitless attempt; these make
+    // RESET_AFTER in a row.
+    for _ in 1..RESET_AFTER {
+        s.watches.lock().push_back(Script::Fail);
+    }
+    let sink = Arc::new(Recorded::default());
+    let storage: Arc<dyn Storage> = s.clone();
+    let r = Reflector::spawn(
+        "test",
+        storage,
+        vec![Bytes::from_static(b"g/")],
+        sink.clone(),
+        Backoff::new(10 * MS, 100 * MS),
+    );
+    tokio::task::yield_now().await;
+    *s.revision.lock() = 11;
+    first.send(event("g/r/c1/ns/poison", 11)).unwrap();
+    until(|| *sink.resets.lock() == 1).await;
+    assert!(r.synced(Duration::from_secs(1)).await);
+    assert!(
+        sink.keys.lock().is_empty(),
+        "the poisoned change was not applied"
+    );
+    assert_eq!(
+        s.watch_calls.lock().as_slice(),
+        [10, 11],
+        "started over at 11"
+    );
+    drop(second);
+    *s.revision.lock() = 30;
+    assert!(!r.synced(5 * MS).await, "30 is not applied yet");
+    until(|| *sink.resets.lock() == 2).await;
+    until(|| s.watch_calls.lock().last() == Some(&30)).await;
+    assert_eq!(
+        s.watch_calls.lock().as_slice(),
+        [10, 11, 11, 11, 11, 11, 30]
+    );
+    assert!(r.synced(Duration::ZERO).await);
+}
+
+/// While a listing reflector refills its sink after an expiry (here its
+/// relist fails twice first), the prefix is not synced, even though no
+/// new change was committed; then it is.
+#[tokio::test(start_paused = true)]
+async fn a_reflector_being_refilled_is_not_synced() {
+    let s = Arc::new(Scripted::default());
+    s.put("g/r/c1/ns/a", 10);
+    let sink = Arc::new(Recorded::default());
+    let storage: Arc<dyn Storage> = s.clone();
+    s.watches.lock().push_back(Script::Expired);
+    let r = Reflector::start(
+        "test",
+        storage,
+        vec![Bytes::from_static(b"g/")],
+        sink.clone(),
+        Backoff::new(10 * MS, 100 * MS),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sink.keys.lock().len(), 1, "listed before start returns");
+    *s.failing_lists.lock() = 2;
+    until(|| *sink.resets.lock() == 1).await;
+    assert!(!r.synced(5 * MS).await, "refilling");
+    until(|| *s.list_calls.lock() == 4).await;
+    assert!(r.synced(Duration::from_secs(1)).await);
+    assert_eq!(sink.keys.lock().len(), 2, "listed again");
 }

@@ -182,19 +182,21 @@ impl Sink for Tree {
         if cluster.is_empty() || cluster == ROOT || cluster.contains(':') {
             return;
         }
-        if links.held.get(&at) == Some(&cluster) && links.parent_of.get(&cluster) == Some(&at) {
-            // A status or metadata change: the usual case, nothing to do.
+        if links.held.get(&at) == Some(&cluster) {
+            // A status or metadata change (the usual case), or a Workspace
+            // whose cluster another one took over since: nothing to do.
             return;
         }
-        if let Some(old) = links.held.insert(at.clone(), cluster.clone())
-            && old != cluster
-        {
+        if let Some(old) = links.held.insert(at.clone(), cluster.clone()) {
             self.release(&mut links, &at, &old);
         }
-        if let Some(prev) = links.parent_of.insert(cluster.clone(), at.clone())
-            && let Some(kids) = links.children.get_mut(&prev.0)
-        {
-            kids.remove(&cluster);
+        if let Some(prev) = links.parent_of.insert(cluster.clone(), at.clone()) {
+            // Taken over: the subtree's old paths go before it is linked
+            // under its new parent (which may not be addressable).
+            if let Some(kids) = links.children.get_mut(&prev.0) {
+                kids.remove(&cluster);
+            }
+            self.unlink(&links, &cluster);
         }
         links
             .children
@@ -312,11 +314,46 @@ mod tests {
         t.apply(&ws(ChangeKind::Added, ROOT, "b", "c1"));
         assert_eq!(path(&t, "c1").as_deref(), Some("root:b"));
         assert_eq!(t.paths.get("root:a"), None);
+        // A later update of `a` does not take it back.
+        t.apply(&ws(ChangeKind::Modified, ROOT, "a", "c1"));
+        assert_eq!(path(&t, "c1").as_deref(), Some("root:b"));
         // `a` no longer holds c1: its deletion leaves `b`'s address.
         t.apply(&ws(ChangeKind::Deleted, ROOT, "a", "c1"));
         assert_eq!(path(&t, "c1").as_deref(), Some("root:b"));
         t.apply(&ws(ChangeKind::Deleted, ROOT, "b", "c1"));
         assert_eq!(t.paths.get("c1"), None);
+    }
+
+    /// A cluster taken over by a Workspace under a parent that is not
+    /// addressable (or under its own subtree) loses its old paths, with
+    /// its subtree's, instead of keeping them.
+    #[test]
+    fn a_take_over_drops_the_old_paths() {
+        let t = tree_with(&["c-a", "c-b", "c-x"]);
+        t.apply(&ws(ChangeKind::Added, ROOT, "a", "c-a"));
+        t.apply(&ws(ChangeKind::Added, "c-a", "b", "c-b"));
+        assert_eq!(path(&t, "c-b").as_deref(), Some("root:a:b"));
+        // Under an unaddressable parent: both paths go.
+        t.apply(&ws(ChangeKind::Added, "c-nowhere", "x", "c-a"));
+        for p in ["c-a", "c-b", "root:a", "root:a:b"] {
+            assert_eq!(t.paths.get(p), None, "{p}");
+        }
+        // Under its own child: a loop, reachable from nowhere.
+        t.apply(&ws(ChangeKind::Added, "c-b", "loop", "c-a"));
+        for p in ["c-a", "c-b", "root:a:b:loop"] {
+            assert_eq!(t.paths.get(p), None, "{p}");
+        }
+        // A path keeps one owner: a cluster taking another's path leaves
+        // the old owner unaddressable by name too, and removing the old
+        // owner later does not take the path away.
+        t.apply(&ws(ChangeKind::Added, ROOT, "x", "c-x"));
+        t.paths.insert("c-stale", "root:x");
+        assert_eq!(t.paths.get("c-x"), None);
+        t.paths.remove("c-x");
+        assert_eq!(
+            t.paths.get("root:x").map(|lc| lc.name).as_deref(),
+            Some("c-stale")
+        );
     }
 
     /// A cycle (only masters may pick `spec.cluster`) and a deep chain:

@@ -462,9 +462,8 @@ impl Storage for SledStorage {
         }
     }
 
-    async fn watch_tracked(&self, prefix: Bytes, after_revision: u64) -> Result<EventStream> {
-        self.hub.track(&prefix);
-        self.watch(prefix, after_revision).await
+    fn track(&self, prefix: &Bytes) {
+        self.hub.track(prefix);
     }
 
     fn last_change(&self, prefix: &[u8]) -> u64 {
