@@ -905,12 +905,15 @@ async fn lists_and_initial_watch_state_run_below_other_requests() {
     use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
     let dir = tempfile::tempdir().unwrap();
     let s = start_with_users("hostile_bulk_lane", &dir, TOKENS, &["--bulk-nice=17"]);
-    let api: Api<ConfigMap> = Api::namespaced(s.client_in("root", None).await, "default");
+    let client = s.client_in("root", None).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    // 300 × 64 KiB: a LIST of ~19 MiB, more than loopback's socket buffers
+    // hold, so a body nobody reads stays unfinished.
     let n = 300;
     for i in 0..n {
         let cm: ConfigMap = serde_json::from_value(json!({
             "metadata": {"name": format!("cm{i:04}")},
-            "data": {"payload": "x".repeat(1000)}
+            "data": {"payload": "x".repeat(64 << 10)}
         }))
         .unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
@@ -932,10 +935,27 @@ async fn lists_and_initial_watch_state_run_below_other_requests() {
         .await
         .unwrap();
     assert_eq!(rest.items.len(), n - 120);
-    // LISTs alone started the lane (nothing else runs there).
+    // One at a time, LISTs ran in place: the lane never started.
+    assert!(
+        thread_nice(s.pid(), "trellis-bulk").is_empty(),
+        "a lone LIST paid the lane's hand-over"
+    );
+    // A LIST whose body nobody reads keeps a bulk job in flight; beside
+    // it, LISTs and a watch's initial state take the lane.
+    let held = client
+        .send(
+            http::Request::get("/api/v1/namespaces/default/configmaps")
+                .body(kube::client::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 200);
+    let beside = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(beside.items.len(), n);
     assert!(
         !thread_nice(s.pid(), "trellis-bulk").is_empty(),
-        "LISTs bypassed the bulk lane"
+        "a LIST beside another bypassed the bulk lane"
     );
     let mut events = api
         .watch(&WatchParams::default().timeout(2), "0")
@@ -949,6 +969,7 @@ async fn lists_and_initial_watch_state_run_below_other_requests() {
         }
     }
     assert_eq!(added, n);
+    drop(held);
     // That work ran on the bulk lane's threads, at the niceness asked for,
     // while the threads that serve everything else kept theirs.
     let bulk = thread_nice(s.pid(), "trellis-bulk");

@@ -329,10 +329,11 @@ async fn route_in_lane(
         return route(state, &cluster, &user, &rest, parts, body).await;
     }
     let state = state.clone();
-    let routed =
-        crate::bulk::run(async move { route(&state, &cluster, &user, &rest, parts, body).await })
-            .await;
-    routed.map(|(resp, verb, resource)| (resp.map(crate::bulk::body), verb, resource))
+    let ticket = crate::bulk::ticket();
+    let routed = ticket
+        .run(async move { route(&state, &cluster, &user, &rest, parts, body).await })
+        .await;
+    routed.map(move |(resp, verb, resource)| (resp.map(|b| ticket.body(b)), verb, resource))
 }
 
 async fn route(

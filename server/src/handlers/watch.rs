@@ -218,21 +218,22 @@ pub async fn watch(
     let start_rev = if initial {
         // The current state is a LIST's work: it takes the bulk lane.
         let (storage, prefix, filter) = (storage.clone(), prefix.clone(), filter.clone());
-        let (enc, (revision, added)) = crate::bulk::run(async move {
-            let page = storage
-                .list(ListOptions::all(prefix, ReadAt::Latest))
-                .await
-                .map_err(|e| ApiError::from_storage(e, &encoder.def.group_resource(), ""))?;
-            let mut added = Vec::new();
-            for (i, rec) in page.items.iter().enumerate() {
-                crate::fairness::pace(i).await;
-                if matches(&encoder.def, &filter, &rec.value) {
-                    added.push(encoder.event("ADDED", &rec.key, &rec.value)?);
+        let (enc, (revision, added)) = crate::bulk::ticket()
+            .run(async move {
+                let page = storage
+                    .list(ListOptions::all(prefix, ReadAt::Latest))
+                    .await
+                    .map_err(|e| ApiError::from_storage(e, &encoder.def.group_resource(), ""))?;
+                let mut added = Vec::new();
+                for (i, rec) in page.items.iter().enumerate() {
+                    crate::fairness::pace(i).await;
+                    if matches(&encoder.def, &filter, &rec.value) {
+                        added.push(encoder.event("ADDED", &rec.key, &rec.value)?);
+                    }
                 }
-            }
-            Ok::<_, ApiError>((encoder, (page.revision, added)))
-        })
-        .await?;
+                Ok::<_, ApiError>((encoder, (page.revision, added)))
+            })
+            .await?;
         encoder = enc;
         if let Some(v) = rv.filter(|v| *v != "0") {
             let want = parse_rv(v)?;

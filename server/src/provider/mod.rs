@@ -294,14 +294,16 @@ async fn handle_seated(
             } else {
                 // A LIST takes the bulk lane, as at the workspace paths.
                 let (state, consumer, user) = (state.clone(), consumer.clone(), user.clone());
-                crate::bulk::run(async move {
-                    resource_request(
-                        &state, &consumer, &user, def, claim, req, params, parts, body,
-                    )
+                let ticket = crate::bulk::ticket();
+                ticket
+                    .run(async move {
+                        resource_request(
+                            &state, &consumer, &user, def, claim, req, params, parts, body,
+                        )
+                        .await
+                    })
                     .await
-                })
-                .await
-                .map(|r| r.map(crate::bulk::body))
+                    .map(move |r| r.map(|b| ticket.body(b)))
             }
         }
     }?;
