@@ -289,13 +289,18 @@ impl FrameReader {
         self.file
             .seek(SeekFrom::Start(self.offset))
             .map_err(|e| io("seeking in a log segment", e))?;
-        self.len = self
+        self.len = self.file_len()?;
+        Ok(())
+    }
+
+    /// The segment file's size now (it may grow while it is read).
+    fn file_len(&self) -> Result<u64> {
+        Ok(self
             .file
             .get_ref()
             .metadata()
             .map_err(|e| io("reading a log segment's size", e))?
-            .len();
-        Ok(())
+            .len())
     }
 
     /// Reads up to `buf.len()` bytes; fewer only at the end of the file.
@@ -348,12 +353,7 @@ impl FrameReader {
         let end = at + FRAME_HEADER + len;
         if end > self.len {
             // The file may have grown (no `fallocate`) since it was opened.
-            self.len = self
-                .file
-                .get_ref()
-                .metadata()
-                .map_err(|e| io("reading a log segment's size", e))?
-                .len();
+            self.len = self.file_len()?;
         }
         if len > MAX_FRAME || end > self.len {
             return Ok(Frame::End {

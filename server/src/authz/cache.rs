@@ -439,13 +439,9 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_cached_policy_follows_storage_whoever_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open_path(dir.path()).unwrap());
-        let authz = Authorizer::new(storage.clone());
-        authz.follow();
-        let get = Attributes::resource(
+    /// Bob reading a ConfigMap in `default`.
+    fn bob_gets() -> Attributes {
+        Attributes::resource(
             UserInfo::new("bob"),
             "get",
             "default",
@@ -454,7 +450,20 @@ mod tests {
             "configmaps",
             "",
             "x",
-        );
+        )
+    }
+
+    fn store(dir: &tempfile::TempDir) -> Arc<dyn Storage> {
+        Arc::new(SledStorage::open_path(dir.path()).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cached_policy_follows_storage_whoever_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = store(&dir);
+        let authz = Authorizer::new(storage.clone());
+        authz.follow();
+        let get = bob_gets();
         let allowed = || async { authz.authorize_rbac("c1", &get).await.unwrap().is_allowed() };
         assert!(!allowed().await);
         assert_eq!(authz.cached(), 1);
@@ -497,18 +506,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_a_watch_every_request_reads_storage() {
         let dir = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(SledStorage::open_path(dir.path()).unwrap());
+        let storage = store(&dir);
         let authz = Authorizer::new(storage.clone());
-        let get = Attributes::resource(
-            UserInfo::new("bob"),
-            "get",
-            "default",
-            "",
-            "v1",
-            "configmaps",
-            "",
-            "x",
-        );
+        let get = bob_gets();
         assert!(!authz.authorize_rbac("c1", &get).await.unwrap().is_allowed());
         grant(&storage, "c1", "bob").await;
         assert!(authz.authorize_rbac("c1", &get).await.unwrap().is_allowed());

@@ -528,6 +528,18 @@ async fn runs_only_while_leading() {
     task.await.unwrap();
 }
 
+/// A reflector following `g/` of `s` into `sink` (backoff 10ms..100ms).
+fn reflect(s: &Arc<Scripted>, sink: &Arc<Recorded>) -> Reflector {
+    let storage: Arc<dyn Storage> = s.clone();
+    Reflector::spawn(
+        "test",
+        storage,
+        vec![Bytes::from_static(b"g/")],
+        sink.clone(),
+        Backoff::new(10 * MS, 100 * MS),
+    )
+}
+
 /// What a reflector handed its sink.
 #[derive(Default)]
 struct Recorded {
@@ -553,14 +565,7 @@ async fn a_reflector_applies_waits_resumes_and_resets() {
     s.watches.lock().push_back(Script::Expired);
     let after_reset = s.next_stream();
     let sink = Arc::new(Recorded::default());
-    let storage: Arc<dyn Storage> = s.clone();
-    let r = Reflector::spawn(
-        "test",
-        storage,
-        vec![Bytes::from_static(b"g/")],
-        sink.clone(),
-        Backoff::new(10 * MS, 100 * MS),
-    );
+    let r = reflect(&s, &sink);
     // Nothing committed since it started: synced at once.
     assert!(r.synced(Duration::ZERO).await);
     // A write commits at 12; until the watch delivers it, not synced.
@@ -615,14 +620,7 @@ async fn a_reflector_starts_over_after_a_panic_or_repeated_failures() {
         s.watches.lock().push_back(Script::Fail);
     }
     let sink = Arc::new(Recorded::default());
-    let storage: Arc<dyn Storage> = s.clone();
-    let r = Reflector::spawn(
-        "test",
-        storage,
-        vec![Bytes::from_static(b"g/")],
-        sink.clone(),
-        Backoff::new(10 * MS, 100 * MS),
-    );
+    let r = reflect(&s, &sink);
     tokio::task::yield_now().await;
     *s.revision.lock() = 11;
     first.send(event("g/r/c1/ns/poison", 11)).unwrap();
