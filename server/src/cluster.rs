@@ -8,10 +8,10 @@
 //! types shares the built-in [`ClusterApis`] instead of holding a copy.
 //!
 //! The name ↔ path index ([`Paths`]) is fed by a watch of every Workspace
-//! (`tenancy::index`), never by the code that writes them, so every
-//! replica resolves alike. [`Clusters::resolve`] first waits until that
-//! watch has applied every Workspace change committed before the call: a
-//! client that saw its workspace created (or Ready) can use it at once.
+//! and LogicalCluster (`tenancy::index`), never by the code that writes
+//! them, so every replica resolves alike. [`Clusters::resolve`] first waits
+//! until that watch has applied every such change committed before the
+//! call: a client that saw its workspace Ready can use it at once.
 //!
 //! A cluster's [`ClusterApis`] is immutable: when its custom resources
 //! change, the controller owning them installs a new set for its
@@ -34,7 +34,7 @@ use crate::registry::{Registry, ResourceDef};
 use crate::runtime::Reflector;
 use crate::schemas::Definitions;
 
-/// How long a resolution waits for the Workspace watch to catch up before
+/// How long a resolution waits for the index's watch to catch up before
 /// it answers from the index as it is (the watch broke and is resuming).
 const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -188,7 +188,8 @@ impl Paths {
 pub struct Clusters {
     builtins: Arc<ClusterApis>,
     paths: Arc<Paths>,
-    /// The Workspace watch feeding `paths`, once started.
+    /// The Workspace and LogicalCluster watch feeding `paths`, once
+    /// started.
     index: OnceLock<Reflector>,
     /// Clusters that serve more than the built-ins.
     custom: RwLock<HashMap<String, Arc<ClusterApis>>>,
@@ -221,7 +222,7 @@ impl Clusters {
     }
 
     /// Resolves a path or logical-cluster name, once the index has every
-    /// Workspace change committed before the call.
+    /// Workspace and LogicalCluster change committed before the call.
     pub async fn resolve(&self, path_or_name: &str) -> Option<LogicalCluster> {
         if let Some(index) = self.index.get()
             && !index.synced(SYNC_TIMEOUT).await
