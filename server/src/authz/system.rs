@@ -33,7 +33,7 @@ pub fn protected(attrs: &Attributes) -> bool {
         attrs.subresource.as_str(),
     );
     match (group, sub) {
-        ("apis.kcp.io", "status") => matches!(
+        (trellis_apis::kcp::GROUP, "status") => matches!(
             resource,
             "apiexports" | "apibindings" | "apiexportendpointslices"
         ),

@@ -115,8 +115,7 @@ impl Admission for NoOverlapWithBindings {
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
         let at = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
         let (group, plural) = (at("/spec/group"), at("/spec/names/plural"));
-        let ks = trellis_storage::keys::Keyspace::new("apis.kcp.io", "apibindings", None)
-            .expect("valid keyspace");
+        let ks = crate::sharing::keys::bindings();
         let Ok(prefix) = ks.cluster(ctx.cluster) else {
             return Ok(());
         };
@@ -130,7 +129,7 @@ impl Admission for NoOverlapWithBindings {
             .map_err(|e| {
                 crate::error::ApiError::from_storage(
                     e,
-                    &trellis_apis::GroupResource::new("apis.kcp.io", "apibindings"),
+                    &trellis_apis::GroupResource::new(trellis_apis::kcp::GROUP, "apibindings"),
                     "",
                 )
             })?;

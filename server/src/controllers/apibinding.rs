@@ -62,13 +62,7 @@ pub const BINDER_ANNOTATION: &str = "apis.trellis.dev/binder";
 /// instances instead of being refused while they exist.
 pub const DELETE_INSTANCES_ANNOTATION: &str = "apis.trellis.dev/delete-instances";
 
-pub fn bindings() -> Keyspace {
-    Keyspace::new("apis.kcp.io", "apibindings", None).expect("valid keyspace")
-}
-
-pub fn schemas() -> Keyspace {
-    Keyspace::new("apis.kcp.io", "apiresourceschemas", None).expect("valid keyspace")
-}
+pub use crate::sharing::keys::{bindings, schemas};
 
 fn crds() -> Keyspace {
     Keyspace::new("apiextensions.k8s.io", "customresourcedefinitions", None)
@@ -79,7 +73,7 @@ pub(crate) fn binding_def(state: &AppState) -> Arc<ResourceDef> {
     state
         .clusters
         .builtin_registry()
-        .get("apis.kcp.io", "v1alpha2", "apibindings")
+        .get(trellis_apis::kcp::GROUP, "v1alpha2", "apibindings")
         .expect("served in every cluster")
         .clone()
 }
@@ -368,7 +362,7 @@ async fn evaluate(
             user,
             "bind",
             "",
-            "apis.kcp.io",
+            trellis_apis::kcp::GROUP,
             "",
             "apiexports",
             "",

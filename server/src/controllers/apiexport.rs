@@ -21,7 +21,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::Digest;
 use trellis_apis::crd::Condition;
-use trellis_storage::keys::Keyspace;
+use trellis_apis::kcp::GROUP;
 
 use super::Error;
 use crate::meta;
@@ -42,9 +42,7 @@ pub const IDENTITY_KEY: &str = "key";
 /// Opts an export out of its default endpoint slice.
 pub const SKIP_ENDPOINT_SLICE: &str = "apiexports.apis.kcp.io/skip-endpointslice";
 
-pub fn exports() -> Keyspace {
-    Keyspace::new("apis.kcp.io", "apiexports", None).expect("valid keyspace")
-}
+pub use crate::sharing::keys::exports;
 
 fn def(state: &AppState, group: &str, version: &str, resource: &str) -> Arc<ResourceDef> {
     state
@@ -132,7 +130,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     if meta::is_deleting(&export) {
         return Ok(Action::await_change());
     }
-    let export_def = def(state, "apis.kcp.io", "v1alpha2", "apiexports");
+    let export_def = def(state, GROUP, "v1alpha2", "apiexports");
     let secret_ref = export.pointer("/spec/identity/secretRef").cloned();
     let (ns, secret_name) = match &secret_ref {
         Some(r) => (
@@ -258,7 +256,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
             .await
             .map(|lc| lc.path)
             .unwrap_or_else(|| cluster.to_string());
-        let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
+        let slice_def = def(state, GROUP, "v1alpha1", "apiexportendpointslices");
         let slice = json!({
             "apiVersion": "apis.kcp.io/v1alpha1",
             "kind": "APIExportEndpointSlice",
@@ -271,9 +269,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     Ok(action)
 }
 
-pub(crate) fn slices() -> Keyspace {
-    Keyspace::new("apis.kcp.io", "apiexportendpointslices", None).expect("valid keyspace")
-}
+pub(crate) use crate::sharing::keys::endpoint_slices as slices;
 
 /// Publishes the endpoint of a slice's export in `status.endpoints`
 /// (one server: one URL, whether or not anything is bound yet).
@@ -315,7 +311,7 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
             ),
         ),
     };
-    let slice_def = def(state, "apis.kcp.io", "v1alpha1", "apiexportendpointslices");
+    let slice_def = def(state, GROUP, "v1alpha1", "apiexportendpointslices");
     super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
         let changed = st.get("endpoints") != Some(&endpoints);
         st["endpoints"] = endpoints.clone();

@@ -108,7 +108,7 @@ async fn default_binding(
     if let Some(provider) = provider
         && let Ok(Some(e)) = types::get(
             &state.store.storage,
-            &super::apiexport::exports(),
+            &crate::sharing::keys::exports(),
             &provider,
             export,
         )

@@ -54,7 +54,6 @@ use trellis_apis::rbac::forbidden_status;
 use crate::authz::cache::scope_to_cluster;
 use crate::cluster::LogicalCluster;
 use crate::controllers::apibinding::{bindings, schemas};
-use crate::controllers::apiexport::exports;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{discovery, openapi, resource, system};
 use crate::meta;
@@ -62,6 +61,7 @@ use crate::registry::store::WILDCARD;
 use crate::registry::{Registry, ResourceDef};
 use crate::request::info::{self, Target, Verb};
 use crate::request::params::Params;
+use crate::sharing::keys::exports;
 use crate::state::AppState;
 use crate::tenancy::types;
 
@@ -180,7 +180,7 @@ async fn handle_seated(
             user.clone(),
             verb,
             "",
-            "apis.kcp.io",
+            trellis_apis::kcp::GROUP,
             "",
             "apiexports",
             "content",

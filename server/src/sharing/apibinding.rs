@@ -158,7 +158,7 @@ impl Admission for BindingAdmission {
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
         super::bind::check(
             ctx,
-            &GroupResource::new("apis.kcp.io", "apibindings"),
+            &GroupResource::new(trellis_apis::kcp::GROUP, "apibindings"),
             "APIBinding",
             meta::name(obj),
             obj.pointer("/spec/reference/export"),
@@ -215,7 +215,7 @@ impl Admission for BindingAdmission {
         }
         let what: Vec<String> = counts.iter().map(|(gr, n)| format!("{n} {gr}")).collect();
         Err(Status::conflict(
-            &GroupResource::new("apis.kcp.io", "apibindings"),
+            &GroupResource::new(trellis_apis::kcp::GROUP, "apibindings"),
             meta::name(obj),
             &format!(
                 "instances of its resources still exist in this workspace ({}); delete them first, or annotate the APIBinding with {DELETE_INSTANCES_ANNOTATION}=true to delete them with it",

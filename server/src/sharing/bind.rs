@@ -47,7 +47,14 @@ pub async fn check(
     let allowed = match cluster {
         Some(c) if !export.is_empty() => {
             ctx.authz
-                .allows_in(&c, user, "bind", "apis.kcp.io", "apiexports", export)
+                .allows_in(
+                    &c,
+                    user,
+                    "bind",
+                    trellis_apis::kcp::GROUP,
+                    "apiexports",
+                    export,
+                )
                 .await?
         }
         _ => false,

@@ -31,6 +31,7 @@ pub mod apiresourceschema;
 pub mod bind;
 pub mod bound;
 pub mod conversion;
+pub mod keys;
 
 use std::sync::Arc;
 
