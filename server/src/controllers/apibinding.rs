@@ -47,10 +47,9 @@ use crate::registry::{BoundFrom, ResourceDef};
 use crate::runtime::Action;
 use crate::runtime::finalizer::{self, Cleanup, Phase};
 use crate::sharing::bound;
+use crate::sharing::keys::{bindings, exports, schemas};
 use crate::state::AppState;
 use crate::tenancy::types;
-
-use super::apiexport::exports;
 
 const MANAGER: &str = "trellis-apibinding-controller";
 /// Keeps a binding until its instances are gone.
@@ -61,8 +60,6 @@ pub const BINDER_ANNOTATION: &str = "apis.trellis.dev/binder";
 /// `"true"` on a binding: deleting it deletes the bound resources'
 /// instances instead of being refused while they exist.
 pub const DELETE_INSTANCES_ANNOTATION: &str = "apis.trellis.dev/delete-instances";
-
-pub use crate::sharing::keys::{bindings, schemas};
 
 fn crds() -> Keyspace {
     Keyspace::new("apiextensions.k8s.io", "customresourcedefinitions", None)

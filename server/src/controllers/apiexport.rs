@@ -28,6 +28,7 @@ use crate::meta;
 use crate::registry::ResourceDef;
 use crate::registry::store::WriteCtx;
 use crate::runtime::Action;
+use crate::sharing::keys::{endpoint_slices as slices, exports};
 use crate::state::AppState;
 use crate::tenancy::types;
 
@@ -41,8 +42,6 @@ pub const IDENTITY_NAMESPACE: &str = "kcp-system";
 pub const IDENTITY_KEY: &str = "key";
 /// Opts an export out of its default endpoint slice.
 pub const SKIP_ENDPOINT_SLICE: &str = "apiexports.apis.kcp.io/skip-endpointslice";
-
-pub use crate::sharing::keys::exports;
 
 fn def(state: &AppState, group: &str, version: &str, resource: &str) -> Arc<ResourceDef> {
     state
@@ -268,8 +267,6 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     status?;
     Ok(action)
 }
-
-pub(crate) use crate::sharing::keys::endpoint_slices as slices;
 
 /// Publishes the endpoint of a slice's export in `status.endpoints`
 /// (one server: one URL, whether or not anything is bound yet).

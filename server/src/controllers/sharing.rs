@@ -17,9 +17,8 @@ use trellis_storage::ReadAt;
 use trellis_storage::keys;
 
 use super::Error;
-use super::apibinding::bindings;
-use super::apiexport::{exports, slices};
 use crate::runtime::{Action, ChangeKind, Controller, Watch};
+use crate::sharing::keys::{bindings, endpoint_slices as slices, exports};
 use crate::state::AppState;
 
 /// Reconciles run at once; bindings of different clusters are independent.

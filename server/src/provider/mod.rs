@@ -53,7 +53,6 @@ use trellis_apis::rbac::forbidden_status;
 
 use crate::authz::cache::scope_to_cluster;
 use crate::cluster::LogicalCluster;
-use crate::controllers::apibinding::{bindings, schemas};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{discovery, openapi, resource, system};
 use crate::meta;
@@ -61,7 +60,7 @@ use crate::registry::store::WILDCARD;
 use crate::registry::{Registry, ResourceDef};
 use crate::request::info::{self, Target, Verb};
 use crate::request::params::Params;
-use crate::sharing::keys::exports;
+use crate::sharing::keys::{bindings, exports, schemas};
 use crate::state::AppState;
 use crate::tenancy::types;
 

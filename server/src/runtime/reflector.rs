@@ -94,10 +94,7 @@ impl Reflector {
         sink: Arc<dyn Sink>,
         backoff: Backoff,
     ) -> Reflector {
-        for prefix in &prefixes {
-            storage.track(prefix);
-        }
-        let from = storage.current_revision();
+        let from = track(&*storage, &prefixes);
         Self::follow_from(name, storage, prefixes, sink, backoff, from, false)
     }
 
@@ -110,10 +107,7 @@ impl Reflector {
         sink: Arc<dyn Sink>,
         backoff: Backoff,
     ) -> trellis_storage::Result<Reflector> {
-        for prefix in &prefixes {
-            storage.track(prefix);
-        }
-        let from = storage.current_revision();
+        let from = track(&*storage, &prefixes);
         for prefix in &prefixes {
             list_into(&*storage, prefix, from, &*sink).await?;
         }
@@ -164,19 +158,30 @@ impl Reflector {
     /// up to `timeout` for it; `false` means the caller must not trust the
     /// sink for this read.
     pub async fn synced(&self, timeout: Duration) -> bool {
+        let at = |c: &Cursor, target: u64| {
+            !c.resetting.load(Ordering::Acquire) && c.applied.load(Ordering::Acquire) >= target
+        };
+        // Every request asks: the usual answer costs no allocation.
+        if self
+            .prefixes
+            .iter()
+            .all(|(p, c)| at(c, self.storage.last_change(p)))
+        {
+            return true;
+        }
+        // Behind: wait for the changes committed before the call, not for
+        // whatever is committed while waiting.
         let targets: Vec<u64> = self
             .prefixes
             .iter()
             .map(|(p, _)| self.storage.last_change(p))
             .collect();
         let caught_up = || {
-            self.prefixes.iter().zip(&targets).all(|((_, c), target)| {
-                !c.resetting.load(Ordering::Acquire) && c.applied.load(Ordering::Acquire) >= *target
-            })
+            self.prefixes
+                .iter()
+                .zip(&targets)
+                .all(|((_, c), target)| at(c, *target))
         };
-        if caught_up() {
-            return true;
-        }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let moved = self.moved.notified();
@@ -190,6 +195,16 @@ impl Reflector {
             }
         }
     }
+}
+
+/// Tracks `prefixes` in storage, then reads the revision to follow them
+/// from: in that order, `last_change` never answers a revision the watch
+/// could only reach through a progress notification.
+fn track(storage: &dyn Storage, prefixes: &[Bytes]) -> u64 {
+    for prefix in prefixes {
+        storage.track(prefix);
+    }
+    storage.current_revision()
 }
 
 /// Every record under `prefix` at `revision`, applied as listed.
