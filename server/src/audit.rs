@@ -14,7 +14,10 @@
 //! "impersonatedUser":"bob","verb":"list","workspace":"root:a",
 //! "cluster":"2x7...","resource":"configmaps","namespace":"default",
 //! "name":"","uri":"/clusters/root:a/api/v1/...","decision":"allow",
-//! "code":200}` where `decision` is `allow`, `forbid` or `unauthenticated`.
+//! "code":200,"annotations":{...}}` where `decision` is `allow`, `forbid`
+//! or `unauthenticated`, and `annotations` holds what admission policies
+//! recorded (`<policy>/<key>`,
+//! `validation.policy.admission.k8s.io/validation_failure`).
 
 use std::io::Write;
 use std::path::Path;
@@ -68,6 +71,10 @@ pub struct Event<'a> {
     pub uri: &'a str,
     pub decision: Decision,
     pub code: u16,
+    /// What admission recorded (admission policies' `auditAnnotations`
+    /// and validation failures), as kube's audit event `annotations`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
 impl Auditor {
@@ -176,6 +183,7 @@ mod tests {
                     Decision::Forbid
                 },
                 code,
+                annotations: &Default::default(),
             });
         }
         a.close().await;

@@ -35,6 +35,7 @@ pub mod memory;
 pub mod meta;
 pub mod metrics;
 pub mod pki;
+pub mod policy;
 pub mod provider;
 pub mod registry;
 pub mod request;
@@ -170,6 +171,7 @@ async fn ensure_namespaces(state: &AppState, cluster: &str, names: &[&str]) -> R
             subresource: None,
             apply: false,
             user: None,
+            registry: None,
         };
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         match state.store.create(&ctx, obj, Vec::new()).await {
@@ -368,6 +370,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let ws_revision = controllers::workspace::bootstrap(&state)
         .await
         .map_err(Error::Config)?;
+    // Admission policies are compiled from their watch before anything
+    // is served, so the first request already sees every stored policy.
+    state
+        .store
+        .policies
+        .follow()
+        .await
+        .map_err(|e| Error::Config(format!("loading admission policies: {e}")))?;
     let crd_revision = controllers::crd::load(&state).await;
     let sharing_revision = controllers::sharing::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));

@@ -82,6 +82,7 @@ impl AppState {
             definitions,
         } = crate::builtin::builtins();
         let store = Store::new(storage);
+        store.policies.set_builtins(registry.clone());
         if tokio::runtime::Handle::try_current().is_ok() {
             store.authz.follow();
         }

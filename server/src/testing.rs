@@ -28,6 +28,8 @@ pub struct Fixture {
 pub struct Answer {
     pub code: u16,
     pub content_type: String,
+    /// The `Warning` headers, as sent.
+    pub warnings: Vec<String>,
     pub body: Bytes,
 }
 
@@ -74,12 +76,19 @@ pub async fn send(
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
         .unwrap();
     Answer {
         code,
         content_type,
+        warnings,
         body,
     }
 }

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admission_policies;
 mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;

@@ -248,6 +248,7 @@ fn check_node(
     let vars = Vars {
         self_: tree.as_ref(),
         old_self: tree.as_ref(),
+        named: &[],
     };
     for (i, spec) in node.rules.iter().enumerate() {
         if spec.rule.trim().is_empty() {
@@ -441,7 +442,7 @@ fn render_unlocated(msg: &str) -> String {
 
 /// Bounds, parses and type-checks one expression, and estimates its cost
 /// with `sizes`; returns it and its type.
-fn compile_expr(
+pub(crate) fn compile_expr(
     source: &str,
     vars: Vec<(String, Ty)>,
     sizes: &Vars<'_>,
@@ -547,6 +548,7 @@ fn build(node: &Arc<Node>, resource_root: bool) -> Validator {
     let vars = Vars {
         self_: tree.as_ref(),
         old_self: tree.as_ref(),
+        named: &[],
     };
     let rules = node
         .rules

@@ -158,10 +158,12 @@ pub(crate) enum Mode {
 
 /// The sizes `self` and `oldSelf` are read from. At admission both are
 /// the node's declared sizes, as upstream (its estimator ignores which
-/// variable a path starts at).
+/// variable a path starts at). Admission policies' expressions name other
+/// variables (`object`, `params`, `variables`…): `named`, measured.
 pub(crate) struct Vars<'a> {
     pub self_: Option<&'a SizeTree>,
     pub old_self: Option<&'a SizeTree>,
+    pub named: &'a [(&'a str, &'a SizeTree)],
 }
 
 /// Estimates the cost of `expr`, typed by the checker (`types`, by node
@@ -178,6 +180,7 @@ pub(crate) fn estimate(
     let data = [vars.self_, vars.old_self]
         .into_iter()
         .flatten()
+        .chain(vars.named.iter().map(|(_, t)| *t))
         .fold(0u64, |sum, t| sum.saturating_add(t.deep.saturating_mul(10)));
     let mut e = Estimator {
         types,
@@ -193,6 +196,8 @@ pub(crate) fn estimate(
 enum Root {
     SelfVar,
     OldSelf,
+    /// `Vars::named[i]`.
+    Named(usize),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -328,6 +333,7 @@ impl<'a> Estimator<'a> {
         let mut t = match path.root {
             Root::SelfVar => self.vars.self_,
             Root::OldSelf => self.vars.old_self,
+            Root::Named(i) => self.vars.named.get(i).map(|(_, t)| *t),
         }?;
         for seg in &path.segs {
             t = match seg {
@@ -411,7 +417,16 @@ impl<'a> Estimator<'a> {
                                 root: Root::OldSelf,
                                 segs: Vec::new(),
                             }),
-                            _ => None,
+                            other => {
+                                self.vars
+                                    .named
+                                    .iter()
+                                    .position(|(n, _)| *n == other)
+                                    .map(|i| Path {
+                                        root: Root::Named(i),
+                                        segs: Vec::new(),
+                                    })
+                            }
                         },
                         ..Est::default()
                     },
@@ -1016,6 +1031,7 @@ mod tests {
         let vars = Vars {
             self_: Some(sizes),
             old_self: Some(sizes),
+            named: &[],
         };
         estimate(&expr, &checker.types, &vars, Mode::Admission).max
     }

@@ -302,6 +302,7 @@ fn expressions(
     let sizes = Vars {
         self_: Some(&measured_new),
         old_self: measured_old.as_ref(),
+        named: &[],
     };
     // Converting a value for CEL is the expensive part of a rule (it copies
     // the whole subtree), so every rule of the node shares one context with
@@ -466,7 +467,7 @@ fn field_error_for_reason(
 }
 
 /// cel-go's text for a runtime error.
-fn go_error(e: &ExecutionError) -> String {
+pub(crate) fn go_error(e: &ExecutionError) -> String {
     match e {
         ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
         ExecutionError::DivisionByZero(_) => "division by zero".into(),

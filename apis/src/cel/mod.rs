@@ -44,6 +44,7 @@
 //! - Memory: compiled regular expressions are bounded in size and kept in
 //!   a bounded cache; there is no other per-process state keyed by rules.
 
+pub mod admission;
 mod bounds;
 mod check;
 mod compile;

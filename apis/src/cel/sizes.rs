@@ -162,8 +162,14 @@ pub(crate) fn measure(data: &Json, node: &Node, resource_root: bool) -> SizeTree
     measure_value(data, Some(node))
 }
 
+/// The measured sizes of JSON data no schema describes (an admission
+/// policy's `object`, `params`…): every object is a map.
+pub(crate) fn measure_plain(data: &Json) -> SizeTree {
+    measure_value(data, None)
+}
+
 /// 0.1 per byte, rounded up, at least 1: kube's traversal cost of a string.
-fn string_deep(bytes: u64) -> u64 {
+pub(crate) fn string_deep(bytes: u64) -> u64 {
     bytes.div_ceil(10).max(1)
 }
 
@@ -240,7 +246,7 @@ fn measure_level(data: &Json, node: Option<&Node>) -> SizeTree {
     }
 }
 
-fn merge_into(slot: &mut Option<Box<SizeTree>>, t: SizeTree) {
+pub(crate) fn merge_into(slot: &mut Option<Box<SizeTree>>, t: SizeTree) {
     match slot {
         Some(existing) => merge(existing, t),
         None => *slot = Some(Box::new(t)),

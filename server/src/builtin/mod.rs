@@ -1,10 +1,12 @@
 //! The built-in resources every workspace serves: Namespaces, ConfigMaps,
 //! Secrets, ServiceAccounts, Events (core and events.k8s.io), Leases and the
-//! RBAC API (Roles, ClusterRoles and their bindings).
+//! RBAC API (Roles, ClusterRoles and their bindings) and admission policies
+//! (ValidatingAdmissionPolicies and their bindings).
 //!
 //! Each is a [`ResourceDef`] whose strategy lives in its own module; the
 //! schemas come from k8s-openapi (see [`crate::schemas`]).
 
+pub mod admissionregistration;
 pub mod configmap;
 pub mod crd;
 pub mod event;
@@ -240,6 +242,52 @@ pub fn builtins() -> Builtins {
                 converter: None,
             },
         ),
+        // JSON and YAML only: no protobuf messages for this group yet.
+        ResourceDef {
+            protobuf: false,
+            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>(
+            &mut defs,
+            Spec {
+                group: crate::policy::GROUP,
+                version: "v1",
+                resource: crate::policy::POLICIES,
+                singular: "validatingadmissionpolicy",
+                kind: "ValidatingAdmissionPolicy",
+                namespaced: false,
+                short_names: &[],
+                categories: &["api-extensions"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: true,
+                extra_subresources: &[],
+                strategy: Arc::new(admissionregistration::PolicyStrategy),
+                converter: None,
+            },
+        )
+        },
+        // JSON and YAML only: no protobuf messages for this group yet.
+        ResourceDef {
+            protobuf: false,
+            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>(
+            &mut defs,
+            Spec {
+                group: crate::policy::GROUP,
+                version: "v1",
+                resource: crate::policy::BINDINGS,
+                singular: "validatingadmissionpolicybinding",
+                kind: "ValidatingAdmissionPolicyBinding",
+                namespaced: false,
+                short_names: &[],
+                categories: &["api-extensions"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(admissionregistration::BindingStrategy),
+                converter: None,
+            },
+        )
+        },
         def::<k8s_openapi::api::rbac::v1::Role>(
             &mut defs,
             Spec {

@@ -234,7 +234,7 @@ fn validate_rules(obj: &Value, namespaced: bool) -> Vec<FieldError> {
 
 /// Upstream `metav1validation.ValidateLabelSelector` with
 /// `AllowInvalidLabelValueInSelector` = `allow_invalid_values`.
-fn validate_label_selector(
+pub(crate) fn validate_label_selector(
     selector: &Value,
     allow_invalid_values: bool,
     path: &str,

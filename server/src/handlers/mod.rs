@@ -30,6 +30,7 @@ use crate::auth::UserInfo;
 use crate::authz::{self, impersonation};
 use crate::cluster::{LogicalCluster, ROOT};
 use crate::error::{ApiError, ApiResult};
+use crate::policy::notes;
 use crate::request::info::{self, Target};
 use crate::request::params::Params;
 use crate::state::AppState;
@@ -146,7 +147,10 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
         // like every other request.
         let mut audit = Audit::default();
         let uri = parts.uri.clone();
-        let resp = crate::provider::serve(&state, parts, body, &mut audit).await;
+        let (resp, notes) =
+            notes::scope(crate::provider::serve(&state, parts, body, &mut audit)).await;
+        let resp = crate::response::with_warnings(resp, &notes.warnings);
+        audit.annotations = notes.annotations;
         let attrs = audit.attrs.as_ref();
         state.metrics.record(
             attrs.map_or("", |a| a.verb.as_str()),
@@ -173,27 +177,33 @@ async fn serve_request(state: AppState, req: Request<Body>) -> Response {
         ..Default::default()
     };
     let uri = parts.uri.clone();
-    let (resp, verb, resource) = match admit(&state, cluster_sel, &rest, &parts, &mut audit).await {
-        Err(e) => (e.into_response(), "", String::new()),
-        Ok((cluster, user)) => {
-            // The authenticated caller's share, whoever it impersonates.
-            let actor = audit.actor.as_ref().unwrap_or(&user);
-            let verb = audit.attrs.as_ref().map_or("", |a| a.verb.as_str());
-            let seats = state
-                .fairness
-                .admit_request(actor, &cluster.name, verb, parts.uri.query())
-                .await;
-            match seats {
-                Err(e) => (e.into_response(), "", String::new()),
-                Ok(seats) => {
-                    match route_in_lane(&state, cluster, user, rest, verb, parts, body).await {
-                        Ok((resp, verb, resource)) => (seats.hold(resp), verb, resource),
-                        Err((e, verb, resource)) => (e.into_response(), verb, resource),
+    // Admission below adds warnings and audit annotations to the notes.
+    let ((resp, verb, resource), notes) = notes::scope(async {
+        match admit(&state, cluster_sel, &rest, &parts, &mut audit).await {
+            Err(e) => (e.into_response(), "", String::new()),
+            Ok((cluster, user)) => {
+                // The authenticated caller's share, whoever it impersonates.
+                let actor = audit.actor.as_ref().unwrap_or(&user);
+                let verb = audit.attrs.as_ref().map_or("", |a| a.verb.as_str());
+                let seats = state
+                    .fairness
+                    .admit_request(actor, &cluster.name, verb, parts.uri.query())
+                    .await;
+                match seats {
+                    Err(e) => (e.into_response(), "", String::new()),
+                    Ok(seats) => {
+                        match route_in_lane(&state, cluster, user, rest, verb, parts, body).await {
+                            Ok((resp, verb, resource)) => (seats.hold(resp), verb, resource),
+                            Err((e, verb, resource)) => (e.into_response(), verb, resource),
+                        }
                     }
                 }
             }
         }
-    };
+    })
+    .await;
+    let resp = crate::response::with_warnings(resp, &notes.warnings);
+    audit.annotations = notes.annotations;
     state.metrics.record(
         verb,
         &resource,
@@ -215,6 +225,7 @@ pub(crate) struct Audit {
     pub user: Option<UserInfo>,
     pub attrs: Option<trellis_apis::rbac::Attributes>,
     pub decision: Option<audit::Decision>,
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl Audit {
@@ -249,6 +260,7 @@ impl Audit {
                 audit::Decision::Forbid
             }),
             code,
+            annotations: &self.annotations,
         });
     }
 }

@@ -131,8 +131,10 @@ pub async fn handle_def(
     if subresource.is_none() && !def.supports(req.verb.as_str()) {
         return Err(Status::method_not_supported(&def.group_resource(), req.verb.as_str()).into());
     }
+    let registry = state.clusters.apis(cluster).registry.clone();
     let cx = Call {
         state,
+        registry: &registry,
         def: &def,
         cluster: &cluster.name,
         namespace: req.namespace.as_deref(),
@@ -264,6 +266,8 @@ fn refuse_without_collector(policy: Option<String>, orphan: bool) -> ApiResult<(
 
 pub(super) struct Call<'a> {
     pub(super) state: &'a AppState,
+    /// The workspace's resources (admission policies look up param kinds).
+    pub(super) registry: &'a crate::registry::Registry,
     pub(super) def: &'a Arc<ResourceDef>,
     pub(super) cluster: &'a str,
     pub(super) namespace: Option<&'a str>,
@@ -403,6 +407,7 @@ impl Call<'_> {
             subresource,
             apply: false,
             user: Some(self.user),
+            registry: Some(self.registry),
         }
     }
 

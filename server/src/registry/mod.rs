@@ -27,6 +27,14 @@ pub struct Registry {
     group_order: Vec<String>,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("resources", &self.by_gvr.len())
+            .finish()
+    }
+}
+
 impl Registry {
     pub fn add(&mut self, def: ResourceDef) {
         let def = Arc::new(def);

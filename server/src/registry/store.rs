@@ -53,6 +53,9 @@ pub struct WriteCtx<'a> {
     pub apply: bool,
     /// The caller; `None` for the server's own controllers.
     pub user: Option<&'a crate::auth::UserInfo>,
+    /// The workspace's resources, for admission policies (param kinds,
+    /// equivalent resources); `None` for the server's own writes.
+    pub registry: Option<&'a super::Registry>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -75,6 +78,7 @@ impl<'a> WriteCtx<'a> {
             subresource,
             apply: false,
             user: None,
+            registry: None,
         }
     }
 
@@ -190,6 +194,8 @@ pub struct Store {
     /// Authorization policy, which admission consults for escalation
     /// checks (its cache follows RBAC writes through a storage watch).
     pub authz: Arc<crate::authz::Authorizer>,
+    /// ValidatingAdmissionPolicies, run on every caller's write.
+    pub policies: Arc<crate::policy::Policies>,
     sentinel: Sentinel,
     namespaces: Keyspace,
 }
@@ -207,6 +213,7 @@ impl Store {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Store {
             authz: Arc::new(crate::authz::Authorizer::new(storage.clone())),
+            policies: Arc::new(crate::policy::Policies::new(storage.clone())),
             storage,
             sentinel: Sentinel::default(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
@@ -221,6 +228,41 @@ impl Store {
             user: ctx.user,
             dry_run: ctx.dry_run,
         }
+    }
+
+    /// Runs admission policies for a caller's write (the server's own
+    /// writes are not admitted).
+    async fn admit_policies(
+        &self,
+        ctx: &WriteCtx<'_>,
+        operation: crate::policy::Operation,
+        name: &str,
+        object: Option<&Value>,
+        old_object: Option<&Value>,
+    ) -> ApiResult<()> {
+        let Some(user) = ctx.user else {
+            return Ok(());
+        };
+        let namespace = if ctx.def.namespaced {
+            ctx.namespace.unwrap_or("")
+        } else {
+            ""
+        };
+        self.policies
+            .admit(&crate::policy::Request {
+                cluster: ctx.cluster,
+                def: ctx.def,
+                registry: ctx.registry,
+                operation,
+                subresource: ctx.subresource.unwrap_or(""),
+                namespace,
+                name,
+                object,
+                old_object,
+                user,
+                dry_run: ctx.dry_run,
+            })
+            .await
     }
 
     fn key(
@@ -653,6 +695,14 @@ impl Store {
                 .admit_create(&self.admit_ctx(ctx), &mut obj)
                 .await?;
         }
+        self.admit_policies(
+            ctx,
+            crate::policy::Operation::Create,
+            &name,
+            Some(&obj),
+            None,
+        )
+        .await?;
         if !ctx.apply {
             managed::record_update(
                 &def.schema,
@@ -894,6 +944,14 @@ impl Store {
                     .admit_update(&self.admit_ctx(ctx), &mut new, &old)
                     .await?;
             }
+            self.admit_policies(
+                ctx,
+                crate::policy::Operation::Update,
+                name,
+                Some(&new),
+                Some(&old),
+            )
+            .await?;
             meta::check_depth(&new)?;
             // The last finalizer gone from an object being deleted: delete it.
             if meta::is_deleting(&new)
@@ -1040,6 +1098,16 @@ impl Store {
                 && let Some(admission) = &def.admission
             {
                 admission.admit_delete(&self.admit_ctx(ctx), &obj).await?;
+            }
+            if !meta::is_deleting(&obj) {
+                self.admit_policies(
+                    ctx,
+                    crate::policy::Operation::Delete,
+                    name,
+                    None,
+                    Some(&obj),
+                )
+                .await?;
             }
             let graceful =
                 !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);

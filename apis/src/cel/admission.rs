@@ -1,0 +1,665 @@
+//! CEL expressions of admission policies (ValidatingAdmissionPolicy's
+//! `matchConditions`, `variables`, `validations`, `messageExpression`s and
+//! `auditAnnotations`), as `k8s.io/apiserver/pkg/admission/plugin/cel`
+//! compiles and evaluates them.
+//!
+//! - **Declarations.** `object`, `oldObject`, `namespaceObject` and (when
+//!   the policy has a `paramKind`) `params` are `dyn`, as upstream without
+//!   type checking; `request` is kube's `AdmissionRequest` object type, so
+//!   a misspelt field is a compile error; `variables` holds the policy's
+//!   variables declared before the expression (a later one is an
+//!   `undefined field`). `authorizer` is not declared: the authorizer
+//!   library is not implemented, and an expression naming it is refused
+//!   when the policy is written, never silently allowed.
+//! - **Return types** as upstream: a validation or match condition must be
+//!   `bool`, a messageExpression `string`, an audit annotation's value
+//!   `string` or `null` ("must evaluate to bool but got int").
+//! - **Variables are lazy**: one is evaluated the first time an expression
+//!   that names it runs (after the variables it names), once per
+//!   evaluation; an expression fails with a variable's error only if it
+//!   names that variable.
+//! - **Cost**: cel-rust counts no cost, so as for CRD rules ([`super::eval`])
+//!   each expression is estimated before it runs with the sizes measured on
+//!   the actual inputs (variables' values included) — an upper bound. Over
+//!   [`PER_CALL_LIMIT`] it fails as cel-go cancels it; the estimates of one
+//!   evaluation (a binding and one param) are charged to kube's
+//!   `RuntimeCELCostBudget`, and past it everything stops with kube's
+//!   message ([`OUT_OF_BUDGET`]).
+//!
+//! Expressions are written by any workspace owner, so they pass the same
+//! bounds as CRD rules before parsing ([`super::bounds`]), and evaluation
+//! runs with at least [`EVAL_STACK`] of stack.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+
+use cel::Context;
+use serde_json::Value as Json;
+
+use super::check::Ty;
+use super::compile::{Compiled, ENV, compile_expr};
+use super::cost::{self, Mode, Vars};
+use super::eval::{EVAL_STACK, GROWN_STACK, go_error};
+use super::limits::{CALL_LIMIT_EXCEEDED, PER_CALL_LIMIT, RUNTIME_BUDGET};
+use super::sizes::{self, SizeTree};
+use super::values::plain;
+
+/// kube's message once an evaluation's budget is spent.
+pub const OUT_OF_BUDGET: &str =
+    "validation failed due to running out of cost budget, no further validation rules will be run";
+
+/// What an expression must evaluate to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    Bool,
+    String,
+    /// An audit annotation's value.
+    StringOrNull,
+    /// A variable: anything.
+    Any,
+}
+
+/// A compiled expression.
+#[derive(Debug)]
+pub struct Expression {
+    source: String,
+    program: Compiled,
+    /// The policy variables it names (`variables.<name>`), by index.
+    variables: Vec<usize>,
+}
+
+impl Expression {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// What one policy's expressions may name; variables are added in order.
+#[derive(Clone, Debug)]
+pub struct Declarations {
+    params: bool,
+    variables: Vec<(String, Ty)>,
+    /// `variables`' type, rebuilt when one is added (not per compile: a
+    /// policy may have many expressions).
+    variables_ty: Ty,
+}
+
+/// kube's `AdmissionRequest` as CEL sees it (`BuildRequestType`).
+static REQUEST: LazyLock<Ty> = LazyLock::new(|| {
+    let object = |fields: Vec<(&str, Ty)>| {
+        Ty::Object(Arc::new(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<BTreeMap<_, _>>(),
+        ))
+    };
+    let gvk = object(vec![
+        ("group", Ty::String),
+        ("version", Ty::String),
+        ("kind", Ty::String),
+    ]);
+    let gvr = object(vec![
+        ("group", Ty::String),
+        ("version", Ty::String),
+        ("resource", Ty::String),
+    ]);
+    let strings = Ty::List(Box::new(Ty::String));
+    let user = object(vec![
+        ("username", Ty::String),
+        ("uid", Ty::String),
+        ("groups", strings.clone()),
+        ("extra", Ty::Map(Box::new(Ty::String), Box::new(strings))),
+    ]);
+    object(vec![
+        ("kind", gvk.clone()),
+        ("resource", gvr.clone()),
+        ("subResource", Ty::String),
+        ("requestKind", gvk),
+        ("requestResource", gvr),
+        ("requestSubResource", Ty::String),
+        ("name", Ty::String),
+        ("namespace", Ty::String),
+        ("operation", Ty::String),
+        ("userInfo", user),
+        ("dryRun", Ty::Bool),
+        ("options", Ty::Dyn),
+    ])
+});
+
+impl Declarations {
+    /// `params` is declared when the policy has a `paramKind`.
+    pub fn new(params: bool) -> Self {
+        Declarations {
+            params,
+            variables: Vec::new(),
+            variables_ty: Ty::Object(Arc::default()),
+        }
+    }
+
+    fn vars(&self) -> Vec<(String, Ty)> {
+        let mut vars = vec![
+            ("object".to_string(), Ty::Dyn),
+            ("oldObject".to_string(), Ty::Dyn),
+            ("namespaceObject".to_string(), Ty::Dyn),
+            ("request".to_string(), REQUEST.clone()),
+            ("variables".to_string(), self.variables_ty.clone()),
+        ];
+        if self.params {
+            vars.push(("params".to_string(), Ty::Dyn));
+        }
+        vars
+    }
+
+    /// Compiles an expression; the error is kube's detail
+    /// (`compilation failed: ERROR: <input>:1:1: …`, `must evaluate to bool
+    /// but got int`).
+    pub fn compile(&self, source: &str, returns: Returns) -> Result<Expression, String> {
+        let no_sizes = Vars {
+            self_: None,
+            old_self: None,
+            named: &[],
+        };
+        let (program, ty) = stacker::maybe_grow(EVAL_STACK, GROWN_STACK, || {
+            compile_expr(source, self.vars(), &no_sizes)
+        })
+        .map_err(|e| format!("compilation failed: {e}"))?;
+        let fits = |want: &Ty| ty == *want || ty == Ty::Unknown;
+        match returns {
+            Returns::Bool if !fits(&Ty::Bool) => {
+                return Err(format!("must evaluate to bool but got {ty}"));
+            }
+            Returns::String if !fits(&Ty::String) => {
+                return Err(format!("must evaluate to string but got {ty}"));
+            }
+            Returns::StringOrNull if !fits(&Ty::String) && ty != Ty::Null => {
+                return Err(format!(
+                    "must evaluate to one of [string null_type] but got {ty}"
+                ));
+            }
+            _ => {}
+        }
+        let variables = named_variables(&program.expr)
+            .into_iter()
+            .filter_map(|n| self.variables.iter().position(|(v, _)| *v == n))
+            .collect();
+        Ok(Expression {
+            source: source.to_string(),
+            program,
+            variables,
+        })
+    }
+
+    /// Compiles variable `name` and declares it for the expressions that
+    /// follow — as `dyn` if it does not compile, so that the error is
+    /// reported once, at the variable. Each call costs time linear in the
+    /// variables declared so far: callers bound their number.
+    pub fn variable(&mut self, name: &str, source: &str) -> Result<Expression, String> {
+        let compiled = self.compile(source, Returns::Any);
+        let ty = compiled
+            .as_ref()
+            .ok()
+            .and_then(|e| e.program.types.get(&e.program.expr.id).cloned())
+            .unwrap_or(Ty::Dyn);
+        self.variables.push((name.to_string(), ty));
+        self.variables_ty = Ty::Object(Arc::new(self.variables.iter().cloned().collect()));
+        compiled
+    }
+}
+
+/// The `variables.<name>` selections in an expression.
+fn named_variables(e: &cel::common::ast::IdedExpr) -> Vec<String> {
+    use cel::common::ast::Expr;
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.expr {
+            Expr::Select(s) => {
+                if let Expr::Ident(root) = &s.operand.expr
+                    && root == "variables"
+                {
+                    out.push(s.field.clone());
+                }
+                stack.push(&s.operand);
+            }
+            Expr::Call(c) => {
+                // `variables.?x` is `_?._(variables, "x")`.
+                if c.func_name == "_?._"
+                    && let [operand, field] = c.args.as_slice()
+                    && let Expr::Ident(root) = &operand.expr
+                    && root == "variables"
+                    && let Expr::Literal(cel::common::ast::LiteralValue::String(f)) = &field.expr
+                {
+                    out.push(f.to_string());
+                }
+                stack.extend(c.target.as_deref());
+                stack.extend(c.args.iter());
+            }
+            Expr::List(l) => stack.extend(l.elements.iter()),
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
+                        stack.push(&me.key);
+                        stack.push(&me.value);
+                    }
+                }
+            }
+            Expr::Struct(s) => {
+                for entry in &s.entries {
+                    if let cel::common::ast::EntryExpr::StructField(f) = &entry.expr {
+                        stack.push(&f.value);
+                    }
+                }
+            }
+            Expr::Comprehension(c) => {
+                stack.push(&c.iter_range);
+                stack.push(&c.accu_init);
+                stack.push(&c.loop_cond);
+                stack.push(&c.loop_step);
+                stack.push(&c.result);
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The data one evaluation sees; `Json::Null` for what is absent (the
+/// object of a DELETE, the old object of a CREATE…).
+pub struct Inputs<'a> {
+    pub object: &'a Json,
+    pub old_object: &'a Json,
+    pub request: &'a Json,
+    pub namespace_object: &'a Json,
+    /// `None` when the policy declares no `paramKind`.
+    pub params: Option<&'a Json>,
+}
+
+/// What an expression evaluated to, as far as admission cares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    String(String),
+    Null,
+    /// Any other type, by its CEL name.
+    Other(String),
+}
+
+/// Why an expression has no value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalError {
+    /// It failed (`expression '…' resulted in error: …`).
+    Failed(String),
+    /// The evaluation's budget is spent: nothing more runs.
+    OutOfBudget,
+}
+
+const INPUT_NAMES: [&str; 5] = [
+    "object",
+    "oldObject",
+    "request",
+    "namespaceObject",
+    "params",
+];
+
+/// One evaluation of a policy's expressions over one request (and one
+/// param): the converted inputs, the variables evaluated so far and what
+/// is left of the budget.
+pub struct Activation<'a> {
+    ctx: Context<'a, 'a>,
+    /// Measured sizes of `object`, `oldObject`, `request`,
+    /// `namespaceObject`, `params`.
+    inputs: [SizeTree; 5],
+    names: Vec<&'a str>,
+    variables: &'a [Expression],
+    results: Vec<Option<Result<cel::Value, String>>>,
+    /// Sizes of the variables evaluated so far, by name.
+    variable_sizes: SizeTree,
+    remaining: i64,
+    /// The deep size of the inputs, converted for CEL once.
+    converted: i64,
+}
+
+impl<'a> Activation<'a> {
+    /// `variables` are the policy's, with `names` their names.
+    pub fn new(inputs: &Inputs<'a>, names: &[&'a str], variables: &'a [Expression]) -> Self {
+        let mut ctx = Context::with_env(ENV.clone());
+        let params = inputs.params.unwrap_or(&Json::Null);
+        let all = [
+            inputs.object,
+            inputs.old_object,
+            inputs.request,
+            inputs.namespace_object,
+            params,
+        ];
+        for (name, data) in INPUT_NAMES.iter().zip(all) {
+            if *name == "params" && inputs.params.is_none() {
+                continue;
+            }
+            ctx.add_variable_as_val(*name, plain(data));
+        }
+        let inputs = all.map(sizes::measure_plain);
+        // Converting the inputs is work too: charged as their deep size.
+        let converting = inputs.iter().fold(0i64, |sum, t| {
+            sum.saturating_add(t.deep.min(i64::MAX as u64) as i64)
+        });
+        Activation {
+            ctx,
+            inputs,
+            names: names.to_vec(),
+            variables,
+            results: (0..variables.len()).map(|_| None).collect(),
+            variable_sizes: SizeTree::default(),
+            remaining: RUNTIME_BUDGET,
+            converted: converting,
+        }
+    }
+
+    /// Cost spent so far: the estimates charged and the conversion of the
+    /// inputs (a caller bounds what one request spends over many
+    /// evaluations with it).
+    pub fn spent(&self) -> i64 {
+        let charged = if self.remaining < 0 {
+            RUNTIME_BUDGET
+        } else {
+            RUNTIME_BUDGET - self.remaining
+        };
+        charged.saturating_add(self.converted)
+    }
+
+    /// Evaluates `e`, first the variables it needs.
+    pub fn eval(&mut self, e: &Expression) -> Result<Value, EvalError> {
+        stacker::maybe_grow(EVAL_STACK, GROWN_STACK, || self.eval_on_stack(e))
+    }
+
+    fn eval_on_stack(&mut self, e: &Expression) -> Result<Value, EvalError> {
+        self.ensure(&e.variables)?;
+        for &i in &e.variables {
+            if let Some(Err(why)) = &self.results[i] {
+                return Err(EvalError::Failed(format!(
+                    "expression '{}' resulted in error: {why}",
+                    e.source
+                )));
+            }
+        }
+        match self.run(&e.program)? {
+            Ok(v) => Ok(match v {
+                cel::Value::Bool(b) => Value::Bool(b),
+                cel::Value::String(s) => Value::String(s.to_string()),
+                cel::Value::Null => Value::Null,
+                other => Value::Other(super::library::type_name(&other)),
+            }),
+            Err(why) => Err(EvalError::Failed(format!(
+                "expression '{}' resulted in error: {why}",
+                e.source
+            ))),
+        }
+    }
+
+    /// Evaluates the variables in `wanted` and everything they name,
+    /// earliest first (a variable only names earlier ones).
+    fn ensure(&mut self, wanted: &[usize]) -> Result<(), EvalError> {
+        let mut needed = vec![false; self.variables.len()];
+        let mut stack: Vec<usize> = wanted.to_vec();
+        while let Some(i) = stack.pop() {
+            if needed[i] || self.results[i].is_some() {
+                continue;
+            }
+            needed[i] = true;
+            stack.extend(self.variables[i].variables.iter().copied());
+        }
+        for i in 0..needed.len() {
+            if !needed[i] {
+                continue;
+            }
+            let vars = self.variables;
+            let e = &vars[i];
+            let failed = e.variables.iter().find_map(|&d| match &self.results[d] {
+                Some(Err(why)) => Some(why.clone()),
+                _ => None,
+            });
+            let result = match failed {
+                Some(why) => Err(why),
+                None => self.run(&e.program)?,
+            };
+            if let Ok(v) = &result {
+                let name = self.names.get(i).copied().unwrap_or_default();
+                self.variable_sizes
+                    .fields
+                    .insert(name.to_string(), measure_value(v));
+            }
+            self.results[i] = Some(result);
+        }
+        Ok(())
+    }
+
+    /// Charges the estimate of `program` and runs it.
+    fn run(&mut self, program: &Compiled) -> Result<Result<cel::Value, String>, EvalError> {
+        if self.remaining < 0 {
+            return Err(EvalError::OutOfBudget);
+        }
+        let named: Vec<(&str, &SizeTree)> = INPUT_NAMES
+            .iter()
+            .copied()
+            .zip(self.inputs.iter())
+            .chain(std::iter::once(("variables", &self.variable_sizes)))
+            .collect();
+        let vars = Vars {
+            self_: None,
+            old_self: None,
+            named: &named,
+        };
+        let estimate = cost::estimate(&program.expr, &program.types, &vars, Mode::Evaluation).max;
+        let cancelled = estimate > PER_CALL_LIMIT;
+        let spent = if cancelled {
+            PER_CALL_LIMIT + 1
+        } else {
+            estimate
+        };
+        match i64::try_from(spent) {
+            Ok(s) if s <= self.remaining => self.remaining -= s,
+            _ => {
+                self.remaining = -1;
+                return Err(EvalError::OutOfBudget);
+            }
+        }
+        if cancelled {
+            return Ok(Err(CALL_LIMIT_EXCEEDED.to_string()));
+        }
+        let mut scope = self.ctx.new_inner_scope();
+        let visible: HashMap<String, cel::Value> = self
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Some(Ok(v)) => Some((self.names.get(i)?.to_string(), v.clone())),
+                _ => None,
+            })
+            .collect();
+        scope.add_variable_from_value("variables", visible);
+        Ok(cel::Value::resolve(&program.expr, &scope).map_err(|e| go_error(&e)))
+    }
+}
+
+/// The measured sizes of a value an expression made (a variable).
+fn measure_value(v: &cel::Value) -> SizeTree {
+    stacker::maybe_grow(
+        super::check::RED_ZONE,
+        super::check::GROWN_STACK,
+        || match v {
+            cel::Value::String(s) => SizeTree {
+                size: s.len() as u64,
+                deep: sizes::string_deep(s.len() as u64),
+                ..SizeTree::default()
+            },
+            cel::Value::Bytes(b) => SizeTree {
+                size: b.len() as u64,
+                deep: sizes::string_deep(b.len() as u64),
+                ..SizeTree::default()
+            },
+            cel::Value::List(items) => {
+                let mut tree = SizeTree {
+                    size: items.len() as u64,
+                    deep: 1,
+                    ..SizeTree::default()
+                };
+                for item in items.iter() {
+                    let t = measure_value(item);
+                    tree.deep = tree.deep.saturating_add(t.deep);
+                    sizes::merge_into(&mut tree.elem, t);
+                }
+                tree
+            }
+            cel::Value::Map(m) => {
+                let mut tree = SizeTree {
+                    size: m.map.len() as u64,
+                    deep: 1,
+                    ..SizeTree::default()
+                };
+                for (k, v) in m.map.iter() {
+                    let key_len = match k {
+                        cel::objects::Key::String(s) => s.len() as u64,
+                        _ => 1,
+                    };
+                    let key = SizeTree {
+                        size: key_len,
+                        deep: sizes::string_deep(key_len),
+                        ..SizeTree::default()
+                    };
+                    let value = measure_value(v);
+                    tree.deep = tree
+                        .deep
+                        .saturating_add(key.deep)
+                        .saturating_add(value.deep);
+                    sizes::merge_into(&mut tree.keys, key);
+                    sizes::merge_into(&mut tree.elem, value);
+                }
+                tree
+            }
+            _ => SizeTree {
+                size: 1,
+                deep: 1,
+                ..SizeTree::default()
+            },
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn inputs<'a>(object: &'a Json, request: &'a Json) -> Inputs<'a> {
+        Inputs {
+            object,
+            old_object: &Json::Null,
+            request,
+            namespace_object: &Json::Null,
+            params: None,
+        }
+    }
+
+    #[test]
+    fn compile_errors_read_like_kube() {
+        let d = Declarations::new(false);
+        let e = d
+            .compile("object.spec.replicas", Returns::Bool)
+            .unwrap_err();
+        assert_eq!(e, "must evaluate to bool but got dyn");
+        let e = d.compile("1 + 1", Returns::Bool).unwrap_err();
+        assert_eq!(e, "must evaluate to bool but got int");
+        let e = d.compile("params.x == 1", Returns::Bool).unwrap_err();
+        assert!(
+            e.starts_with(
+                "compilation failed: ERROR: <input>:1:1: undeclared reference to 'params'"
+            ),
+            "{e}"
+        );
+        let e = d
+            .compile("request.opration == 'CREATE'", Returns::Bool)
+            .unwrap_err();
+        assert!(e.contains("undefined field 'opration'"), "{e}");
+        let e = d.compile("authorizer != null", Returns::Bool).unwrap_err();
+        assert!(e.contains("undeclared reference to 'authorizer'"), "{e}");
+        let e = d.compile("1", Returns::StringOrNull).unwrap_err();
+        assert_eq!(e, "must evaluate to one of [string null_type] but got int");
+        assert!(d.compile("null", Returns::StringOrNull).is_ok());
+        let e = d
+            .compile("variables.later == 1", Returns::Bool)
+            .unwrap_err();
+        assert!(e.contains("undefined field 'later'"), "{e}");
+        assert!(
+            Declarations::new(true)
+                .compile("params.x == 1", Returns::Bool)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn evaluates_over_request_object_and_lazy_variables() {
+        let mut d = Declarations::new(false);
+        let vars = vec![
+            d.variable("replicas", "object.spec.replicas").unwrap(),
+            d.variable("boom", "1 / 0 == 1").unwrap(),
+            d.variable("double", "variables.replicas * 2").unwrap(),
+        ];
+        let names = ["replicas", "boom", "double"];
+        let ok = d.compile("variables.double <= 10", Returns::Bool).unwrap();
+        let op = d
+            .compile("request.operation == 'CREATE'", Returns::Bool)
+            .unwrap();
+        let uses_boom = d.compile("variables.boom", Returns::Bool).unwrap();
+        let obj = json!({"spec": {"replicas": 6}});
+        let req = json!({"operation": "CREATE"});
+        let mut a = Activation::new(&inputs(&obj, &req), &names, &vars);
+        assert_eq!(a.eval(&ok), Ok(Value::Bool(false)));
+        assert_eq!(a.eval(&op), Ok(Value::Bool(true)));
+        // The failing variable is only evaluated, and only fails, when named.
+        assert!(a.results[1].is_none());
+        assert_eq!(
+            a.eval(&uses_boom),
+            Err(EvalError::Failed(
+                "expression 'variables.boom' resulted in error: division by zero".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn budget_and_per_call_limit_stop_evaluation() {
+        let d = Declarations::new(false);
+        // Quadratic over a large list: over the per-call limit.
+        let e = d
+            .compile(
+                "object.items.all(x, object.items.all(y, x == y || x != y))",
+                Returns::Bool,
+            )
+            .unwrap();
+        let items: Vec<Json> = (0..2000).map(Json::from).collect();
+        let obj = json!({ "items": items });
+        let req = json!({});
+        let mut a = Activation::new(&inputs(&obj, &req), &[], &[]);
+        assert_eq!(
+            a.eval(&e),
+            Err(EvalError::Failed(format!(
+                "expression '{}' resulted in error: {CALL_LIMIT_EXCEEDED}",
+                e.source()
+            )))
+        );
+        // Linear, under the per-call limit, but ten of them exceed the budget.
+        let lin = d
+            .compile("object.items.all(x, x >= 0 && x < 100000)", Returns::Bool)
+            .unwrap();
+        let items: Vec<Json> = (0..60000).map(Json::from).collect();
+        let obj = json!({ "items": items });
+        let mut a = Activation::new(&inputs(&obj, &req), &[], &[]);
+        let mut outcomes = Vec::new();
+        for _ in 0..40 {
+            outcomes.push(a.eval(&lin));
+        }
+        assert_eq!(outcomes[0], Ok(Value::Bool(true)));
+        assert_eq!(outcomes.last(), Some(&Err(EvalError::OutOfBudget)));
+    }
+}

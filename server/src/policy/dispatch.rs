@@ -1,0 +1,635 @@
+//! Evaluating the matching policies of one request, as kube's validating
+//! policy dispatcher and validator do.
+//!
+//! For each policy that matches (its `matchConstraints`), each of its
+//! bindings that matches (`matchResources`), and each param the binding
+//! selects (one `null` param without a `paramKind` or `paramRef`):
+//! `matchConditions` (any false skips; errors go to the failurePolicy),
+//! then every validation (false → a failure with the messageExpression's
+//! result, else the message, else `failed expression: <expression>`, and
+//! the validation's reason; a runtime error → a failure if the policy
+//! fails closed), then the audit annotations. A binding's
+//! `validationActions` decide what a failure does: Deny refuses the
+//! request, Warn adds `Validation failed for ValidatingAdmissionPolicy
+//! '<p>' with binding '<b>': <message>` to the response's warnings, Audit
+//! records it in the `validation.policy.admission.k8s.io/validation_failure`
+//! audit annotation. A policy or binding that cannot be used (it does not
+//! compile, its param is missing under `parameterNotFoundAction: Deny`…)
+//! refuses the request unless the policy's failurePolicy is `Ignore`.
+//!
+//! The first denial is the answer: `<resource> "<name>" is forbidden:
+//! ValidatingAdmissionPolicy '<p>' with binding '<b>' denied request:
+//! <message>`, with the validation's reason (default `Invalid`, 422).
+//!
+//! Beyond kube: one request may spend at most [`REQUEST_BUDGET`] over all
+//! its evaluations (kube bounds each binding and param, not their number),
+//! and a binding may select at most [`MAX_PARAMS`] params, so that no
+//! number of policies a tenant writes makes one request run for long.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use trellis_apis::cel::admission::{
+    Activation, EvalError, Expression, Inputs, OUT_OF_BUDGET, Value as CelValue,
+};
+use trellis_apis::{Status, StatusCause};
+use trellis_storage::{ListOptions, ReadAt};
+
+use super::compiled::{Binding, Policy};
+use super::{ClusterSet, Policies, Request, matching, notes};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::store::Store;
+use crate::registry::{Registry, ResourceDef};
+
+/// The most one request may spend on policies, in CEL cost units (ten
+/// bindings' worth of kube's per-evaluation budget, about 5 s).
+pub const REQUEST_BUDGET: i64 = 100_000_000;
+/// The most params one binding may select.
+pub const MAX_PARAMS: usize = 100;
+const MAX_VALIDATION_FAILURES: usize = 50;
+const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
+const FAILURE_KEY: &str = "validation.policy.admission.k8s.io/validation_failure";
+
+/// A refusal: the policy, the binding if one, the message and the reason.
+struct Denial {
+    policy: String,
+    binding: Option<String>,
+    message: String,
+    reason: String,
+}
+
+/// The request as seen under one matched definition.
+struct View {
+    def: Arc<ResourceDef>,
+    object: Value,
+    old_object: Value,
+    request: Value,
+}
+
+/// One request's evaluation of every policy that applies to it.
+pub struct Dispatch<'a> {
+    policies: &'a Policies,
+    req: &'a Request<'a>,
+    namespace: Option<Value>,
+    namespace_loaded: bool,
+    views: Vec<View>,
+    denial: Option<Denial>,
+    failures: Vec<Value>,
+    warnings: Vec<String>,
+    /// `<policy>/<key>` → distinct values.
+    annotations: BTreeMap<String, Vec<String>>,
+    spent: i64,
+}
+
+/// What one validation, match condition set or annotation came to.
+enum Decision {
+    /// Refuse (subject to the binding's actions), with reason.
+    Fail { message: String, reason: String },
+}
+
+impl<'a> Dispatch<'a> {
+    pub fn new(policies: &'a Policies, req: &'a Request<'a>) -> Self {
+        Dispatch {
+            policies,
+            req,
+            namespace: None,
+            namespace_loaded: false,
+            views: Vec::new(),
+            denial: None,
+            failures: Vec::new(),
+            warnings: Vec::new(),
+            annotations: BTreeMap::new(),
+            spent: 0,
+        }
+    }
+
+    fn deny(&mut self, policy: &str, binding: Option<&str>, message: String, reason: &str) {
+        if self.denial.is_none() {
+            self.denial = Some(Denial {
+                policy: policy.to_string(),
+                binding: binding.map(str::to_string),
+                message,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// A policy or binding that cannot be used.
+    fn config_error(&mut self, policy: &Policy, binding: Option<&Binding>, why: &str) {
+        if policy.fail_open {
+            return;
+        }
+        let message = match binding {
+            None => format!("failed to configure policy: {why}"),
+            Some(_) => format!("failed to configure binding: {why}"),
+        };
+        self.deny(&policy.name, binding.map(|b| b.name.as_str()), message, "");
+    }
+
+    /// The request's namespace object (kube's `namespaceObject`), read
+    /// once; `None` for cluster-scoped requests and Namespaces.
+    async fn load_namespace(&mut self) -> ApiResult<()> {
+        if self.namespace_loaded {
+            return Ok(());
+        }
+        self.namespace_loaded = true;
+        let req = self.req;
+        let is_namespace = req.def.group.is_empty() && req.def.resource == "namespaces";
+        if req.namespace.is_empty() || is_namespace {
+            return Ok(());
+        }
+        let key = self
+            .policies
+            .namespaces
+            .object(req.cluster, "", req.namespace)
+            .map_err(|e| ApiError::internal("namespace key", e))?;
+        let rec = self.policies.storage.get(&key).await.map_err(|e| {
+            ApiError::from_storage(
+                e,
+                &trellis_apis::GroupResource {
+                    group: String::new(),
+                    resource: "namespaces".into(),
+                },
+                req.namespace,
+            )
+        })?;
+        self.namespace = rec.and_then(|r| serde_json::from_slice(&r.value).ok());
+        Ok(())
+    }
+
+    /// Evaluates `set`'s policies (those of workspace `cluster`, whose
+    /// resources `registry` lists).
+    pub async fn hooks(
+        &mut self,
+        cluster: &str,
+        registry: Option<&Registry>,
+        set: &ClusterSet,
+    ) -> ApiResult<()> {
+        if set.hooks.is_empty() {
+            return Ok(());
+        }
+        self.load_namespace().await?;
+        for hook in &set.hooks {
+            let policy = &hook.policy;
+            let ns_labels = self
+                .namespace
+                .as_ref()
+                .and_then(|n| n.pointer("/metadata/labels"))
+                .and_then(Value::as_object)
+                .cloned();
+            let Some(def) = matching::matches(&policy.constraints, self.req, ns_labels.as_ref())
+            else {
+                continue;
+            };
+            if let Some(why) = &policy.broken {
+                self.config_error(policy, None, why);
+                continue;
+            }
+            let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for binding in &hook.bindings {
+                if let Some(why) = &binding.broken {
+                    self.config_error(policy, Some(binding), why);
+                    continue;
+                }
+                if let Some(res) = &binding.resources
+                    && matching::matches(res, self.req, ns_labels.as_ref()).is_none()
+                {
+                    continue;
+                }
+                let params = match self.params(policy, binding, cluster, registry).await? {
+                    Ok(p) => p,
+                    Err(why) => {
+                        self.config_error(policy, Some(binding), &why);
+                        continue;
+                    }
+                };
+                for param in &params {
+                    self.evaluate(policy, binding, &def, param.as_ref(), &mut published);
+                }
+            }
+            for (key, values) in published {
+                self.annotations
+                    .entry(format!("{}/{key}", policy.name))
+                    .or_default()
+                    .extend(values);
+            }
+        }
+        Ok(())
+    }
+
+    /// kube's `CollectParams`: `Ok(Err(why))` is a configuration error.
+    async fn params(
+        &self,
+        policy: &Policy,
+        binding: &Binding,
+        cluster: &str,
+        registry: Option<&Registry>,
+    ) -> ApiResult<Result<Vec<Option<Value>>, String>> {
+        let (Some((api_version, kind)), Some(pr)) = (&policy.param_kind, &binding.param_ref) else {
+            return Ok(Ok(vec![None]));
+        };
+        let deny_missing = pr.parameter_not_found_action.as_deref() == Some("Deny");
+        let not_found = || {
+            if deny_missing {
+                Err(
+                    "no params found for policy binding with `Deny` parameterNotFoundAction"
+                        .to_string(),
+                )
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let Some(def) = registry
+            .into_iter()
+            .flat_map(|r| r.all())
+            .find(|d| d.api_version() == *api_version && d.kind == *kind)
+            .cloned()
+        else {
+            return Ok(not_found());
+        };
+        let ref_ns = pr.namespace.clone().unwrap_or_default();
+        let namespace = if def.namespaced {
+            let ns = if ref_ns.is_empty() {
+                self.req.namespace.to_string()
+            } else {
+                ref_ns
+            };
+            if ns.is_empty() {
+                return Ok(Err(
+                    "cannot use namespaced paramRef in policy binding that matches cluster-scoped resources"
+                        .into(),
+                ));
+            }
+            ns
+        } else {
+            if !ref_ns.is_empty() {
+                return Ok(Err(
+                    "paramRef.namespace must not be provided for a cluster-scoped `paramKind`"
+                        .into(),
+                ));
+            }
+            String::new()
+        };
+        let gr = def.group_resource();
+        let storage = &self.policies.storage;
+        let mut found = Vec::new();
+        if let Some(name) = pr.name.as_deref().filter(|n| !n.is_empty()) {
+            let Ok(key) = def.keyspace.object(cluster, &namespace, name) else {
+                return Ok(not_found());
+            };
+            if let Some(rec) = storage
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::from_storage(e, &gr, name))?
+            {
+                found.push(Some(Store::served_value(
+                    &def,
+                    serde_json::from_slice(&rec.value)
+                        .map_err(|e| ApiError::internal("stored param", e))?,
+                )));
+            }
+        } else if let Some(sel) = &pr.selector {
+            let sel = serde_json::to_value(sel).unwrap_or(Value::Null);
+            let selector = match trellis_apis::labels::from_label_selector(&sel) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e.to_string())),
+            };
+            let prefix = if def.namespaced {
+                def.keyspace.namespace(cluster, &namespace)
+            } else {
+                def.keyspace.cluster(cluster)
+            }
+            .map_err(|e| ApiError::internal("param keyspace", e))?;
+            let page = storage
+                .list(ListOptions::all(prefix, ReadAt::Latest))
+                .await
+                .map_err(|e| ApiError::from_storage(e, &gr, ""))?;
+            static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
+                std::sync::LazyLock::new(serde_json::Map::new);
+            for rec in page.items {
+                let Ok(obj) = serde_json::from_slice::<Value>(&rec.value) else {
+                    continue;
+                };
+                let labels = obj
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .unwrap_or(&EMPTY);
+                if selector.matches(labels) {
+                    if found.len() == MAX_PARAMS {
+                        return Ok(Err(format!(
+                            "paramRef selects more than {MAX_PARAMS} params"
+                        )));
+                    }
+                    found.push(Some(Store::served_value(&def, obj)));
+                }
+            }
+        }
+        if found.is_empty() {
+            return Ok(not_found());
+        }
+        Ok(Ok(found))
+    }
+
+    /// The request under `def` (the request's own definition or an
+    /// equivalent one), built once per definition.
+    fn view(&mut self, def: &Arc<ResourceDef>) -> usize {
+        if let Some(i) = self.views.iter().position(|v| Arc::ptr_eq(&v.def, def)) {
+            return i;
+        }
+        let req = self.req;
+        let form =
+            |o: Option<&Value>| o.map_or(Value::Null, |o| Store::served_value(def, o.clone()));
+        let user = req.user;
+        let options_kind = match req.operation {
+            super::Operation::Create => "CreateOptions",
+            super::Operation::Update => "UpdateOptions",
+            super::Operation::Delete => "DeleteOptions",
+        };
+        let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": options_kind});
+        if req.dry_run {
+            options["dryRun"] = json!(["All"]);
+        }
+        let request = json!({
+            "kind": {"group": def.group, "version": def.version, "kind": def.kind},
+            "resource": {"group": def.group, "version": def.version, "resource": def.resource},
+            "subResource": req.subresource,
+            "requestKind": {"group": req.def.group, "version": req.def.version, "kind": req.def.kind},
+            "requestResource": {"group": req.def.group, "version": req.def.version, "resource": req.def.resource},
+            "requestSubResource": req.subresource,
+            "name": req.name,
+            "namespace": req.namespace,
+            "operation": req.operation.as_str(),
+            "userInfo": {
+                "username": user.name,
+                "uid": user.uid,
+                "groups": user.groups,
+                "extra": user.extra,
+            },
+            "dryRun": req.dry_run,
+            "options": options,
+        });
+        self.views.push(View {
+            def: def.clone(),
+            object: form(req.object),
+            old_object: form(req.old_object),
+            request,
+        });
+        self.views.len() - 1
+    }
+
+    /// One binding with one param.
+    fn evaluate(
+        &mut self,
+        policy: &Policy,
+        binding: &Binding,
+        def: &Arc<ResourceDef>,
+        param: Option<&Value>,
+        published: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        if self.spent >= REQUEST_BUDGET {
+            self.deny(&policy.name, Some(&binding.name), OUT_OF_BUDGET.into(), "");
+            return;
+        }
+        let view = self.view(def);
+        let view = &self.views[view];
+        let null = Value::Null;
+        let has_params = policy.param_kind.is_some();
+        let inputs = Inputs {
+            object: &view.object,
+            old_object: &view.old_object,
+            request: &view.request,
+            namespace_object: self.namespace.as_ref().unwrap_or(&null),
+            params: has_params.then(|| param.unwrap_or(&null)),
+        };
+        let names: Vec<&str> = policy.variable_names.iter().map(String::as_str).collect();
+        let mut act = Activation::new(&inputs, &names, &policy.variables);
+        let (decisions, annotations, errors) = run(policy, &mut act);
+        self.spent = self.spent.saturating_add(act.spent());
+        drop(act);
+        for (i, d) in decisions.into_iter().enumerate() {
+            let Some(Decision::Fail { message, reason }) = d else {
+                continue;
+            };
+            if binding.deny {
+                self.deny(&policy.name, Some(&binding.name), message.clone(), &reason);
+            }
+            if binding.audit {
+                self.failures.push(json!({
+                    "message": message,
+                    "policy": policy.name,
+                    "binding": binding.name,
+                    "expressionIndex": i,
+                    "validationActions": binding.actions,
+                }));
+            }
+            if binding.warn {
+                self.warnings.push(format!(
+                    "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
+                    policy.name, binding.name
+                ));
+            }
+        }
+        for (key, value) in annotations {
+            let values = published.entry(key).or_default();
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        // Audit annotations that failed under failurePolicy Fail deny
+        // whatever the binding's actions.
+        for message in errors {
+            self.deny(&policy.name, Some(&binding.name), message, "");
+        }
+    }
+
+    /// Ends the request: publishes warnings and audit annotations, and
+    /// answers the first denial.
+    pub fn finish(self) -> ApiResult<()> {
+        for w in self.warnings {
+            notes::warn(w);
+        }
+        for (key, values) in self.annotations {
+            notes::annotate(key, values.join(", "));
+        }
+        if !self.failures.is_empty() {
+            let mut failures = self.failures;
+            failures.truncate(MAX_VALIDATION_FAILURES);
+            notes::annotate(FAILURE_KEY.into(), Value::Array(failures).to_string());
+        }
+        let Some(d) = self.denial else {
+            return Ok(());
+        };
+        let message = match &d.binding {
+            Some(b) => format!(
+                "ValidatingAdmissionPolicy '{}' with binding '{b}' denied request: {}",
+                d.policy, d.message
+            ),
+            None => format!(
+                "ValidatingAdmissionPolicy '{}' denied request: {}",
+                d.policy, d.message
+            ),
+        };
+        let reason = if d.reason.is_empty() {
+            "Invalid".to_string()
+        } else {
+            d.reason
+        };
+        let mut status = Status::forbidden(&self.req.def.group_resource(), self.req.name, &message);
+        status.code = match reason.as_str() {
+            "Forbidden" => 403,
+            "Unauthorized" => 401,
+            "RequestEntityTooLarge" => 413,
+            _ => 422,
+        };
+        status.reason = reason;
+        status.details.causes.push(StatusCause {
+            reason: String::new(),
+            message,
+            field: String::new(),
+        });
+        Err(status.into())
+    }
+}
+
+/// Validations' decisions (by index; `None` = admitted), published audit
+/// annotations, and audit-annotation errors that deny.
+type Outcome = (Vec<Option<Decision>>, Vec<(String, String)>, Vec<String>);
+
+fn error_decision(policy: &Policy, message: String) -> Option<Decision> {
+    (!policy.fail_open).then(|| Decision::Fail {
+        message,
+        reason: String::new(),
+    })
+}
+
+fn run(policy: &Policy, act: &mut Activation<'_>) -> Outcome {
+    // Match conditions: any false skips the policy for this binding.
+    let mut errors = Vec::new();
+    for (_, cond) in &policy.match_conditions {
+        match act.eval(cond) {
+            Ok(CelValue::Bool(false)) => return (Vec::new(), Vec::new(), Vec::new()),
+            Ok(CelValue::Bool(true)) => {}
+            Ok(other) => errors.push(non_bool(cond, &other)),
+            Err(EvalError::Failed(m)) => errors.push(m),
+            Err(EvalError::OutOfBudget) => {
+                errors.push(OUT_OF_BUDGET.to_string());
+                break;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let message = if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            format!("[{}]", errors.join(", "))
+        };
+        return (
+            vec![error_decision(policy, message)],
+            Vec::new(),
+            Vec::new(),
+        );
+    }
+    let mut decisions = Vec::with_capacity(policy.validations.len());
+    for v in &policy.validations {
+        let d = match act.eval(&v.expression) {
+            Ok(CelValue::Bool(true)) => None,
+            Ok(CelValue::Bool(false)) => {
+                let message = match &v.message_expression {
+                    None => Ok(None),
+                    Some(me) => match act.eval(me) {
+                        Ok(CelValue::String(s)) => {
+                            let s = s.trim();
+                            Ok((!s.is_empty() && s.len() <= 5 * 1024 && !s.contains('\n'))
+                                .then(|| s.to_string()))
+                        }
+                        Ok(_) | Err(EvalError::Failed(_)) => Ok(None),
+                        Err(EvalError::OutOfBudget) => Err(()),
+                    },
+                };
+                match message {
+                    Err(()) => {
+                        error_decision(policy, format!("failed messageExpression: {OUT_OF_BUDGET}"))
+                    }
+                    Ok(m) => Some(Decision::Fail {
+                        message: m
+                            .or_else(|| (!v.message.is_empty()).then(|| v.message.clone()))
+                            .unwrap_or_else(|| {
+                                format!("failed expression: {}", v.expression.source().trim())
+                            }),
+                        reason: v.reason.clone(),
+                    }),
+                }
+            }
+            Ok(other) => error_decision(policy, non_bool(&v.expression, &other)),
+            Err(EvalError::Failed(m)) => error_decision(policy, m),
+            Err(EvalError::OutOfBudget) => {
+                // kube: the whole evaluation becomes one error decision.
+                return (
+                    vec![error_decision(policy, OUT_OF_BUDGET.to_string())],
+                    Vec::new(),
+                    Vec::new(),
+                );
+            }
+        };
+        decisions.push(d);
+    }
+    let mut published = Vec::new();
+    let mut denied = Vec::new();
+    for a in &policy.audit_annotations {
+        match act.eval(&a.value) {
+            Ok(CelValue::String(s)) => {
+                let mut s = s.trim().to_string();
+                if !s.is_empty() {
+                    if s.len() > MAX_AUDIT_VALUE_BYTES {
+                        let mut end = MAX_AUDIT_VALUE_BYTES;
+                        while !s.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        s.truncate(end);
+                    }
+                    published.push((a.key.clone(), s));
+                }
+            }
+            Ok(CelValue::Null) => {}
+            Ok(other) => {
+                if !policy.fail_open {
+                    denied.push(format!(
+                        "valueExpression '{}' resulted in unsupported return type: {}. Return type must be either string or null.",
+                        a.value.source(),
+                        type_of(&other)
+                    ));
+                }
+            }
+            Err(EvalError::Failed(m)) => {
+                if !policy.fail_open {
+                    denied.push(m);
+                }
+            }
+            Err(EvalError::OutOfBudget) => {
+                if !policy.fail_open {
+                    denied.push(OUT_OF_BUDGET.to_string());
+                }
+                break;
+            }
+        }
+    }
+    (decisions, published, denied)
+}
+
+fn type_of(v: &CelValue) -> String {
+    match v {
+        CelValue::Bool(_) => "bool".into(),
+        CelValue::String(_) => "string".into(),
+        CelValue::Null => "null_type".into(),
+        CelValue::Other(t) => t.clone(),
+    }
+}
+
+fn non_bool(e: &Expression, v: &CelValue) -> String {
+    format!(
+        "expression '{}' resulted in error: no such overload: expected bool, got {}",
+        e.source(),
+        type_of(v)
+    )
+}

@@ -1,0 +1,52 @@
+//! What admission adds to a request's response and audit line: `Warning`
+//! headers and audit annotations.
+//!
+//! The request dispatcher runs each request inside [`scope`], and reads the
+//! notes when the response is known; admission code anywhere below (the
+//! generic store's policy step) adds to them with [`warn`] and
+//! [`annotate`]. A task-local, because warnings must reach the client
+//! whatever the outcome — a denied request carries them too — and through
+//! every verb, where the return values of the store's operations differ.
+//! Outside a scope (the server's own writes, unit tests) notes are dropped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Notes of one request.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub warnings: Vec<String>,
+    /// Audit annotations, by key.
+    pub annotations: BTreeMap<String, String>,
+}
+
+tokio::task_local! {
+    static NOTES: Arc<Mutex<Notes>>;
+}
+
+/// Runs `f` collecting notes; returns its output and what was noted.
+pub async fn scope<F: std::future::Future>(f: F) -> (F::Output, Notes) {
+    let notes = Arc::new(Mutex::new(Notes::default()));
+    let out = NOTES.scope(notes.clone(), f).await;
+    let taken = std::mem::take(&mut *notes.lock());
+    (out, taken)
+}
+
+/// Adds a warning for the client (`Warning: 299 - "…"`).
+pub fn warn(message: String) {
+    let _ = NOTES.try_with(|n| {
+        let mut n = n.lock();
+        if !n.warnings.contains(&message) {
+            n.warnings.push(message);
+        }
+    });
+}
+
+/// Adds an audit annotation (the first value for a key stays).
+pub fn annotate(key: String, value: String) {
+    let _ = NOTES.try_with(|n| {
+        n.lock().annotations.entry(key).or_insert(value);
+    });
+}
