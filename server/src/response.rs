@@ -117,7 +117,9 @@ impl<G: Send + Sync + Unpin + 'static> http_body::Body for UntilIdle<G> {
 pub fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
     for w in warnings {
         let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+        // Bytes, not `from_str`: a UTF-8 message is sent as such (Go's
+        // net/http does), only control characters keep it out.
+        if let Ok(v) = HeaderValue::from_bytes(format!("299 - \"{escaped}\"").as_bytes()) {
             r.headers_mut().append(header::WARNING, v);
         }
     }

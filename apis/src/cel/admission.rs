@@ -296,6 +296,14 @@ pub enum EvalError {
     OutOfBudget,
 }
 
+/// What setting up one evaluation counts, in cost units.
+const EVALUATION_OVERHEAD: i64 = 1000;
+
+/// The most nodes measuring one variable's value may visit; a value
+/// larger than that is not measured, and anything that iterates over it
+/// or copies it is then priced over every limit.
+const MEASURE_LIMIT: u64 = 1_000_000;
+
 const INPUT_NAMES: [&str; 5] = [
     "object",
     "oldObject",
@@ -318,8 +326,9 @@ pub struct Activation<'a> {
     /// Sizes of the variables evaluated so far, by name.
     variable_sizes: SizeTree,
     remaining: i64,
-    /// The deep size of the inputs, converted for CEL once.
-    converted: i64,
+    /// Cost outside the budget: converting the inputs, setting up, and
+    /// budgets renewed.
+    overhead: i64,
 }
 
 impl<'a> Activation<'a> {
@@ -341,10 +350,16 @@ impl<'a> Activation<'a> {
             ctx.add_variable_as_val(*name, plain(data));
         }
         let inputs = all.map(sizes::measure_plain);
-        // Converting the inputs is work too: charged as their deep size.
-        let converting = inputs.iter().fold(0i64, |sum, t| {
-            sum.saturating_add(t.deep.min(i64::MAX as u64) as i64)
-        });
+        // Converting the inputs is work too, charged as their deep size, and
+        // so is setting up an evaluation at all (per variable, too): so that
+        // a caller bounding the sum over many evaluations bounds their
+        // number.
+        let overhead = inputs
+            .iter()
+            .fold(EVALUATION_OVERHEAD, |sum, t| {
+                sum.saturating_add(t.deep.min(i64::MAX as u64) as i64)
+            })
+            .saturating_add(variables.len() as i64);
         Activation {
             ctx,
             inputs,
@@ -353,20 +368,28 @@ impl<'a> Activation<'a> {
             results: (0..variables.len()).map(|_| None).collect(),
             variable_sizes: SizeTree::default(),
             remaining: RUNTIME_BUDGET,
-            converted: converting,
+            overhead,
         }
     }
 
-    /// Cost spent so far: the estimates charged and the conversion of the
-    /// inputs (a caller bounds what one request spends over many
-    /// evaluations with it).
+    /// Cost spent so far: the estimates charged, the conversion of the
+    /// inputs and the set-up (a caller bounds what one request spends over
+    /// many evaluations with it).
     pub fn spent(&self) -> i64 {
         let charged = if self.remaining < 0 {
             RUNTIME_BUDGET
         } else {
             RUNTIME_BUDGET - self.remaining
         };
-        charged.saturating_add(self.converted)
+        charged.saturating_add(self.overhead)
+    }
+
+    /// A fresh budget for what follows (kube evaluates audit annotations
+    /// with a budget of their own); what was spent still counts in
+    /// [`Activation::spent`].
+    pub fn renew_budget(&mut self) {
+        self.overhead = self.spent();
+        self.remaining = RUNTIME_BUDGET;
     }
 
     /// Evaluates `e`, first the variables it needs.
@@ -384,7 +407,7 @@ impl<'a> Activation<'a> {
                 )));
             }
         }
-        match self.run(&e.program)? {
+        match self.run(&e.program, &e.variables)? {
             Ok(v) => Ok(match v {
                 cel::Value::Bool(b) => Value::Bool(b),
                 cel::Value::String(s) => Value::String(s.to_string()),
@@ -422,21 +445,33 @@ impl<'a> Activation<'a> {
             });
             let result = match failed {
                 Some(why) => Err(why),
-                None => self.run(&e.program)?,
+                None => self.run(&e.program, &e.variables)?,
             };
             if let Ok(v) = &result {
+                let tree = measure_value(v);
+                // Making the variable's value its own (cel-rust converts a
+                // borrowed result deeply) costs its deep size.
+                let owned = i64::try_from(tree.deep).unwrap_or(i64::MAX);
+                if owned > self.remaining {
+                    self.remaining = -1;
+                    return Err(EvalError::OutOfBudget);
+                }
+                self.remaining -= owned;
                 let name = self.names.get(i).copied().unwrap_or_default();
-                self.variable_sizes
-                    .fields
-                    .insert(name.to_string(), measure_value(v));
+                self.variable_sizes.fields.insert(name.to_string(), tree);
             }
             self.results[i] = Some(result);
         }
         Ok(())
     }
 
-    /// Charges the estimate of `program` and runs it.
-    fn run(&mut self, program: &Compiled) -> Result<Result<cel::Value, String>, EvalError> {
+    /// Charges the estimate of `program` and runs it; `uses` are the
+    /// variables it names (only those are bound).
+    fn run(
+        &mut self,
+        program: &Compiled,
+        uses: &[usize],
+    ) -> Result<Result<cel::Value, String>, EvalError> {
         if self.remaining < 0 {
             return Err(EvalError::OutOfBudget);
         }
@@ -469,11 +504,9 @@ impl<'a> Activation<'a> {
             return Ok(Err(CALL_LIMIT_EXCEEDED.to_string()));
         }
         let mut scope = self.ctx.new_inner_scope();
-        let visible: HashMap<String, cel::Value> = self
-            .results
+        let visible: HashMap<String, cel::Value> = uses
             .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match r {
+            .filter_map(|&i| match self.results.get(i)? {
                 Some(Ok(v)) => Some((self.names.get(i)?.to_string(), v.clone())),
                 _ => None,
             })
@@ -483,68 +516,132 @@ impl<'a> Activation<'a> {
     }
 }
 
-/// The measured sizes of a value an expression made (a variable).
+/// The measured sizes of a value an expression made (a variable): at most
+/// [`MEASURE_LIMIT`] nodes are visited, values shared by reference are
+/// measured once, and an optional is measured by what it holds.
 fn measure_value(v: &cel::Value) -> SizeTree {
-    stacker::maybe_grow(
-        super::check::RED_ZONE,
-        super::check::GROWN_STACK,
-        || match v {
-            cel::Value::String(s) => SizeTree {
-                size: s.len() as u64,
-                deep: sizes::string_deep(s.len() as u64),
-                ..SizeTree::default()
-            },
-            cel::Value::Bytes(b) => SizeTree {
-                size: b.len() as u64,
-                deep: sizes::string_deep(b.len() as u64),
-                ..SizeTree::default()
-            },
+    let mut m = Measure::default();
+    let tree = m.value(v);
+    if m.visits > MEASURE_LIMIT {
+        return too_large();
+    }
+    tree
+}
+
+/// A value not measured: its sizes (and all below) are over every limit.
+fn too_large() -> SizeTree {
+    SizeTree {
+        size: u64::MAX / 4,
+        deep: u64::MAX / 4,
+        opaque: true,
+        ..SizeTree::default()
+    }
+}
+
+fn leaf(size: u64, deep: u64) -> SizeTree {
+    SizeTree {
+        size,
+        deep,
+        ..SizeTree::default()
+    }
+}
+
+#[derive(Default)]
+struct Measure {
+    /// Lists and maps already measured, by address, with their tree's
+    /// node count (what copying the tree costs).
+    seen: HashMap<usize, (SizeTree, u64)>,
+    visits: u64,
+}
+
+fn nodes(t: &SizeTree) -> u64 {
+    1 + t.fields.values().map(nodes).sum::<u64>()
+        + t.elem.as_deref().map_or(0, nodes)
+        + t.keys.as_deref().map_or(0, nodes)
+}
+
+impl Measure {
+    fn value(&mut self, v: &cel::Value) -> SizeTree {
+        self.visits += 1;
+        if self.visits > MEASURE_LIMIT {
+            return too_large();
+        }
+        stacker::maybe_grow(super::check::RED_ZONE, super::check::GROWN_STACK, || {
+            self.level(v)
+        })
+    }
+
+    fn shared(&mut self, addr: usize, measure: impl FnOnce(&mut Self) -> SizeTree) -> SizeTree {
+        if let Some((tree, n)) = self.seen.get(&addr) {
+            self.visits = self.visits.saturating_add(*n);
+            return tree.clone();
+        }
+        let tree = measure(self);
+        let n = nodes(&tree);
+        self.visits = self.visits.saturating_add(n);
+        self.seen.insert(addr, (tree.clone(), n));
+        tree
+    }
+
+    fn level(&mut self, v: &cel::Value) -> SizeTree {
+        match v {
+            cel::Value::String(s) => leaf(s.len() as u64, sizes::string_deep(s.len() as u64)),
+            cel::Value::Bytes(b) => leaf(b.len() as u64, sizes::string_deep(b.len() as u64)),
             cel::Value::List(items) => {
-                let mut tree = SizeTree {
-                    size: items.len() as u64,
-                    deep: 1,
-                    ..SizeTree::default()
-                };
-                for item in items.iter() {
-                    let t = measure_value(item);
-                    tree.deep = tree.deep.saturating_add(t.deep);
-                    sizes::merge_into(&mut tree.elem, t);
-                }
-                tree
+                let addr = Arc::as_ptr(items) as *const () as usize;
+                self.shared(addr, |m| {
+                    let mut tree = leaf(items.len() as u64, 1);
+                    for item in items.iter() {
+                        let t = m.value(item);
+                        tree.deep = tree.deep.saturating_add(t.deep);
+                        sizes::merge_into(&mut tree.elem, t);
+                        if m.visits > MEASURE_LIMIT {
+                            break;
+                        }
+                    }
+                    tree
+                })
             }
-            cel::Value::Map(m) => {
-                let mut tree = SizeTree {
-                    size: m.map.len() as u64,
-                    deep: 1,
-                    ..SizeTree::default()
-                };
-                for (k, v) in m.map.iter() {
-                    let key_len = match k {
-                        cel::objects::Key::String(s) => s.len() as u64,
-                        _ => 1,
-                    };
-                    let key = SizeTree {
-                        size: key_len,
-                        deep: sizes::string_deep(key_len),
-                        ..SizeTree::default()
-                    };
-                    let value = measure_value(v);
-                    tree.deep = tree
-                        .deep
-                        .saturating_add(key.deep)
-                        .saturating_add(value.deep);
-                    sizes::merge_into(&mut tree.keys, key);
-                    sizes::merge_into(&mut tree.elem, value);
-                }
-                tree
+            cel::Value::Map(map) => {
+                let addr = Arc::as_ptr(&map.map) as *const () as usize;
+                self.shared(addr, |m| {
+                    let mut tree = leaf(map.map.len() as u64, 1);
+                    for (k, v) in map.map.iter() {
+                        let key_len = match k {
+                            cel::objects::Key::String(s) => s.len() as u64,
+                            _ => 1,
+                        };
+                        let key = leaf(key_len, sizes::string_deep(key_len));
+                        let value = m.value(v);
+                        tree.deep = tree
+                            .deep
+                            .saturating_add(key.deep)
+                            .saturating_add(value.deep);
+                        sizes::merge_into(&mut tree.keys, key);
+                        sizes::merge_into(&mut tree.elem, value);
+                        if m.visits > MEASURE_LIMIT {
+                            break;
+                        }
+                    }
+                    tree
+                })
             }
-            _ => SizeTree {
-                size: 1,
-                deep: 1,
-                ..SizeTree::default()
+            cel::Value::Opaque(o) => match o.downcast_ref::<cel::objects::OptionalValue>() {
+                Some(opt) => match opt.value() {
+                    Some(inner) => self.value(inner),
+                    None => leaf(0, 1),
+                },
+                // Kubernetes library values (URL, IP, quantity…) are small
+                // and have no parts to select.
+                None => SizeTree {
+                    opaque: true,
+                    ..leaf(1, 1)
+                },
             },
-        },
-    )
+            cel::Value::Struct(_) | cel::Value::Function(..) => too_large(),
+            _ => leaf(1, 1),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -661,5 +758,69 @@ mod tests {
         }
         assert_eq!(outcomes[0], Ok(Value::Bool(true)));
         assert_eq!(outcomes.last(), Some(&Err(EvalError::OutOfBudget)));
+    }
+
+    fn cancelled(r: &Result<Value, EvalError>) -> bool {
+        matches!(r, Err(EvalError::Failed(m)) if m.ends_with(CALL_LIMIT_EXCEEDED))
+    }
+
+    #[test]
+    fn methods_on_inputs_are_priced_by_their_receiver() {
+        // Replacing '' in a 100 kB string with itself builds 10^10 bytes:
+        // it must be priced over the limit, not as an unknown global.
+        let d = Declarations::new(false);
+        let e = d
+            .compile("object.s.replace('', object.s).size() > 0", Returns::Bool)
+            .unwrap();
+        let obj = json!({"s": "x".repeat(100_000)});
+        let req = json!({});
+        let mut a = Activation::new(&inputs(&obj, &req), &[], &[]);
+        assert!(cancelled(&a.eval(&e)), "ran");
+    }
+
+    #[test]
+    fn optional_variables_are_measured_by_what_they_hold() {
+        let mut d = Declarations::new(false);
+        let vars = vec![d.variable("o", "object.?spec").unwrap()];
+        let e = d
+            .compile(
+                "variables.o.?items.orValue([]).all(x, variables.o.?items.orValue([]).all(y, x == y || x != y))",
+                Returns::Bool,
+            )
+            .unwrap();
+        let items: Vec<Json> = (0..3000).map(Json::from).collect();
+        let obj = json!({"spec": {"items": items}});
+        let req = json!({});
+        let mut a = Activation::new(&inputs(&obj, &req), &["o"], &vars);
+        assert!(cancelled(&a.eval(&e)), "ran 9M comparisons");
+    }
+
+    #[test]
+    fn shared_and_huge_variable_values_are_measured_within_bounds() {
+        let mut d = Declarations::new(false);
+        // N references to the whole object, then that list doubled 30
+        // times by reference: measuring must not walk it all.
+        let mut vars = vec![d.variable("v0", "object.items.map(x, object)").unwrap()];
+        let mut names = vec!["v0".to_string()];
+        for i in 1..30 {
+            vars.push(
+                d.variable(
+                    &format!("v{i}"),
+                    &format!("[variables.v{0}, variables.v{0}]", i - 1),
+                )
+                .unwrap(),
+            );
+            names.push(format!("v{i}"));
+        }
+        let e = d
+            .compile("variables.v29.all(x, x == x)", Returns::Bool)
+            .unwrap();
+        let items: Vec<Json> = (0..2000).map(Json::from).collect();
+        let obj = json!({ "items": items });
+        let req = json!({});
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut a = Activation::new(&inputs(&obj, &req), &names, &vars);
+        let r = a.eval(&e);
+        assert!(cancelled(&r) || r == Err(EvalError::OutOfBudget), "{r:?}");
     }
 }

@@ -336,6 +336,9 @@ impl<'a> Estimator<'a> {
             Root::Named(i) => self.vars.named.get(i).map(|(_, t)| *t),
         }?;
         for seg in &path.segs {
+            if t.opaque {
+                return Some(t);
+            }
             t = match seg {
                 Seg::Field(f) => t.field(f),
                 Seg::Elem => t.elem.as_deref(),
@@ -468,6 +471,11 @@ impl<'a> Estimator<'a> {
                     elem = Some(elem.map_or(xs, |s| s.union(xs)));
                     deep = deep.saturating_add(self.deep_of(&x));
                 }
+                if self.eval() {
+                    // cel-rust owns what it puts in a new list: a borrowed
+                    // element (a variable, a field) is copied deeply.
+                    cost = cost.add(Cost::fixed(deep));
+                }
                 Est {
                     cost,
                     size: Some(Size::fixed(list.elements.len() as u64)),
@@ -490,6 +498,9 @@ impl<'a> Estimator<'a> {
                             .saturating_add(self.deep_of(&k))
                             .saturating_add(self.deep_of(&v));
                     }
+                }
+                if self.eval() {
+                    cost = cost.add(Cost::fixed(deep));
                 }
                 Est {
                     cost,
@@ -598,7 +609,9 @@ impl<'a> Estimator<'a> {
         }
         let q = qualified(call.target.as_deref()?)?;
         let root = q.split('.').next().unwrap_or("");
-        let known = matches!(root, "self" | "oldSelf") || self.local(root).is_some();
+        let known = matches!(root, "self" | "oldSelf")
+            || self.local(root).is_some()
+            || self.vars.named.iter().any(|(n, _)| *n == root);
         (!known).then(|| format!("{q}.{}", call.func_name))
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct SizeTree {
     pub elem: Option<Box<SizeTree>>,
     /// Map keys.
     pub keys: Option<Box<SizeTree>>,
+    /// A value whose parts were not measured (a library type, or one too
+    /// large to measure): every path below it has this node's sizes.
+    pub opaque: bool,
 }
 
 /// kube's `maxCardinality`: how many times data of `min_size` bytes can
@@ -257,6 +260,7 @@ pub(crate) fn merge_into(slot: &mut Option<Box<SizeTree>>, t: SizeTree) {
 fn merge(into: &mut SizeTree, other: SizeTree) {
     into.size = into.size.max(other.size);
     into.deep = into.deep.max(other.deep);
+    into.opaque |= other.opaque;
     for (k, v) in other.fields {
         match into.fields.get_mut(&k) {
             Some(existing) => merge(existing, v),

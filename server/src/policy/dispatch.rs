@@ -48,6 +48,12 @@ pub const REQUEST_BUDGET: i64 = 100_000_000;
 /// The most params one binding may select.
 pub const MAX_PARAMS: usize = 100;
 const MAX_VALIDATION_FAILURES: usize = 50;
+/// A failure's message as warned and audited (the denial keeps it whole).
+const MAX_MESSAGE_BYTES: usize = 4096;
+/// All warnings of one request.
+const MAX_WARNING_BYTES: usize = 64 * 1024;
+/// All audit annotation values of one request.
+const MAX_ANNOTATION_BYTES: usize = 1024 * 1024;
 const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
 const FAILURE_KEY: &str = "validation.policy.admission.k8s.io/validation_failure";
 
@@ -79,6 +85,9 @@ pub struct Dispatch<'a> {
     warnings: Vec<String>,
     /// `<policy>/<key>` → distinct values.
     annotations: BTreeMap<String, Vec<String>>,
+    /// Bytes of warnings and audit annotation values so far.
+    warning_bytes: usize,
+    annotation_bytes: usize,
     spent: i64,
 }
 
@@ -100,6 +109,8 @@ impl<'a> Dispatch<'a> {
             failures: Vec::new(),
             warnings: Vec::new(),
             annotations: BTreeMap::new(),
+            warning_bytes: 0,
+            annotation_bytes: 0,
             spent: 0,
         }
     }
@@ -112,6 +123,13 @@ impl<'a> Dispatch<'a> {
                 message,
                 reason: reason.to_string(),
             });
+        }
+    }
+
+    /// The request's budget is spent: the policy's failurePolicy decides.
+    fn out_of_budget(&mut self, policy: &Policy, binding: &Binding) {
+        if !policy.fail_open {
+            self.deny(&policy.name, Some(&binding.name), OUT_OF_BUDGET.into(), "");
         }
     }
 
@@ -186,6 +204,24 @@ impl<'a> Dispatch<'a> {
                 self.config_error(policy, None, why);
                 continue;
             }
+            let param_def = match &policy.param_kind {
+                None => None,
+                Some((api_version, kind)) => match param_def(registry, api_version, kind) {
+                    Some(d) => Some(d),
+                    None => {
+                        let (group, version) =
+                            api_version.split_once('/').unwrap_or(("", api_version));
+                        self.config_error(
+                            policy,
+                            None,
+                            &format!(
+                                "failed to find resource referenced by paramKind: '{group}/{version}, Kind={kind}'"
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
             let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for binding in &hook.bindings {
                 if let Some(why) = &binding.broken {
@@ -197,7 +233,11 @@ impl<'a> Dispatch<'a> {
                 {
                     continue;
                 }
-                let params = match self.params(policy, binding, cluster, registry).await? {
+                if self.spent >= REQUEST_BUDGET {
+                    self.out_of_budget(policy, binding);
+                    return Ok(());
+                }
+                let params = match self.params(param_def.as_ref(), binding, cluster).await? {
                     Ok(p) => p,
                     Err(why) => {
                         self.config_error(policy, Some(binding), &why);
@@ -220,13 +260,12 @@ impl<'a> Dispatch<'a> {
 
     /// kube's `CollectParams`: `Ok(Err(why))` is a configuration error.
     async fn params(
-        &self,
-        policy: &Policy,
+        &mut self,
+        def: Option<&Arc<ResourceDef>>,
         binding: &Binding,
         cluster: &str,
-        registry: Option<&Registry>,
     ) -> ApiResult<Result<Vec<Option<Value>>, String>> {
-        let (Some((api_version, kind)), Some(pr)) = (&policy.param_kind, &binding.param_ref) else {
+        let (Some(def), Some(pr)) = (def, &binding.param_ref) else {
             return Ok(Ok(vec![None]));
         };
         let deny_missing = pr.parameter_not_found_action.as_deref() == Some("Deny");
@@ -239,14 +278,6 @@ impl<'a> Dispatch<'a> {
             } else {
                 Ok(Vec::new())
             }
-        };
-        let Some(def) = registry
-            .into_iter()
-            .flat_map(|r| r.all())
-            .find(|d| d.api_version() == *api_version && d.kind == *kind)
-            .cloned()
-        else {
-            return Ok(not_found());
         };
         let ref_ns = pr.namespace.clone().unwrap_or_default();
         let namespace = if def.namespaced {
@@ -272,7 +303,7 @@ impl<'a> Dispatch<'a> {
             String::new()
         };
         let gr = def.group_resource();
-        let storage = &self.policies.storage;
+        let storage = self.policies.storage.clone();
         let mut found = Vec::new();
         if let Some(name) = pr.name.as_deref().filter(|n| !n.is_empty()) {
             let Ok(key) = def.keyspace.object(cluster, &namespace, name) else {
@@ -283,8 +314,9 @@ impl<'a> Dispatch<'a> {
                 .await
                 .map_err(|e| ApiError::from_storage(e, &gr, name))?
             {
+                self.spent = self.spent.saturating_add(read_cost(rec.value.len()));
                 found.push(Some(Store::served_value(
-                    &def,
+                    def,
                     serde_json::from_slice(&rec.value)
                         .map_err(|e| ApiError::internal("stored param", e))?,
                 )));
@@ -308,6 +340,13 @@ impl<'a> Dispatch<'a> {
             static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
                 std::sync::LazyLock::new(serde_json::Map::new);
             for rec in page.items {
+                // Reading params is work the request pays for, like its
+                // evaluations: a selector over many objects stops at the
+                // request's budget.
+                self.spent = self.spent.saturating_add(read_cost(rec.value.len()));
+                if self.spent >= REQUEST_BUDGET {
+                    return Ok(Err(OUT_OF_BUDGET.into()));
+                }
                 let Ok(obj) = serde_json::from_slice::<Value>(&rec.value) else {
                     continue;
                 };
@@ -321,7 +360,7 @@ impl<'a> Dispatch<'a> {
                             "paramRef selects more than {MAX_PARAMS} params"
                         )));
                     }
-                    found.push(Some(Store::served_value(&def, obj)));
+                    found.push(Some(Store::served_value(def, obj)));
                 }
             }
         }
@@ -358,7 +397,12 @@ impl<'a> Dispatch<'a> {
             "requestResource": {"group": req.def.group, "version": req.def.version, "resource": req.def.resource},
             "requestSubResource": req.subresource,
             "name": req.name,
-            "namespace": req.namespace,
+            // kube's request attributes give a Namespace its own name.
+            "namespace": if req.def.group.is_empty() && req.def.resource == "namespaces" {
+                req.name
+            } else {
+                req.namespace
+            },
             "operation": req.operation.as_str(),
             "userInfo": {
                 "username": user.name,
@@ -388,7 +432,7 @@ impl<'a> Dispatch<'a> {
         published: &mut BTreeMap<String, Vec<String>>,
     ) {
         if self.spent >= REQUEST_BUDGET {
-            self.deny(&policy.name, Some(&binding.name), OUT_OF_BUDGET.into(), "");
+            self.out_of_budget(policy, binding);
             return;
         }
         let view = self.view(def);
@@ -414,9 +458,9 @@ impl<'a> Dispatch<'a> {
             if binding.deny {
                 self.deny(&policy.name, Some(&binding.name), message.clone(), &reason);
             }
-            if binding.audit {
+            if binding.audit && self.failures.len() < MAX_VALIDATION_FAILURES {
                 self.failures.push(json!({
-                    "message": message,
+                    "message": truncate(&message, MAX_MESSAGE_BYTES),
                     "policy": policy.name,
                     "binding": binding.name,
                     "expressionIndex": i,
@@ -424,15 +468,25 @@ impl<'a> Dispatch<'a> {
                 }));
             }
             if binding.warn {
-                self.warnings.push(format!(
-                    "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
-                    policy.name, binding.name
-                ));
+                let w = format!(
+                    "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
+                    policy.name,
+                    binding.name,
+                    truncate(&message, MAX_MESSAGE_BYTES)
+                );
+                if self.warning_bytes + w.len() <= MAX_WARNING_BYTES && !self.warnings.contains(&w)
+                {
+                    self.warning_bytes += w.len();
+                    self.warnings.push(w);
+                }
             }
         }
         for (key, value) in annotations {
             let values = published.entry(key).or_default();
-            if !values.contains(&value) {
+            if !values.contains(&value)
+                && self.annotation_bytes + value.len() <= MAX_ANNOTATION_BYTES
+            {
+                self.annotation_bytes += value.len();
                 values.push(value);
             }
         }
@@ -576,6 +630,9 @@ fn run(policy: &Policy, act: &mut Activation<'_>) -> Outcome {
     }
     let mut published = Vec::new();
     let mut denied = Vec::new();
+    if !policy.audit_annotations.is_empty() {
+        act.renew_budget();
+    }
     for a in &policy.audit_annotations {
         match act.eval(&a.value) {
             Ok(CelValue::String(s)) => {
@@ -615,6 +672,35 @@ fn run(policy: &Policy, act: &mut Activation<'_>) -> Outcome {
         }
     }
     (decisions, published, denied)
+}
+
+/// What reading a stored param of `bytes` costs the request.
+fn read_cost(bytes: usize) -> i64 {
+    100 + (bytes / 10) as i64
+}
+
+/// The registry's definition of a param kind.
+fn param_def(
+    registry: Option<&Registry>,
+    api_version: &str,
+    kind: &str,
+) -> Option<Arc<ResourceDef>> {
+    registry?
+        .all()
+        .find(|d| d.api_version() == api_version && d.kind == kind)
+        .cloned()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn type_of(v: &CelValue) -> String {

@@ -59,7 +59,16 @@ pub fn matches(
     {
         return None;
     }
-    if m.exclude.iter().any(|r| rule_matches(r, req, req.def)) {
+    let equivalents = || {
+        req.registry
+            .into_iter()
+            .flat_map(|r| r.all())
+            .filter(|d| d.keyspace == req.def.keyspace && !Arc::ptr_eq(d, req.def))
+    };
+    if m.exclude.iter().any(|r| rule_matches(r, req, req.def))
+        || (m.equivalent
+            && equivalents().any(|d| m.exclude.iter().any(|r| rule_matches(r, req, d))))
+    {
         return None;
     }
     // A binding without resource rules narrows nothing (the policy's
@@ -70,10 +79,7 @@ pub fn matches(
     if !m.equivalent {
         return None;
     }
-    let registry = req.registry?;
-    registry
-        .all()
-        .filter(|d| d.keyspace == req.def.keyspace && !Arc::ptr_eq(d, req.def))
+    equivalents()
         .find(|d| m.rules.iter().any(|r| rule_matches(r, req, d)))
         .cloned()
 }
@@ -98,8 +104,9 @@ fn selector_matches(
     }
     let is_namespace = req.def.group.is_empty() && req.def.resource == "namespaces";
     if is_namespace {
-        let labels = labels_of(req.object).or_else(|| labels_of(req.old_object));
-        return matches_labels(sel, labels);
+        // The Namespace itself: the new object, or on DELETE the old.
+        let obj = req.object.or(req.old_object);
+        return matches_labels(sel, obj.and_then(|o| labels_of(Some(o))));
     }
     if req.namespace.is_empty() {
         return true;
@@ -111,5 +118,8 @@ fn object_matches(sel: &Selector, req: &Request<'_>) -> bool {
     if sel.is_empty() {
         return true;
     }
-    matches_labels(sel, labels_of(req.object)) || matches_labels(sel, labels_of(req.old_object))
+    // An absent object (a CREATE's old one, a DELETE's new one) matches
+    // nothing, as kube's object matcher.
+    let matches = |o: Option<&Value>| o.is_some_and(|o| matches_labels(sel, labels_of(Some(o))));
+    matches(req.object) || matches(req.old_object)
 }

@@ -18,10 +18,12 @@
 //!   applies through each of its bindings in the same workspace; see
 //!   [`matching`] for the match rules and [`dispatch`] for evaluation and
 //!   what a denial looks like.
-//! - **Cache**: policies and bindings are compiled once when the watch of
-//!   the whole `admissionregistration.k8s.io` group delivers them
-//!   ([`Reflector`], listing first), never by the code that writes them, so
-//!   every replica serves the same policies. A request first waits until
+//! - **Cache**: a watch of the whole `admissionregistration.k8s.io` group
+//!   ([`Reflector`], listing first) keeps each workspace's stored policies
+//!   and bindings, never the code that writes them, so every replica serves
+//!   the same policies; the first request of a workspace after a change
+//!   compiles them (the watch only stores bytes, so one tenant's big
+//!   policies never hold it back for others). A request first waits until
 //!   that watch has applied every change committed before it (read your
 //!   writes: a policy acknowledged is enforced on the next request); if the
 //!   watch cannot catch up in 250 ms, or was never started, the workspace's
@@ -154,31 +156,52 @@ impl ClusterSet {
         }
     }
 
-    fn remove(&mut self, resource: &str, name: &str) {
-        match resource {
-            POLICIES => {
-                self.policies.remove(name);
-            }
-            BINDINGS => {
-                self.bindings.remove(name);
-            }
-            _ => {}
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.hooks.is_empty()
     }
 }
 
-/// Compiled policies by workspace: what the watch feeds.
+/// One workspace's stored policies and bindings, as the watch delivered
+/// them, and their compiled form once a request needed it.
 #[derive(Default)]
-struct Cache {
-    sets: RwLock<HashMap<String, Arc<ClusterSet>>>,
+struct Stored {
+    objects: BTreeMap<(&'static str, String), bytes::Bytes>,
+    compiled: OnceLock<Arc<ClusterSet>>,
 }
 
-fn resource_of(keyspace: &str) -> Option<&str> {
-    keyspace.strip_prefix(GROUP)?.strip_prefix('/')
+impl Stored {
+    /// The compiled set: built by the first request that needs it after a
+    /// change (compiling is the workspace's own cost, never the watch's,
+    /// so a tenant churning big policies cannot hold the watch back for
+    /// everyone).
+    fn compiled(&self) -> Arc<ClusterSet> {
+        if let Some(c) = self.compiled.get() {
+            return c.clone();
+        }
+        let mut set = ClusterSet::default();
+        for ((resource, _), value) in &self.objects {
+            set.upsert(resource, value);
+        }
+        set.rebuild();
+        let set = Arc::new(set);
+        // Two requests may both compile; either result is the same.
+        let _ = self.compiled.set(set.clone());
+        set
+    }
+}
+
+/// Stored policies by workspace: what the watch feeds.
+#[derive(Default)]
+struct Cache {
+    sets: RwLock<HashMap<String, Arc<Stored>>>,
+}
+
+fn resource_of(keyspace: &str) -> Option<&'static str> {
+    match keyspace.strip_prefix(GROUP)?.strip_prefix('/')? {
+        POLICIES => Some(POLICIES),
+        BINDINGS => Some(BINDINGS),
+        _ => None,
+    }
 }
 
 impl Sink for Cache {
@@ -187,28 +210,32 @@ impl Sink for Cache {
         let Some(resource) = resource_of(parts.keyspace) else {
             return;
         };
-        if resource != POLICIES && resource != BINDINGS {
-            return;
-        }
-        // Compile outside the lock: a policy's expressions take a while.
-        let mut next = match self.sets.read().get(parts.cluster) {
-            Some(s) => ClusterSet {
-                policies: s.policies.clone(),
-                bindings: s.bindings.clone(),
-                hooks: Vec::new(),
-            },
-            None => ClusterSet::default(),
-        };
+        let mut objects = self
+            .sets
+            .read()
+            .get(parts.cluster)
+            .map(|s| s.objects.clone())
+            .unwrap_or_default();
+        let key = (resource, parts.name.to_string());
         match change.kind {
-            ChangeKind::Deleted => next.remove(resource, parts.name),
-            _ => next.upsert(resource, &change.value),
+            ChangeKind::Deleted => {
+                objects.remove(&key);
+            }
+            _ => {
+                objects.insert(key, change.value.clone());
+            }
         }
-        next.rebuild();
         let mut sets = self.sets.write();
-        if next.policies.is_empty() && next.bindings.is_empty() {
+        if objects.is_empty() {
             sets.remove(parts.cluster);
         } else {
-            sets.insert(parts.cluster.to_string(), Arc::new(next));
+            sets.insert(
+                parts.cluster.to_string(),
+                Arc::new(Stored {
+                    objects,
+                    compiled: OnceLock::new(),
+                }),
+            );
         }
     }
 
@@ -266,13 +293,8 @@ impl Policies {
         if let Some(r) = self.reflector.get()
             && r.synced(SYNC_TIMEOUT).await
         {
-            return Ok(self
-                .cache
-                .sets
-                .read()
-                .get(cluster)
-                .cloned()
-                .unwrap_or_default());
+            let stored = self.cache.sets.read().get(cluster).cloned();
+            return Ok(stored.map(|s| s.compiled()).unwrap_or_default());
         }
         self.load(cluster).await
     }

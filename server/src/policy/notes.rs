@@ -44,9 +44,11 @@ pub fn warn(message: String) {
     });
 }
 
-/// Adds an audit annotation (the first value for a key stays).
+/// Sets an audit annotation; a later value for the key replaces an
+/// earlier one (a write retried after a conflict is admitted again, and
+/// its last attempt is the one that counts).
 pub fn annotate(key: String, value: String) {
     let _ = NOTES.try_with(|n| {
-        n.lock().annotations.entry(key).or_insert(value);
+        n.lock().annotations.insert(key, value);
     });
 }

@@ -609,3 +609,70 @@ async fn oversized_policies_are_bounded() {
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn absent_objects_match_no_selector_and_unknown_param_kinds_fail_closed() {
+    let f = setup().await;
+    ok(
+        &f,
+        VAP,
+        policy(
+            "no-data",
+            json!({"validations": [{"expression": "!has(object.data)"}]}),
+        ),
+    )
+    .await;
+    // Objects labelled exempt are left alone: on CREATE the old object is
+    // absent, which matches no selector (kube), not "no labels".
+    ok(
+        &f,
+        VAPB,
+        binding(
+            "no-data-b",
+            "no-data",
+            json!({"matchResources": {"objectSelector": {"matchExpressions": [
+                {"key": "exempt", "operator": "DoesNotExist"}]}}}),
+        ),
+    )
+    .await;
+    let exempt = json!({"metadata": {"name": "e", "labels": {"exempt": "1"}}, "data": {"a": "1"}});
+    ok(&f, CMS, exempt).await;
+    let (code, _) = json_call(
+        &f.state,
+        Method::POST,
+        CMS,
+        Some(cm("n", json!({"a": "1"}))),
+    )
+    .await;
+    assert_eq!(code, 422);
+    // A paramKind nothing serves is the policy's configuration error.
+    ok(
+        &f,
+        VAP,
+        policy(
+            "ghost",
+            json!({"paramKind": {"apiVersion": "example.io/v1", "kind": "Ghost"},
+                   "validations": [{"expression": "true"}]}),
+        ),
+    )
+    .await;
+    ok(
+        &f,
+        VAPB,
+        binding(
+            "ghost-b",
+            "ghost",
+            json!({"paramRef": {"name": "x", "parameterNotFoundAction": "Allow"}}),
+        ),
+    )
+    .await;
+    let exempt = json!({"metadata": {"name": "e2", "labels": {"exempt": "1"}}});
+    let (code, s) = json_call(&f.state, Method::POST, CMS, Some(exempt)).await;
+    assert_eq!(code, 422, "{s}");
+    assert!(
+        s["message"].as_str().unwrap().ends_with(
+            "ValidatingAdmissionPolicy 'ghost' denied request: failed to configure policy: failed to find resource referenced by paramKind: 'example.io/v1, Kind=Ghost'"
+        ),
+        "{s}"
+    );
+}

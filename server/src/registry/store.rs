@@ -1099,16 +1099,20 @@ impl Store {
             {
                 admission.admit_delete(&self.admit_ctx(ctx), &obj).await?;
             }
-            if !meta::is_deleting(&obj) {
-                self.admit_policies(
-                    ctx,
-                    crate::policy::Operation::Delete,
-                    name,
-                    None,
-                    Some(&obj),
-                )
-                .await?;
-            }
+            // Every caller's DELETE, as kube: also of an object already
+            // being deleted, and a dry run asked for in the body too.
+            let dry_ctx = WriteCtx {
+                dry_run: ctx.dry_run || opts.dry_run,
+                ..ctx.clone()
+            };
+            self.admit_policies(
+                &dry_ctx,
+                crate::policy::Operation::Delete,
+                name,
+                None,
+                Some(&obj),
+            )
+            .await?;
             let graceful =
                 !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);
             if graceful {
