@@ -312,14 +312,69 @@ const INPUT_NAMES: [&str; 5] = [
     "params",
 ];
 
+/// The measured sizes of a request's `object`, `oldObject`, `request` and
+/// `namespaceObject`.
+#[derive(Clone, Debug)]
+pub struct Sizes([SizeTree; 4]);
+
+impl Sizes {
+    pub fn of(inputs: &Inputs<'_>) -> Sizes {
+        Sizes(
+            [
+                inputs.object,
+                inputs.old_object,
+                inputs.request,
+                inputs.namespace_object,
+            ]
+            .map(sizes::measure_plain),
+        )
+    }
+}
+
+/// A request's inputs converted for CEL and measured once, for every
+/// policy and binding the request meets ([`Activation::prepared`]).
+pub struct Prepared<'a> {
+    ctx: Context<'a, 'a>,
+    sizes: Sizes,
+}
+
+impl<'a> Prepared<'a> {
+    /// `inputs.params` is ignored: params differ per binding.
+    pub fn new(inputs: &Inputs<'a>) -> Self {
+        let mut ctx = Context::with_env(ENV.clone());
+        for (name, data) in INPUT_NAMES.iter().zip([
+            inputs.object,
+            inputs.old_object,
+            inputs.request,
+            inputs.namespace_object,
+        ]) {
+            ctx.add_variable_as_val(*name, plain(data));
+        }
+        Prepared {
+            ctx,
+            sizes: Sizes::of(inputs),
+        }
+    }
+
+    /// What converting the inputs cost (their deep size), to count once.
+    pub fn cost(&self) -> i64 {
+        self.sizes.0.iter().fold(0i64, |sum, t| {
+            sum.saturating_add(t.deep.min(i64::MAX as u64) as i64)
+        })
+    }
+}
+
 /// One evaluation of a policy's expressions over one request (and one
 /// param): the converted inputs, the variables evaluated so far and what
 /// is left of the budget.
 pub struct Activation<'a> {
+    /// Its own (with [`Activation::new`]) or an inner scope of a
+    /// [`Prepared`] one.
     ctx: Context<'a, 'a>,
     /// Measured sizes of `object`, `oldObject`, `request`,
-    /// `namespaceObject`, `params`.
-    inputs: [SizeTree; 5],
+    /// `namespaceObject`, and of `params`.
+    sizes: std::borrow::Cow<'a, Sizes>,
+    params: SizeTree,
     names: Vec<&'a str>,
     variables: &'a [Expression],
     results: Vec<Option<Result<cel::Value, String>>>,
@@ -334,6 +389,50 @@ pub struct Activation<'a> {
 impl<'a> Activation<'a> {
     /// `variables` are the policy's, with `names` their names.
     pub fn new(inputs: &Inputs<'a>, names: &[&'a str], variables: &'a [Expression]) -> Self {
+        let sizes = std::borrow::Cow::Owned(Sizes::of(inputs));
+        Self::build(inputs, sizes, names, variables)
+    }
+
+    /// An evaluation over `prepared` inputs with `params` (`None` when the
+    /// policy has no `paramKind`): only the param is converted and
+    /// measured here, and only it counts in [`Activation::spent`]'s
+    /// overhead (the caller counts the prepared inputs once).
+    pub fn prepared(
+        prepared: &'a Prepared<'a>,
+        params: Option<&'a Json>,
+        names: &[&'a str],
+        variables: &'a [Expression],
+    ) -> Self {
+        let mut ctx = prepared.ctx.new_inner_scope();
+        let params_tree = match params {
+            Some(p) => {
+                ctx.add_variable_as_val("params", plain(p));
+                sizes::measure_plain(p)
+            }
+            None => SizeTree::default(),
+        };
+        let overhead = EVALUATION_OVERHEAD
+            .saturating_add(params_tree.deep.min(i64::MAX as u64) as i64)
+            .saturating_add(variables.len() as i64);
+        Activation {
+            ctx,
+            sizes: std::borrow::Cow::Borrowed(&prepared.sizes),
+            params: params_tree,
+            names: names.to_vec(),
+            variables,
+            results: (0..variables.len()).map(|_| None).collect(),
+            variable_sizes: SizeTree::default(),
+            remaining: RUNTIME_BUDGET,
+            overhead,
+        }
+    }
+
+    fn build(
+        inputs: &Inputs<'a>,
+        sizes: std::borrow::Cow<'a, Sizes>,
+        names: &[&'a str],
+        variables: &'a [Expression],
+    ) -> Self {
         let mut ctx = Context::with_env(ENV.clone());
         let params = inputs.params.unwrap_or(&Json::Null);
         let all = [
@@ -349,20 +448,23 @@ impl<'a> Activation<'a> {
             }
             ctx.add_variable_as_val(*name, plain(data));
         }
-        let inputs = all.map(sizes::measure_plain);
+        let params = sizes::measure_plain(params);
         // Converting the inputs is work too, charged as their deep size, and
         // so is setting up an evaluation at all (per variable, too): so that
         // a caller bounding the sum over many evaluations bounds their
         // number.
-        let overhead = inputs
+        let overhead = sizes
+            .0
             .iter()
+            .chain(std::iter::once(&params))
             .fold(EVALUATION_OVERHEAD, |sum, t| {
                 sum.saturating_add(t.deep.min(i64::MAX as u64) as i64)
             })
             .saturating_add(variables.len() as i64);
         Activation {
             ctx,
-            inputs,
+            sizes,
+            params,
             names: names.to_vec(),
             variables,
             results: (0..variables.len()).map(|_| None).collect(),
@@ -478,7 +580,7 @@ impl<'a> Activation<'a> {
         let named: Vec<(&str, &SizeTree)> = INPUT_NAMES
             .iter()
             .copied()
-            .zip(self.inputs.iter())
+            .zip(self.sizes.0.iter().chain(std::iter::once(&self.params)))
             .chain(std::iter::once(("variables", &self.variable_sizes)))
             .collect();
         let vars = Vars {

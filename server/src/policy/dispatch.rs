@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use trellis_apis::cel::admission::{
-    Activation, EvalError, Expression, Inputs, OUT_OF_BUDGET, Value as CelValue,
+    Activation, EvalError, Expression, Inputs, OUT_OF_BUDGET, Prepared, Value as CelValue,
 };
 use trellis_apis::{Status, StatusCause};
 use trellis_storage::{ListOptions, ReadAt};
@@ -73,6 +73,15 @@ struct View {
     request: Value,
 }
 
+/// One evaluation to run: a policy through one binding with one param,
+/// over one view of the request.
+struct Job {
+    policy: Arc<Policy>,
+    binding: Arc<Binding>,
+    view: usize,
+    param: Option<Value>,
+}
+
 /// One request's evaluation of every policy that applies to it.
 pub struct Dispatch<'a> {
     policies: &'a Policies,
@@ -80,6 +89,9 @@ pub struct Dispatch<'a> {
     namespace: Option<Value>,
     namespace_loaded: bool,
     views: Vec<View>,
+    /// Evaluations collected by [`Dispatch::hooks`], run by
+    /// [`Dispatch::finish`].
+    jobs: Vec<Job>,
     denial: Option<Denial>,
     failures: Vec<Value>,
     warnings: Vec<String>,
@@ -105,6 +117,7 @@ impl<'a> Dispatch<'a> {
             namespace: None,
             namespace_loaded: false,
             views: Vec::new(),
+            jobs: Vec::new(),
             denial: None,
             failures: Vec::new(),
             warnings: Vec::new(),
@@ -222,7 +235,6 @@ impl<'a> Dispatch<'a> {
                     }
                 },
             };
-            let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for binding in &hook.bindings {
                 if let Some(why) = &binding.broken {
                     self.config_error(policy, Some(binding), why);
@@ -244,15 +256,15 @@ impl<'a> Dispatch<'a> {
                         continue;
                     }
                 };
-                for param in &params {
-                    self.evaluate(policy, binding, &def, param.as_ref(), &mut published);
+                let view = self.view(&def);
+                for param in params {
+                    self.jobs.push(Job {
+                        policy: policy.clone(),
+                        binding: binding.clone(),
+                        view,
+                        param,
+                    });
                 }
-            }
-            for (key, values) in published {
-                self.annotations
-                    .entry(format!("{}/{key}", policy.name))
-                    .or_default()
-                    .extend(values);
             }
         }
         Ok(())
@@ -422,35 +434,69 @@ impl<'a> Dispatch<'a> {
         self.views.len() - 1
     }
 
-    /// One binding with one param.
-    fn evaluate(
+    /// Runs every evaluation collected: each view's inputs are converted
+    /// for CEL once, whatever number of policies sees them.
+    fn run_jobs(&mut self) {
+        let jobs = std::mem::take(&mut self.jobs);
+        let views = std::mem::take(&mut self.views);
+        let namespace = self.namespace.take();
+        let null = Value::Null;
+        let prepared: Vec<Prepared<'_>> = views
+            .iter()
+            .map(|v| {
+                Prepared::new(&Inputs {
+                    object: &v.object,
+                    old_object: &v.old_object,
+                    request: &v.request,
+                    namespace_object: namespace.as_ref().unwrap_or(&null),
+                    params: None,
+                })
+            })
+            .collect();
+        for p in &prepared {
+            self.spent = self.spent.saturating_add(p.cost());
+        }
+        let mut published: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for job in &jobs {
+            if self.spent >= REQUEST_BUDGET {
+                // The rest are not evaluated: each one's failurePolicy
+                // decides, so a policy that fails open cannot let a later
+                // one that fails closed pass.
+                self.out_of_budget(&job.policy, &job.binding);
+                continue;
+            }
+            let policy = &job.policy;
+            let params = policy
+                .param_kind
+                .is_some()
+                .then(|| job.param.as_ref().unwrap_or(&null));
+            let names: Vec<&str> = policy.variable_names.iter().map(String::as_str).collect();
+            let mut act =
+                Activation::prepared(&prepared[job.view], params, &names, &policy.variables);
+            let outcome = run(policy, &mut act);
+            self.spent = self.spent.saturating_add(act.spent());
+            drop(act);
+            let published = published.entry(policy.name.clone()).or_default();
+            self.record(policy, &job.binding, outcome, published);
+        }
+        for (policy, keys) in published {
+            for (key, values) in keys {
+                self.annotations
+                    .entry(format!("{policy}/{key}"))
+                    .or_default()
+                    .extend(values);
+            }
+        }
+    }
+
+    /// What one binding with one param decided.
+    fn record(
         &mut self,
         policy: &Policy,
         binding: &Binding,
-        def: &Arc<ResourceDef>,
-        param: Option<&Value>,
+        (decisions, annotations, errors): Outcome,
         published: &mut BTreeMap<String, Vec<String>>,
     ) {
-        if self.spent >= REQUEST_BUDGET {
-            self.out_of_budget(policy, binding);
-            return;
-        }
-        let view = self.view(def);
-        let view = &self.views[view];
-        let null = Value::Null;
-        let has_params = policy.param_kind.is_some();
-        let inputs = Inputs {
-            object: &view.object,
-            old_object: &view.old_object,
-            request: &view.request,
-            namespace_object: self.namespace.as_ref().unwrap_or(&null),
-            params: has_params.then(|| param.unwrap_or(&null)),
-        };
-        let names: Vec<&str> = policy.variable_names.iter().map(String::as_str).collect();
-        let mut act = Activation::new(&inputs, &names, &policy.variables);
-        let (decisions, annotations, errors) = run(policy, &mut act);
-        self.spent = self.spent.saturating_add(act.spent());
-        drop(act);
         for (i, d) in decisions.into_iter().enumerate() {
             let Some(Decision::Fail { message, reason }) = d else {
                 continue;
@@ -497,9 +543,10 @@ impl<'a> Dispatch<'a> {
         }
     }
 
-    /// Ends the request: publishes warnings and audit annotations, and
-    /// answers the first denial.
-    pub fn finish(self) -> ApiResult<()> {
+    /// Ends the request: evaluates what was collected, publishes warnings
+    /// and audit annotations, and answers the first denial.
+    pub fn finish(mut self) -> ApiResult<()> {
+        self.run_jobs();
         for w in self.warnings {
             notes::warn(w);
         }
@@ -674,9 +721,12 @@ fn run(policy: &Policy, act: &mut Activation<'_>) -> Outcome {
     (decisions, published, denied)
 }
 
-/// What reading a stored param of `bytes` costs the request.
+/// What reading a stored param of `bytes` costs the request: a unit a
+/// byte, since params are parsed, kept until the request's evaluations run
+/// and converted for each (so one request holds at most
+/// [`REQUEST_BUDGET`] bytes of them).
 fn read_cost(bytes: usize) -> i64 {
-    100 + (bytes / 10) as i64
+    100i64.saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 /// The registry's definition of a param kind.
