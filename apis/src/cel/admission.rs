@@ -21,7 +21,7 @@
 //! - **Cost**: cel-rust counts no cost, so as for CRD rules ([`super::eval`])
 //!   each expression is estimated before it runs with the sizes measured on
 //!   the actual inputs (variables' values included) — an upper bound. Over
-//!   [`PER_CALL_LIMIT`] it fails as cel-go cancels it; the estimates of one
+//!   kube's per-call limit it fails as cel-go cancels it; the estimates of one
 //!   evaluation (a binding and one param) are charged to kube's
 //!   `RuntimeCELCostBudget`, and past it everything stops with kube's
 //!   message ([`OUT_OF_BUDGET`]).
@@ -38,9 +38,9 @@ use serde_json::Value as Json;
 
 use super::check::Ty;
 use super::compile::{Compiled, ENV, compile_expr};
-use super::cost::{self, Mode, Vars};
-use super::eval::{EVAL_STACK, GROWN_STACK, go_error};
-use super::limits::{CALL_LIMIT_EXCEEDED, PER_CALL_LIMIT, RUNTIME_BUDGET};
+use super::cost::Vars;
+use super::eval::{Charge, EVAL_STACK, GROWN_STACK, charge, go_error};
+use super::limits::{CALL_LIMIT_EXCEEDED, RUNTIME_BUDGET};
 use super::sizes::{self, SizeTree};
 use super::values::plain;
 
@@ -588,22 +588,11 @@ impl<'a> Activation<'a> {
             old_self: None,
             named: &named,
         };
-        let estimate = cost::estimate(&program.expr, &program.types, &vars, Mode::Evaluation).max;
-        let cancelled = estimate > PER_CALL_LIMIT;
-        let spent = if cancelled {
-            PER_CALL_LIMIT + 1
-        } else {
-            estimate
-        };
-        match i64::try_from(spent) {
-            Ok(s) if s <= self.remaining => self.remaining -= s,
-            _ => {
-                self.remaining = -1;
-                return Err(EvalError::OutOfBudget);
-            }
-        }
-        if cancelled {
-            return Ok(Err(CALL_LIMIT_EXCEEDED.to_string()));
+        match charge(program, &vars, &mut self.remaining) {
+            Charge::Done => {}
+            // kube: the expression fails, the others still run.
+            Charge::Cancelled => return Ok(Err(CALL_LIMIT_EXCEEDED.to_string())),
+            Charge::Exhausted => return Err(EvalError::OutOfBudget),
         }
         let mut scope = self.ctx.new_inner_scope();
         let visible: HashMap<String, cel::Value> = uses

@@ -39,6 +39,17 @@ fn is_reserved(s: &str) -> bool {
     RESERVED.contains(&s)
 }
 
+/// Whether `name` is a CEL identifier (`[_a-zA-Z][_a-zA-Z0-9]*`, not a
+/// reserved word): what an admission policy's variable may be called.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        && !is_reserved(name)
+}
+
 /// The CEL field name for property `ident`, or `None` if it has none.
 pub fn escape(ident: &str) -> Option<String> {
     let first = ident.chars().next()?;

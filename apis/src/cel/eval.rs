@@ -131,12 +131,39 @@ struct Run {
 }
 
 /// What charging an estimate to the budget found.
-enum Charge {
+pub(crate) enum Charge {
     Done,
-    /// Over the per-call limit: cancelled.
+    /// Over the per-call limit: cancelled (the limit is charged).
     Cancelled,
-    /// Over what is left of the budget.
+    /// Over what is left of the budget (now negative).
     Exhausted,
+}
+
+/// Charges the estimate of `program` on `vars` to `remaining`, as cel-go
+/// accounts an evaluation's actual cost: the cost is compared with what is
+/// left before a cancellation is reported.
+pub(crate) fn charge(program: &Compiled, vars: &Vars<'_>, remaining: &mut i64) -> Charge {
+    let estimate = cost::estimate(&program.expr, &program.types, vars, Mode::Evaluation).max;
+    let cancelled = estimate > PER_CALL_LIMIT;
+    let spent = if cancelled {
+        PER_CALL_LIMIT + 1
+    } else {
+        estimate
+    };
+    match i64::try_from(spent) {
+        Ok(spent) if spent <= *remaining => {
+            *remaining -= spent;
+            if cancelled {
+                Charge::Cancelled
+            } else {
+                Charge::Done
+            }
+        }
+        _ => {
+            *remaining = -1;
+            Charge::Exhausted
+        }
+    }
 }
 
 impl Run {
@@ -144,32 +171,14 @@ impl Run {
         self.remaining < 0
     }
 
-    /// Charges the estimate of `program` on `vars`, as cel-go accounts an
-    /// evaluation's actual cost: the cost is compared with what is left
-    /// before a cancellation is reported.
+    /// [`charge`]; a cancelled rule stops the object's validation, as in
+    /// kube's CRD validation.
     fn charge(&mut self, program: &Compiled, vars: &Vars<'_>) -> Charge {
-        let estimate = cost::estimate(&program.expr, &program.types, vars, Mode::Evaluation).max;
-        let cancelled = estimate > PER_CALL_LIMIT;
-        let spent = if cancelled {
-            PER_CALL_LIMIT + 1
-        } else {
-            estimate
-        };
-        match i64::try_from(spent) {
-            Ok(spent) if spent <= self.remaining => {
-                self.remaining -= spent;
-                if cancelled {
-                    self.remaining = -1;
-                    Charge::Cancelled
-                } else {
-                    Charge::Done
-                }
-            }
-            _ => {
-                self.remaining = -1;
-                Charge::Exhausted
-            }
+        let c = charge(program, vars, &mut self.remaining);
+        if matches!(c, Charge::Cancelled) {
+            self.remaining = -1;
         }
+        c
     }
 }
 

@@ -64,5 +64,5 @@ mod tests;
 mod tests_limits;
 
 pub use compile::Rules;
-pub use escaping::{escape, unescape};
+pub use escaping::{escape, is_identifier, unescape};
 pub use eval::Outcome;

@@ -329,38 +329,6 @@ fn has_newlines(s: &str) -> bool {
     s.contains('\n') || s.contains('\r')
 }
 
-fn is_cel_identifier(name: &str) -> bool {
-    const RESERVED: &[&str] = &[
-        "true",
-        "false",
-        "null",
-        "in",
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ];
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-        && !RESERVED.contains(&name)
-}
-
 /// Compiles `source` at `path`, recording kube's field error on failure.
 fn expression(
     decls: &Declarations,
@@ -540,7 +508,7 @@ pub fn policy(p: &ValidatingAdmissionPolicy) -> (Policy, Vec<FieldError>) {
                 format!("{path}.name"),
                 "name is not specified",
             ));
-        } else if !is_cel_identifier(&v.name) {
+        } else if !trellis_apis::cel::is_identifier(&v.name) {
             errs.push(FieldError::invalid(
                 format!("{path}.name"),
                 v.name.as_str(),
