@@ -83,6 +83,9 @@ impl AppState {
         } = crate::builtin::builtins();
         let store = Store::new(storage);
         store.policies.set_builtins(registry.clone());
+        if let Some(def) = registry.get("", "v1", "resourcequotas") {
+            store.set_quota_def(def.clone());
+        }
         if tokio::runtime::Handle::try_current().is_ok() {
             store.authz.follow();
         }

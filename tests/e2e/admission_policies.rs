@@ -376,3 +376,49 @@ fn a_providers_policy_follows_its_resource_into_consumers() {
     let o = consumer.create(&gadget("huge", 30));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_workspace_owner_limits_object_counts_with_a_resource_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_users("quota_counts", &dir, TOKENS, &[]);
+    create_workspace(&s, "team-token", "team");
+    let team = s.as_user(Some("team-token"), "root:team");
+    team.ok(&[
+        "create",
+        "quota",
+        "objects",
+        "-n",
+        "default",
+        "--hard=count/configmaps=2,secrets=1",
+    ]);
+    team.ok(&["create", "configmap", "a", "-n", "default"]);
+    team.ok(&["create", "configmap", "b", "-n", "default"]);
+    let err = team.err(&["create", "configmap", "c", "-n", "default"]);
+    assert!(
+        err.contains("configmaps \"c\" is forbidden: exceeded quota: objects, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2"),
+        "{err}"
+    );
+    // kubectl's table shows what is used of what is allowed.
+    let table = team.ok(&["get", "quota", "objects", "-n", "default"]);
+    assert!(
+        table.contains("count/configmaps: 2/2") && table.contains("secrets: 0/1"),
+        "{table}"
+    );
+    // Room freed by a delete is found by the next create.
+    team.ok(&["delete", "configmap", "a", "-n", "default"]);
+    team.ok(&["create", "configmap", "c", "-n", "default"]);
+    // LimitRanges are stored and served.
+    team.apply(
+        "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: small\n  namespace: default\nspec:\n  limits:\n  - type: Container\n    max: {cpu: \"2\"}\n",
+    );
+    let lr = team.ok(&[
+        "get",
+        "limitrange",
+        "small",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.spec.limits[0].max.cpu}",
+    ]);
+    assert_eq!(lr, "2");
+}

@@ -673,6 +673,16 @@ impl Quantity {
         i64::try_from(v).ok()
     }
 
+    /// The largest integer not above the quantity (an object-count quota's
+    /// limit), if it fits in an `i64`.
+    pub fn floor_integer(&self) -> Option<i64> {
+        if self.exp >= 0 {
+            return self.as_integer();
+        }
+        let scale = 10i128.checked_pow(self.exp.unsigned_abs())?;
+        i64::try_from(self.mant.div_euclid(scale)).ok()
+    }
+
     /// `resource.ParseQuantity`.
     pub fn parse(s: &str) -> Option<Quantity> {
         let (neg, body) = match s.as_bytes().first()? {

@@ -66,3 +66,4 @@ mod tests_limits;
 pub use compile::Rules;
 pub use escaping::{escape, is_identifier, unescape};
 pub use eval::Outcome;
+pub use library::Quantity;

@@ -87,6 +87,8 @@ registry! {
         "v1" "Secret" => core::Secret;
         "v1" "ServiceAccount" => core::ServiceAccount;
         "v1" "Event" => core::Event;
+        "v1" "ResourceQuota" => core::ResourceQuota;
+        "v1" "LimitRange" => core::LimitRange;
         "events.k8s.io/v1" "Event" => events::Event;
         "coordination.k8s.io/v1" "Lease" => coord::Lease;
         "authentication.k8s.io/v1" "TokenRequest" => authn::TokenRequest;
@@ -109,6 +111,8 @@ registry! {
         "v1" "SecretList" => core::SecretList;
         "v1" "ServiceAccountList" => core::ServiceAccountList;
         "v1" "EventList" => core::EventList;
+        "v1" "ResourceQuotaList" => core::ResourceQuotaList;
+        "v1" "LimitRangeList" => core::LimitRangeList;
         "events.k8s.io/v1" "EventList" => events::EventList;
         "coordination.k8s.io/v1" "LeaseList" => coord::LeaseList;
         "rbac.authorization.k8s.io/v1" "RoleList" => rbac::RoleList;

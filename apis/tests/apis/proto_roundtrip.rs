@@ -50,6 +50,47 @@ fn configmap() {
 }
 
 #[test]
+fn resource_quota() {
+    let obj = json!({
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": meta("q1"),
+        "spec": {
+            "hard": {"count/configmaps": "10", "requests.cpu": "1500m"},
+            "scopes": ["NotTerminating"],
+            "scopeSelector": {"matchExpressions": [
+                {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}
+            ]}
+        },
+        "status": {
+            "hard": {"count/configmaps": "10", "requests.cpu": "1500m"},
+            "used": {"count/configmaps": "3", "requests.cpu": "0"}
+        }
+    });
+    let body = roundtrip(&obj);
+    assert_fully_populated::<core::ResourceQuota>(&body);
+}
+
+#[test]
+fn limit_range() {
+    let obj = json!({
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": meta("lr1"),
+        "spec": {"limits": [{
+            "type": "Container",
+            "max": {"cpu": "2", "memory": "1Gi"},
+            "min": {"cpu": "100m"},
+            "default": {"cpu": "500m"},
+            "defaultRequest": {"cpu": "250m"},
+            "maxLimitRequestRatio": {"cpu": "4"}
+        }]}
+    });
+    let body = roundtrip(&obj);
+    assert_fully_populated::<core::LimitRange>(&body);
+}
+
+#[test]
 fn secret() {
     let obj = json!({
         "apiVersion": "v1",

@@ -1,7 +1,8 @@
 //! The built-in resources every workspace serves: Namespaces, ConfigMaps,
 //! Secrets, ServiceAccounts, Events (core and events.k8s.io), Leases and the
-//! RBAC API (Roles, ClusterRoles and their bindings) and admission policies
-//! (ValidatingAdmissionPolicies and their bindings).
+//! RBAC API (Roles, ClusterRoles and their bindings), ResourceQuotas and
+//! LimitRanges, and admission policies (ValidatingAdmissionPolicies and
+//! their bindings).
 //!
 //! Each is a [`ResourceDef`] whose strategy lives in its own module; the
 //! schemas come from k8s-openapi (see [`crate::schemas`]).
@@ -12,6 +13,7 @@ pub mod crd;
 pub mod event;
 pub mod lease;
 pub mod namespace;
+pub mod quota;
 pub mod rbac;
 pub mod review;
 pub mod serviceaccount;
@@ -242,6 +244,44 @@ pub fn builtins() -> Builtins {
                 converter: None,
             },
         ),
+        def::<k8s_openapi::api::core::v1::ResourceQuota>(
+                &mut defs,
+                Spec {
+                    group: "",
+                    version: "v1",
+                    resource: "resourcequotas",
+                    singular: "resourcequota",
+                    kind: "ResourceQuota",
+                    namespaced: true,
+                    short_names: &["quota"],
+                    categories: &[],
+                    verbs: &ALL_VERBS,
+                    storage: None,
+                    status_subresource: true,
+                    extra_subresources: &[],
+                    strategy: Arc::new(quota::ResourceQuotaStrategy),
+                    converter: None,
+                },
+            ),
+        def::<k8s_openapi::api::core::v1::LimitRange>(
+                &mut defs,
+                Spec {
+                    group: "",
+                    version: "v1",
+                    resource: "limitranges",
+                    singular: "limitrange",
+                    kind: "LimitRange",
+                    namespaced: true,
+                    short_names: &["limits"],
+                    categories: &[],
+                    verbs: &ALL_VERBS,
+                    storage: None,
+                    status_subresource: false,
+                    extra_subresources: &[],
+                    strategy: Arc::new(quota::LimitRangeStrategy),
+                    converter: None,
+                },
+            ),
         // JSON and YAML only: no protobuf messages for this group yet.
         ResourceDef {
             protobuf: false,

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod filter;
 pub mod hooked;
+mod quota;
 pub mod resource;
 pub mod store;
 pub mod strategy;

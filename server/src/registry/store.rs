@@ -196,6 +196,9 @@ pub struct Store {
     pub authz: Arc<crate::authz::Authorizer>,
     /// ValidatingAdmissionPolicies, run on every caller's write.
     pub policies: Arc<crate::policy::Policies>,
+    /// ResourceQuotas' definition, for the quota step (`registry/quota.rs`).
+    pub(crate) quota_def: std::sync::OnceLock<Arc<ResourceDef>>,
+    pub(crate) quota_locks: super::quota::Stripes,
     sentinel: Sentinel,
     namespaces: Keyspace,
 }
@@ -214,6 +217,8 @@ impl Store {
         Store {
             authz: Arc::new(crate::authz::Authorizer::new(storage.clone())),
             policies: Arc::new(crate::policy::Policies::new(storage.clone())),
+            quota_def: std::sync::OnceLock::new(),
+            quota_locks: Default::default(),
             storage,
             sentinel: Sentinel::default(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
@@ -703,6 +708,9 @@ impl Store {
             None,
         )
         .await?;
+        // Last, as kube's quota plugin: it takes a place in the quotas,
+        // and holds the namespace's quota lock until the object is written.
+        let _quota = self.admit_quota(ctx, &name).await?;
         if !ctx.apply {
             managed::record_update(
                 &def.schema,

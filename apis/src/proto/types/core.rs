@@ -97,3 +97,50 @@ message!(c::ObjectReference {
 message!(c::LocalObjectReference {
     "name" => name: string,
 });
+
+message!(c::ResourceQuota {
+    "metadata" => metadata: object,
+    "spec" => spec: object,
+    "status" => status: object,
+});
+list!(c::ResourceQuotaList => c::ResourceQuota);
+
+message!(c::ResourceQuotaSpec {
+    "hard" => hard: quantity_map,
+    "scopes" => scopes: strings,
+    "scopeSelector" => scope_selector: object,
+});
+
+message!(c::ResourceQuotaStatus {
+    "hard" => hard: quantity_map,
+    "used" => used: quantity_map,
+});
+
+message!(c::ScopeSelector {
+    "matchExpressions" => match_expressions: objects,
+});
+
+message!(c::ScopedResourceSelectorRequirement {
+    "scopeName" => scope_name: string_keep,
+    "operator" => operator: string_keep,
+    "values" => values: strings,
+});
+
+message!(c::LimitRange {
+    "metadata" => metadata: object,
+    "spec" => spec: object,
+});
+list!(c::LimitRangeList => c::LimitRange);
+
+message!(c::LimitRangeSpec {
+    "limits" => limits: objects_keep,
+});
+
+message!(c::LimitRangeItem {
+    "type" => r#type: string_keep,
+    "max" => max: quantity_map,
+    "min" => min: quantity_map,
+    "default" => default: quantity_map,
+    "defaultRequest" => default_request: quantity_map,
+    "maxLimitRequestRatio" => max_limit_request_ratio: quantity_map,
+});
