@@ -73,14 +73,28 @@ struct View {
     request: Value,
 }
 
-/// One evaluation to run: a policy through one binding with one param,
-/// over one view of the request.
-struct Job {
-    policy: Arc<Policy>,
-    binding: Arc<Binding>,
-    view: usize,
-    param: Option<Value>,
+/// What the request meets, in the order kube meets it (the first denial
+/// is the answer, whichever kind it is).
+enum Job {
+    /// A policy through one binding with one param, over one view of the
+    /// request.
+    Evaluate {
+        policy: Arc<Policy>,
+        binding: Arc<Binding>,
+        view: usize,
+        param: Option<Value>,
+    },
+    /// A configuration error (or the request's budget spent) that denies.
+    Deny {
+        policy: String,
+        binding: Option<String>,
+        message: String,
+    },
 }
+
+/// Params held for evaluations not yet run, in bytes as stored, beyond
+/// which the evaluations collected so far run at once.
+const MAX_HELD_PARAMS: usize = 8 * 1024 * 1024;
 
 /// One request's evaluation of every policy that applies to it.
 pub struct Dispatch<'a> {
@@ -89,9 +103,11 @@ pub struct Dispatch<'a> {
     namespace: Option<Value>,
     namespace_loaded: bool,
     views: Vec<View>,
-    /// Evaluations collected by [`Dispatch::hooks`], run by
-    /// [`Dispatch::finish`].
+    /// What [`Dispatch::hooks`] met, run by [`Dispatch::finish`] (or
+    /// sooner, when the params held grow past [`MAX_HELD_PARAMS`]).
     jobs: Vec<Job>,
+    /// Bytes of params held by `jobs`.
+    held: usize,
     denial: Option<Denial>,
     failures: Vec<Value>,
     warnings: Vec<String>,
@@ -118,6 +134,7 @@ impl<'a> Dispatch<'a> {
             namespace_loaded: false,
             views: Vec::new(),
             jobs: Vec::new(),
+            held: 0,
             denial: None,
             failures: Vec::new(),
             warnings: Vec::new(),
@@ -142,7 +159,11 @@ impl<'a> Dispatch<'a> {
     /// The request's budget is spent: the policy's failurePolicy decides.
     fn out_of_budget(&mut self, policy: &Policy, binding: &Binding) {
         if !policy.fail_open {
-            self.deny(&policy.name, Some(&binding.name), OUT_OF_BUDGET.into(), "");
+            self.jobs.push(Job::Deny {
+                policy: policy.name.clone(),
+                binding: Some(binding.name.clone()),
+                message: OUT_OF_BUDGET.into(),
+            });
         }
     }
 
@@ -155,7 +176,11 @@ impl<'a> Dispatch<'a> {
             None => format!("failed to configure policy: {why}"),
             Some(_) => format!("failed to configure binding: {why}"),
         };
-        self.deny(&policy.name, binding.map(|b| b.name.as_str()), message, "");
+        self.jobs.push(Job::Deny {
+            policy: policy.name.clone(),
+            binding: binding.map(|b| b.name.clone()),
+            message,
+        });
     }
 
     /// The request's namespace object (kube's `namespaceObject`), read
@@ -256,14 +281,23 @@ impl<'a> Dispatch<'a> {
                         continue;
                     }
                 };
+                if params.is_empty() {
+                    continue;
+                }
                 let view = self.view(&def);
                 for param in params {
-                    self.jobs.push(Job {
+                    self.held = self
+                        .held
+                        .saturating_add(param.as_ref().map_or(0, |p| p.to_string().len()));
+                    self.jobs.push(Job::Evaluate {
                         policy: policy.clone(),
                         binding: binding.clone(),
                         view,
                         param,
                     });
+                }
+                if self.held > MAX_HELD_PARAMS {
+                    self.run_jobs();
                 }
             }
         }
@@ -438,6 +472,8 @@ impl<'a> Dispatch<'a> {
     /// for CEL once, whatever number of policies sees them.
     fn run_jobs(&mut self) {
         let jobs = std::mem::take(&mut self.jobs);
+        self.held = 0;
+        // Out of `self` while the prepared contexts borrow them, back after.
         let views = std::mem::take(&mut self.views);
         let namespace = self.namespace.take();
         let null = Value::Null;
@@ -458,27 +494,46 @@ impl<'a> Dispatch<'a> {
         }
         let mut published: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         for job in &jobs {
+            let (policy, binding, view, param) = match job {
+                Job::Deny {
+                    policy,
+                    binding,
+                    message,
+                } => {
+                    self.deny(policy, binding.as_deref(), message.clone(), "");
+                    continue;
+                }
+                Job::Evaluate {
+                    policy,
+                    binding,
+                    view,
+                    param,
+                } => (policy, binding, *view, param),
+            };
             if self.spent >= REQUEST_BUDGET {
                 // The rest are not evaluated: each one's failurePolicy
                 // decides, so a policy that fails open cannot let a later
                 // one that fails closed pass.
-                self.out_of_budget(&job.policy, &job.binding);
+                if !policy.fail_open {
+                    self.deny(&policy.name, Some(&binding.name), OUT_OF_BUDGET.into(), "");
+                }
                 continue;
             }
-            let policy = &job.policy;
             let params = policy
                 .param_kind
                 .is_some()
-                .then(|| job.param.as_ref().unwrap_or(&null));
+                .then(|| param.as_ref().unwrap_or(&null));
             let names: Vec<&str> = policy.variable_names.iter().map(String::as_str).collect();
-            let mut act =
-                Activation::prepared(&prepared[job.view], params, &names, &policy.variables);
+            let mut act = Activation::prepared(&prepared[view], params, &names, &policy.variables);
             let outcome = run(policy, &mut act);
             self.spent = self.spent.saturating_add(act.spent());
             drop(act);
             let published = published.entry(policy.name.clone()).or_default();
-            self.record(policy, &job.binding, outcome, published);
+            self.record(policy, binding, outcome, published);
         }
+        drop(prepared);
+        self.views = views;
+        self.namespace = namespace;
         for (policy, keys) in published {
             for (key, values) in keys {
                 self.annotations

@@ -676,3 +676,48 @@ async fn absent_objects_match_no_selector_and_unknown_param_kinds_fail_closed() 
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn the_first_denial_met_is_the_answer_whatever_its_kind() {
+    let f = setup().await;
+    // `a-deny` refuses by validation, `b-ghost` by configuration (an
+    // unknown param kind); policies are met by name, so `a-deny` answers.
+    ok(
+        &f,
+        VAP,
+        policy(
+            "a-deny",
+            json!({"validations": [{"expression": "false", "message": "a says no"}]}),
+        ),
+    )
+    .await;
+    ok(&f, VAPB, binding("a-b", "a-deny", json!({}))).await;
+    ok(
+        &f,
+        VAP,
+        policy(
+            "b-ghost",
+            json!({"paramKind": {"apiVersion": "example.io/v1", "kind": "Ghost"},
+                   "validations": [{"expression": "true"}]}),
+        ),
+    )
+    .await;
+    ok(
+        &f,
+        VAPB,
+        binding(
+            "b-b",
+            "b-ghost",
+            json!({"paramRef": {"name": "x", "parameterNotFoundAction": "Deny"}}),
+        ),
+    )
+    .await;
+    let (code, s) = json_call(&f.state, Method::POST, CMS, Some(cm("x", json!({})))).await;
+    assert_eq!(code, 422, "{s}");
+    assert!(
+        s["message"].as_str().unwrap().ends_with(
+            "ValidatingAdmissionPolicy 'a-deny' with binding 'a-b' denied request: a says no"
+        ),
+        "{s}"
+    );
+}

@@ -30,7 +30,6 @@ use std::sync::Arc;
 use serde_json::Value;
 use trellis_apis::Status;
 use trellis_apis::cel::Quantity;
-use trellis_storage::keys::Keyspace;
 use trellis_storage::{ListOptions, ReadAt};
 
 use super::ResourceDef;
@@ -43,21 +42,28 @@ pub(crate) const STRIPES: usize = 64;
 /// Held by a limited create until its object is written.
 pub(crate) type QuotaGuard = tokio::sync::OwnedMutexGuard<()>;
 
-/// The lock stripes (see the module docs).
-pub(crate) struct Stripes(Vec<Arc<tokio::sync::Mutex<()>>>);
+/// The lock stripes (see the module docs), picked by a randomly keyed
+/// hash so that no tenant can choose namespace names that share another
+/// tenant's stripe.
+pub(crate) struct Stripes {
+    locks: Vec<Arc<tokio::sync::Mutex<()>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
 
 impl Default for Stripes {
     fn default() -> Self {
-        Stripes((0..STRIPES).map(|_| Arc::default()).collect())
+        Stripes {
+            locks: (0..STRIPES).map(|_| Arc::default()).collect(),
+            hasher: Default::default(),
+        }
     }
 }
 
 impl Stripes {
     async fn lock(&self, cluster: &str, ns: &str) -> QuotaGuard {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (cluster, ns).hash(&mut h);
-        self.0[(h.finish() as usize) % STRIPES]
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one((cluster, ns));
+        self.locks[(h as usize) % STRIPES]
             .clone()
             .lock_owned()
             .await
@@ -112,6 +118,51 @@ impl Store {
         Ok(page.items.len() as i64)
     }
 
+    /// The namespace's quotas that count `names`: (quota name, quota,
+    /// the names it limits).
+    async fn limiting(
+        &self,
+        quota_def: &ResourceDef,
+        cluster: &str,
+        ns: &str,
+        names: &[String],
+    ) -> ApiResult<Vec<(String, Value, Vec<String>)>> {
+        let prefix = quota_def
+            .keyspace
+            .namespace(cluster, ns)
+            .map_err(|e| ApiError::internal("quota keyspace", e))?;
+        let page = self
+            .storage
+            .list(ListOptions::all(prefix, ReadAt::Latest))
+            .await
+            .map_err(|e| ApiError::from_storage(e, &quota_def.group_resource(), ""))?;
+        let mut out = Vec::new();
+        for rec in page.items {
+            let Ok(quota) = serde_json::from_slice::<Value>(&rec.value) else {
+                continue;
+            };
+            let limited: Vec<String> = names
+                .iter()
+                .filter(|n| {
+                    quota
+                        .pointer("/spec/hard")
+                        .and_then(|h| h.get(*n))
+                        .is_some()
+                })
+                .cloned()
+                .collect();
+            if !limited.is_empty() {
+                let name = quota
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                out.push((name, quota, limited));
+            }
+        }
+        Ok(out)
+    }
+
     /// Admits the create of `name` into `ctx`'s namespace against its
     /// ResourceQuotas (a dry run checks without taking a place); if one
     /// limits it, the guard to hold until the object is written.
@@ -126,89 +177,41 @@ impl Store {
         let Some(quota_def) = self.quota_def.get() else {
             return Ok(None);
         };
-        let quotas = Keyspace::new("", "resourcequotas", None)
-            .expect("valid keyspace")
-            .namespace(ctx.cluster, ns)
-            .map_err(|e| ApiError::internal("quota keyspace", e))?;
-        let page = self
-            .storage
-            .list(ListOptions::all(quotas, ReadAt::Latest))
-            .await
-            .map_err(|e| ApiError::from_storage(e, &quota_def.group_resource(), ""))?;
-        if page.items.is_empty() {
+        let names = count_names(ctx.def);
+        // A first look without the lock: most namespaces have no quota
+        // counting this resource.
+        if self
+            .limiting(quota_def, ctx.cluster, ns, &names)
+            .await?
+            .is_empty()
+        {
             return Ok(None);
         }
-        let names = count_names(ctx.def);
-        let mut guard = None;
-        let mut actual: Option<i64> = None;
-        for rec in page.items {
-            let Ok(quota) = serde_json::from_slice::<Value>(&rec.value) else {
-                continue;
-            };
-            let hard = quota.pointer("/spec/hard").cloned().unwrap_or(Value::Null);
-            let limited: Vec<&String> = names.iter().filter(|n| hard.get(*n).is_some()).collect();
-            if limited.is_empty() {
-                continue;
-            }
-            if guard.is_none() {
-                guard = Some(self.quota_locks.lock(ctx.cluster, ns).await);
-            }
-            let quota_name = quota
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            // Counted once per create, and only if some quota needs it.
-            let stale = limited.iter().any(|n| {
-                match (
-                    count_of(quota.pointer("/status/used").and_then(|u| u.get(*n))),
-                    count_of(hard.get(*n)),
-                ) {
-                    (Some(used), Some(h)) => used + 1 > h,
-                    _ => true,
-                }
-            });
-            if stale && actual.is_none() {
-                actual = Some(self.count_objects(ctx.def, ctx.cluster, ns).await?);
-            }
-            let recount = if stale { actual } else { None };
-            let limited: Vec<String> = limited.into_iter().cloned().collect();
-            let check = |q: &Value| -> ApiResult<BTreeMap<String, i64>> {
-                let mut next = BTreeMap::new();
-                let mut over: Vec<(String, i64, i64)> = Vec::new();
-                for n in &limited {
-                    let hard = count_of(q.pointer("/spec/hard").and_then(|h| h.get(n)))
-                        .unwrap_or(i64::MAX);
-                    let stored = count_of(q.pointer("/status/used").and_then(|u| u.get(n)));
-                    let used = match (stored, recount) {
-                        (Some(u), _) if u < hard => u,
-                        (_, Some(actual)) => actual,
-                        (Some(u), None) => u,
-                        (None, None) => 0,
-                    };
-                    if used + 1 > hard {
-                        over.push((n.clone(), used, hard));
-                    }
-                    next.insert(n.clone(), used + 1);
-                }
-                if !over.is_empty() {
-                    let list = |f: &dyn Fn(&(String, i64, i64)) -> String| {
-                        over.iter().map(f).collect::<Vec<_>>().join(",")
-                    };
-                    let why = format!(
-                        "exceeded quota: {quota_name}, requested: {}, used: {}, limited: {}",
-                        list(&|(n, _, _)| format!("{n}=1")),
-                        list(&|(n, u, _)| format!("{n}={u}")),
-                        list(&|(n, _, h)| format!("{n}={h}")),
-                    );
-                    return Err(Status::forbidden(&ctx.def.group_resource(), name, &why).into());
-                }
-                Ok(next)
-            };
-            if ctx.dry_run {
-                check(&quota)?;
-                continue;
-            }
+        let guard = if ctx.dry_run {
+            None
+        } else {
+            Some(self.quota_locks.lock(ctx.cluster, ns).await)
+        };
+        // Under the lock: the quotas as they are now.
+        let quotas = self.limiting(quota_def, ctx.cluster, ns, &names).await?;
+        let recount = if quotas
+            .iter()
+            .any(|(_, q, limited)| limited.iter().any(|n| full_or_missing(q, n)))
+        {
+            Some(self.count_objects(ctx.def, ctx.cluster, ns).await?)
+        } else {
+            None
+        };
+        let gr = ctx.def.group_resource();
+        // Every quota is checked before any place is taken (kube's
+        // `checkQuotas`), so a refusal by one leaves the others as they were.
+        for (quota_name, q, limited) in &quotas {
+            check(q, limited, recount, quota_name, &gr, name)?;
+        }
+        if ctx.dry_run {
+            return Ok(None);
+        }
+        for (quota_name, _, limited) in &quotas {
             let status_ctx = WriteCtx::system(
                 ctx.cluster,
                 quota_def,
@@ -218,8 +221,8 @@ impl Store {
             );
             // Boxed: an update may create (`update_with`), which admits
             // quotas again — a cycle of futures only a box can hold.
-            Box::pin(self.update_existing(&status_ctx, &quota_name, |q| {
-                let next = check(q)?;
+            let taken = Box::pin(self.update_existing(&status_ctx, quota_name, |q| {
+                let next = check(q, limited, recount, quota_name, &gr, name)?;
                 let hard = q.pointer("/spec/hard").cloned().unwrap_or(Value::Null);
                 let obj = q.as_object_mut().expect("a stored object");
                 let status = obj
@@ -239,10 +242,72 @@ impl Store {
                 }
                 Ok(())
             }))
-            .await?;
+            .await;
+            match taken {
+                Ok(_) => {}
+                // Deleted since it was read: it limits nothing any more.
+                Err(e) if e.code() == 404 && e.status().reason == "NotFound" => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(guard)
     }
+}
+
+/// The limit of `n` in quota `q`: one that does not parse, or is beyond
+/// `i64`, limits nothing.
+fn hard_of(q: &Value, n: &str) -> i64 {
+    count_of(q.pointer("/spec/hard").and_then(|h| h.get(n))).unwrap_or(i64::MAX)
+}
+
+fn used_of(q: &Value, n: &str) -> Option<i64> {
+    count_of(q.pointer("/status/used").and_then(|u| u.get(n)))
+}
+
+/// Whether `q`'s count of `n` must be recounted: missing, or full.
+fn full_or_missing(q: &Value, n: &str) -> bool {
+    used_of(q, n).is_none_or(|u| u.saturating_add(1) > hard_of(q, n))
+}
+
+/// The counts `q` would hold with one more object, or kube's refusal.
+fn check(
+    q: &Value,
+    limited: &[String],
+    recount: Option<i64>,
+    quota_name: &str,
+    gr: &trellis_apis::GroupResource,
+    name: &str,
+) -> ApiResult<BTreeMap<String, i64>> {
+    let mut next = BTreeMap::new();
+    let mut over: Vec<(String, i64, i64)> = Vec::new();
+    for n in limited {
+        let hard = hard_of(q, n);
+        let used = match (used_of(q, n), recount) {
+            (Some(u), _) if u.saturating_add(1) <= hard => u,
+            (_, Some(actual)) => actual,
+            (Some(u), None) => u,
+            (None, None) => 0,
+        };
+        if used.saturating_add(1) > hard {
+            over.push((n.clone(), used, hard));
+        }
+        next.insert(n.clone(), used.saturating_add(1));
+    }
+    if over.is_empty() {
+        return Ok(next);
+    }
+    // kube's prettyPrint: by name.
+    over.sort();
+    let list = |f: &dyn Fn(&(String, i64, i64)) -> String| {
+        over.iter().map(f).collect::<Vec<_>>().join(",")
+    };
+    let why = format!(
+        "exceeded quota: {quota_name}, requested: {}, used: {}, limited: {}",
+        list(&|(n, _, _)| format!("{n}=1")),
+        list(&|(n, u, _)| format!("{n}={u}")),
+        list(&|(n, _, h)| format!("{n}={h}")),
+    );
+    Err(Status::forbidden(gr, name, &why).into())
 }
 
 #[cfg(test)]
@@ -431,5 +496,35 @@ mod tests {
         .await;
         assert_eq!(code, 201, "{s}");
         assert_eq!(s["spec"]["limits"][0]["max"]["cpu"], "2");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_takes_no_place_and_lists_what_is_over_by_name() {
+        let f = setup().await;
+        for (name, hard) in [
+            ("roomy", json!({"count/configmaps": "10"})),
+            ("tight", json!({"count/configmaps": "1", "configmaps": "1"})),
+            // Beyond i64: limits nothing (and never overflows a count).
+            ("huge", json!({"configmaps": "10E"})),
+        ] {
+            let (code, s) = json_call(
+                &f.state,
+                Method::POST,
+                QUOTAS,
+                Some(json!({"metadata": {"name": name}, "spec": {"hard": hard}})),
+            )
+            .await;
+            assert_eq!(code, 201, "{s}");
+        }
+        assert_eq!(create_cm(&f, "a", false).await.0, 201);
+        let (code, s) = create_cm(&f, "b", false).await;
+        assert_eq!(code, 403, "{s}");
+        assert_eq!(
+            s["message"],
+            "configmaps \"b\" is forbidden: exceeded quota: tight, requested: configmaps=1,count/configmaps=1, used: configmaps=1,count/configmaps=1, limited: configmaps=1,count/configmaps=1"
+        );
+        // The quota checked first was not raised by the refused create.
+        let (_, q) = json_call(&f.state, Method::GET, &format!("{QUOTAS}/roomy"), None).await;
+        assert_eq!(q["status"]["used"]["count/configmaps"], "1", "{q}");
     }
 }

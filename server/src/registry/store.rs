@@ -708,9 +708,6 @@ impl Store {
             None,
         )
         .await?;
-        // Last, as kube's quota plugin: it takes a place in the quotas,
-        // and holds the namespace's quota lock until the object is written.
-        let _quota = self.admit_quota(ctx, &name).await?;
         if !ctx.apply {
             managed::record_update(
                 &def.schema,
@@ -723,6 +720,10 @@ impl Store {
             );
         }
         meta::check_depth(&obj)?;
+        // Last, as kube's quota plugin, and only once nothing else can
+        // refuse the object: it takes a place in the quotas, and holds the
+        // namespace's quota lock until the object is written.
+        let _quota = self.admit_quota(ctx, &name).await?;
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
             return Ok(WriteResult {
