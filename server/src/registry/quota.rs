@@ -104,8 +104,13 @@ impl Store {
         let _ = self.quota_def.set(def);
     }
 
-    /// Objects of `def` in the namespace now.
-    async fn count_objects(&self, def: &ResourceDef, cluster: &str, ns: &str) -> ApiResult<i64> {
+    /// Every stored object of `def` in the namespace, now.
+    async fn in_namespace(
+        &self,
+        def: &ResourceDef,
+        cluster: &str,
+        ns: &str,
+    ) -> ApiResult<Vec<trellis_storage::Record>> {
         let prefix = def
             .keyspace
             .namespace(cluster, ns)
@@ -115,7 +120,12 @@ impl Store {
             .list(ListOptions::all(prefix, ReadAt::Latest))
             .await
             .map_err(|e| ApiError::from_storage(e, &def.group_resource(), ""))?;
-        Ok(page.items.len() as i64)
+        Ok(page.items)
+    }
+
+    /// Objects of `def` in the namespace now.
+    async fn count_objects(&self, def: &ResourceDef, cluster: &str, ns: &str) -> ApiResult<i64> {
+        Ok(self.in_namespace(def, cluster, ns).await?.len() as i64)
     }
 
     /// The namespace's quotas that count `names`: (quota name, quota,
@@ -127,17 +137,8 @@ impl Store {
         ns: &str,
         names: &[String],
     ) -> ApiResult<Vec<(String, Value, Vec<String>)>> {
-        let prefix = quota_def
-            .keyspace
-            .namespace(cluster, ns)
-            .map_err(|e| ApiError::internal("quota keyspace", e))?;
-        let page = self
-            .storage
-            .list(ListOptions::all(prefix, ReadAt::Latest))
-            .await
-            .map_err(|e| ApiError::from_storage(e, &quota_def.group_resource(), ""))?;
         let mut out = Vec::new();
-        for rec in page.items {
+        for rec in self.in_namespace(quota_def, cluster, ns).await? {
             let Ok(quota) = serde_json::from_slice::<Value>(&rec.value) else {
                 continue;
             };
