@@ -118,18 +118,22 @@ pub struct ClusterSet {
 }
 
 impl ClusterSet {
+    /// Pairs each policy with its bindings (linear: a workspace may hold
+    /// many of both).
     fn rebuild(&mut self) {
+        let mut by_policy: HashMap<&str, Vec<Arc<Binding>>> = HashMap::new();
+        for b in self.bindings.values() {
+            by_policy
+                .entry(b.policy.as_str())
+                .or_default()
+                .push(b.clone());
+        }
         self.hooks = self
             .policies
             .values()
             .filter_map(|p| {
-                let bindings: Vec<_> = self
-                    .bindings
-                    .values()
-                    .filter(|b| b.policy == p.name)
-                    .cloned()
-                    .collect();
-                (!bindings.is_empty()).then(|| Hook {
+                let bindings = by_policy.remove(p.name.as_str())?;
+                Some(Hook {
                     policy: p.clone(),
                     bindings,
                 })
