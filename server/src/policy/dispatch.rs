@@ -226,14 +226,10 @@ impl<'a> Dispatch<'a> {
             return Ok(());
         }
         self.load_namespace().await?;
+        // Copied once: the loop below needs `self` mutably.
+        let ns_labels = matching::labels_of(self.namespace.as_ref()).cloned();
         for hook in &set.hooks {
             let policy = &hook.policy;
-            let ns_labels = self
-                .namespace
-                .as_ref()
-                .and_then(|n| n.pointer("/metadata/labels"))
-                .and_then(Value::as_object)
-                .cloned();
             let Some(def) = matching::matches(&policy.constraints, self.req, ns_labels.as_ref())
             else {
                 continue;
@@ -383,8 +379,6 @@ impl<'a> Dispatch<'a> {
                 .list(ListOptions::all(prefix, ReadAt::Latest))
                 .await
                 .map_err(|e| ApiError::from_storage(e, &gr, ""))?;
-            static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
-                std::sync::LazyLock::new(serde_json::Map::new);
             for rec in page.items {
                 // Reading params is work the request pays for, like its
                 // evaluations: a selector over many objects stops at the
@@ -396,11 +390,7 @@ impl<'a> Dispatch<'a> {
                 let Ok(obj) = serde_json::from_slice::<Value>(&rec.value) else {
                     continue;
                 };
-                let labels = obj
-                    .pointer("/metadata/labels")
-                    .and_then(Value::as_object)
-                    .unwrap_or(&EMPTY);
-                if selector.matches(labels) {
+                if matching::matches_labels(&selector, matching::labels_of(Some(&obj))) {
                     if found.len() == MAX_PARAMS {
                         return Ok(Err(format!(
                             "paramRef selects more than {MAX_PARAMS} params"
@@ -738,15 +728,9 @@ fn run(policy: &Policy, act: &mut Activation<'_>) -> Outcome {
     for a in &policy.audit_annotations {
         match act.eval(&a.value) {
             Ok(CelValue::String(s)) => {
-                let mut s = s.trim().to_string();
+                let s = s.trim();
                 if !s.is_empty() {
-                    if s.len() > MAX_AUDIT_VALUE_BYTES {
-                        let mut end = MAX_AUDIT_VALUE_BYTES;
-                        while !s.is_char_boundary(end) {
-                            end -= 1;
-                        }
-                        s.truncate(end);
-                    }
+                    let s = truncate(s, MAX_AUDIT_VALUE_BYTES).to_string();
                     published.push((a.key.clone(), s));
                 }
             }

@@ -84,11 +84,16 @@ pub fn matches(
         .cloned()
 }
 
-fn labels_of(obj: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
+/// An object's labels, if it has any.
+pub(super) fn labels_of(obj: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
     obj?.pointer("/metadata/labels")?.as_object()
 }
 
-fn matches_labels(sel: &Selector, labels: Option<&serde_json::Map<String, Value>>) -> bool {
+/// Whether `sel` selects an object with `labels` (none: no labels).
+pub(super) fn matches_labels(
+    sel: &Selector,
+    labels: Option<&serde_json::Map<String, Value>>,
+) -> bool {
     static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
         std::sync::LazyLock::new(serde_json::Map::new);
     sel.matches(labels.unwrap_or(&EMPTY))
@@ -106,7 +111,7 @@ fn selector_matches(
     if is_namespace {
         // The Namespace itself: the new object, or on DELETE the old.
         let obj = req.object.or(req.old_object);
-        return matches_labels(sel, obj.and_then(|o| labels_of(Some(o))));
+        return matches_labels(sel, labels_of(obj));
     }
     if req.namespace.is_empty() {
         return true;
@@ -120,6 +125,6 @@ fn object_matches(sel: &Selector, req: &Request<'_>) -> bool {
     }
     // An absent object (a CREATE's old one, a DELETE's new one) matches
     // nothing, as kube's object matcher.
-    let matches = |o: Option<&Value>| o.is_some_and(|o| matches_labels(sel, labels_of(Some(o))));
+    let matches = |o: Option<&Value>| o.is_some() && matches_labels(sel, labels_of(o));
     matches(req.object) || matches(req.old_object)
 }
