@@ -83,6 +83,12 @@ struct ServeArgs {
     /// workspace, resource, name, decision, response code) to this file.
     #[arg(long)]
     audit_log_path: Option<PathBuf>,
+    /// Networks (CIDR, comma-separated or repeated) admission webhooks may
+    /// be called in although the default egress policy denies them:
+    /// loopback, link-local (cloud metadata), private and other
+    /// special-purpose ranges. The server's own port is never allowed.
+    #[arg(long, value_delimiter = ',', value_parser = parse_network)]
+    admission_webhook_allowed_networks: Vec<trellis_server::webhook::Network>,
     // Each flattened group sets the help heading of every flag after it.
     #[command(flatten)]
     limits: LimitArgs,
@@ -240,6 +246,10 @@ impl AuthArgs {
     }
 }
 
+fn parse_network(s: &str) -> Result<trellis_server::webhook::Network, String> {
+    s.parse()
+}
+
 /// A duration as Go writes them: `90s`, `30m`, `48h`, `1h30m`; a bare
 /// number is seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -351,6 +361,7 @@ async fn main() -> anyhow::Result<()> {
             opts.history_memory_bytes = Some((args.watch_history_memory_mib as usize) << 20);
             opts.history_disk_bytes = Some((args.watch_history_disk_mib as usize) << 20);
             opts.audit_log = args.audit_log_path;
+            opts.webhook_allowed_networks = args.admission_webhook_allowed_networks;
             trellis_server::bulk::set_nice(args.limits.bulk_nice);
             trellis_server::run(opts, shutdown_signal())
                 .await

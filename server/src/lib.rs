@@ -49,6 +49,7 @@ pub mod table;
 pub mod tenancy;
 #[cfg(test)]
 mod testing;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -124,6 +125,9 @@ pub struct Options {
     pub history_disk_bytes: Option<usize>,
     /// Where to append the audit log (JSON lines), if anywhere.
     pub audit_log: Option<PathBuf>,
+    /// Networks admission webhooks may be called in although the default
+    /// egress policy denies them (loopback, private, link-local…).
+    pub webhook_allowed_networks: Vec<webhook::Network>,
 }
 
 impl Default for Options {
@@ -144,6 +148,7 @@ impl Default for Options {
             history_memory_bytes: None,
             history_disk_bytes: None,
             audit_log: None,
+            webhook_allowed_networks: Vec::new(),
         }
     }
 }
@@ -370,6 +375,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let ws_revision = controllers::workspace::bootstrap(&state)
         .await
         .map_err(Error::Config)?;
+    state.store.policies.set_egress(webhook::Egress {
+        allowed: opts.webhook_allowed_networks.clone(),
+        own_ports: vec![local.port()],
+    });
     // Admission policies are compiled from their watch before anything
     // is served, so the first request already sees every stored policy.
     state

@@ -11,6 +11,7 @@ pub mod raw;
 pub mod relay;
 pub mod third_party;
 pub mod users;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

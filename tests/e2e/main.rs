@@ -5,6 +5,7 @@
 mod common;
 
 mod admission_policies;
+mod admission_webhooks;
 mod api_kube_rs;
 mod api_kubectl;
 mod api_wire;

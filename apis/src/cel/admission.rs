@@ -78,6 +78,10 @@ impl Expression {
 #[derive(Clone, Debug)]
 pub struct Declarations {
     params: bool,
+    /// A webhook's match conditions: `object`, `oldObject` and `request`
+    /// only (kube's webhook environment has no `namespaceObject` and no
+    /// variables).
+    webhook: bool,
     variables: Vec<(String, Ty)>,
     /// `variables`' type, rebuilt when one is added (not per compile: a
     /// policy may have many expressions).
@@ -132,12 +136,28 @@ impl Declarations {
     pub fn new(params: bool) -> Self {
         Declarations {
             params,
+            webhook: false,
             variables: Vec::new(),
             variables_ty: Ty::Object(Arc::default()),
         }
     }
 
+    /// What an admission webhook's `matchConditions` may name.
+    pub fn webhook() -> Self {
+        Declarations {
+            webhook: true,
+            ..Declarations::new(false)
+        }
+    }
+
     fn vars(&self) -> Vec<(String, Ty)> {
+        if self.webhook {
+            return vec![
+                ("object".to_string(), Ty::Dyn),
+                ("oldObject".to_string(), Ty::Dyn),
+                ("request".to_string(), REQUEST.clone()),
+            ];
+        }
         let mut vars = vec![
             ("object".to_string(), Ty::Dyn),
             ("oldObject".to_string(), Ty::Dyn),

@@ -156,3 +156,88 @@ impl Strategy for BindingStrategy {
         ]
     }
 }
+
+/// ValidatingWebhookConfigurations and MutatingWebhookConfigurations:
+/// kube's defaults and checks live in [`crate::webhook::config`].
+pub struct WebhookConfigStrategy {
+    pub kind: crate::webhook::config::Kind,
+}
+
+impl WebhookConfigStrategy {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            crate::webhook::config::Kind::Validating => "ValidatingWebhookConfiguration",
+            crate::webhook::config::Kind::Mutating => "MutatingWebhookConfiguration",
+        }
+    }
+}
+
+impl Strategy for WebhookConfigStrategy {
+    fn decode(&self, body: Value, _: FieldValidation) -> ApiResult<Decoded> {
+        use k8s_openapi::api::admissionregistration::v1::{
+            MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+        };
+        match self.kind {
+            crate::webhook::config::Kind::Validating => {
+                super::typed::decode::<ValidatingWebhookConfiguration>(body, self.kind_name(), "v1")
+            }
+            crate::webhook::config::Kind::Mutating => {
+                super::typed::decode::<MutatingWebhookConfiguration>(body, self.kind_name(), "v1")
+            }
+        }
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        crate::webhook::config::default_configuration(obj, self.kind);
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        crate::webhook::config::default_configuration(new, self.kind);
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        use crate::webhook::config::{self, Kind, Target};
+        let compiled = match self.kind {
+            Kind::Validating => serde_json::from_value(obj.clone()).map(|c| config::validating(&c)),
+            Kind::Mutating => serde_json::from_value(obj.clone()).map(|c| config::mutating(&c)),
+        };
+        match compiled {
+            Ok((hooks, errs)) => {
+                for h in hooks.iter().filter(|h| h.broken.is_none()) {
+                    if let Target::Unresolvable(why) = &h.target {
+                        crate::policy::notes::warn(format!(
+                            "webhook {:?}: {why}; calls to it fail and its failurePolicy decides",
+                            h.name
+                        ));
+                    }
+                }
+                errs
+            }
+            Err(e) => vec![FieldError::invalid("webhooks", "", e.to_string())],
+        }
+    }
+
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
+    fn table_columns(&self) -> Vec<Column> {
+        vec![
+            NAME,
+            Column::new(
+                "Webhooks",
+                "integer",
+                "Webhooks indicates the number of webhooks in this configuration",
+            ),
+            AGE,
+        ]
+    }
+
+    fn table_cells(&self, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+        let n = obj
+            .get("webhooks")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        vec![table::name_cell(obj), json!(n), table::age_cell(obj, now)]
+    }
+}

@@ -1,8 +1,8 @@
 //! The built-in resources every workspace serves: Namespaces, ConfigMaps,
 //! Secrets, ServiceAccounts, Events (core and events.k8s.io), Leases and the
 //! RBAC API (Roles, ClusterRoles and their bindings), ResourceQuotas and
-//! LimitRanges, and admission policies (ValidatingAdmissionPolicies and
-//! their bindings).
+//! LimitRanges, and admission configuration (ValidatingAdmissionPolicies and
+//! their bindings, validating and mutating webhook configurations).
 //!
 //! Each is a [`ResourceDef`] whose strategy lives in its own module; the
 //! schemas come from k8s-openapi (see [`crate::schemas`]).
@@ -324,6 +324,56 @@ pub fn builtins() -> Builtins {
                 status_subresource: false,
                 extra_subresources: &[],
                 strategy: Arc::new(admissionregistration::BindingStrategy),
+                converter: None,
+            },
+        )
+        },
+        // JSON and YAML only: no protobuf messages for this group yet.
+        ResourceDef {
+            protobuf: false,
+            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>(
+            &mut defs,
+            Spec {
+                group: crate::policy::GROUP,
+                version: "v1",
+                resource: crate::webhook::VALIDATING,
+                singular: "validatingwebhookconfiguration",
+                kind: "ValidatingWebhookConfiguration",
+                namespaced: false,
+                short_names: &[],
+                categories: &["api-extensions"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(admissionregistration::WebhookConfigStrategy {
+                    kind: crate::webhook::config::Kind::Validating,
+                }),
+                converter: None,
+            },
+        )
+        },
+        // JSON and YAML only: no protobuf messages for this group yet.
+        ResourceDef {
+            protobuf: false,
+            ..def::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>(
+            &mut defs,
+            Spec {
+                group: crate::policy::GROUP,
+                version: "v1",
+                resource: crate::webhook::MUTATING,
+                singular: "mutatingwebhookconfiguration",
+                kind: "MutatingWebhookConfiguration",
+                namespaced: false,
+                short_names: &[],
+                categories: &["api-extensions"],
+                verbs: &ALL_VERBS,
+                storage: None,
+                status_subresource: false,
+                extra_subresources: &[],
+                strategy: Arc::new(admissionregistration::WebhookConfigStrategy {
+                    kind: crate::webhook::config::Kind::Mutating,
+                }),
                 converter: None,
             },
         )

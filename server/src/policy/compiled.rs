@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, NamedRuleWithOperations, ParamRef, ValidatingAdmissionPolicy,
+    MatchCondition, MatchResources, NamedRuleWithOperations, ParamRef, ValidatingAdmissionPolicy,
     ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicySpec,
 };
 use serde_json::Value;
@@ -23,8 +23,8 @@ use trellis_apis::validation::{is_dns1035_label, is_dns1123_subdomain, is_qualif
 
 use crate::builtin::rbac::validate_label_selector;
 
-const FAILURE_POLICIES: &[&str] = &["Fail", "Ignore"];
-const MATCH_POLICIES: &[&str] = &["Equivalent", "Exact"];
+pub(crate) const FAILURE_POLICIES: &[&str] = &["Fail", "Ignore"];
+pub(crate) const MATCH_POLICIES: &[&str] = &["Equivalent", "Exact"];
 const REASONS: &[&str] = &[
     "Forbidden",
     "Invalid",
@@ -155,7 +155,7 @@ fn strings(v: &Option<Vec<String>>) -> Vec<String> {
     v.clone().unwrap_or_default()
 }
 
-fn check_rule(r: &NamedRuleWithOperations, path: &str, errs: &mut Vec<FieldError>) {
+pub(crate) fn check_rule(r: &NamedRuleWithOperations, path: &str, errs: &mut Vec<FieldError>) {
     let mut seen = HashSet::new();
     for (i, n) in strings(&r.resource_names).iter().enumerate() {
         if n == "." || n == ".." || n.contains('/') || n.contains('%') {
@@ -260,7 +260,7 @@ fn check_rule(r: &NamedRuleWithOperations, path: &str, errs: &mut Vec<FieldError
     }
 }
 
-fn selector(
+pub(crate) fn selector(
     sel: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
     path: &str,
     errs: &mut Vec<FieldError>,
@@ -274,7 +274,7 @@ fn selector(
     trellis_apis::labels::from_label_selector(&v).unwrap_or_else(|_| Selector::nothing())
 }
 
-fn rule(r: &NamedRuleWithOperations) -> Rule {
+pub(crate) fn rule(r: &NamedRuleWithOperations) -> Rule {
     Rule {
         operations: strings(&r.operations),
         groups: strings(&r.api_groups),
@@ -344,6 +344,59 @@ fn expression(
             None
         }
     }
+}
+
+/// Checks and compiles `matchConditions` at `path` (policies' and
+/// webhooks'): at most 64, qualified unique names, boolean expressions.
+pub(crate) fn match_conditions(
+    decls: &Declarations,
+    conditions: &[MatchCondition],
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) -> Vec<(String, Expression)> {
+    if conditions.len() > MAX_MATCH_CONDITIONS {
+        errs.push(FieldError::new(
+            trellis_apis::ErrorType::TooMany,
+            path,
+            Some(Value::from(conditions.len())),
+            format!("must have at most {MAX_MATCH_CONDITIONS} items"),
+        ));
+    }
+    let mut compiled = Vec::new();
+    let mut names = HashSet::new();
+    for (i, c) in conditions.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        let trimmed = c.expression.trim();
+        if trimmed.is_empty() {
+            errs.push(FieldError::required(format!("{path}.expression"), ""));
+        } else if let Some(e) = expression(
+            decls,
+            trimmed,
+            Returns::Bool,
+            &format!("{path}.expression"),
+            errs,
+        ) {
+            compiled.push((c.name.clone(), e));
+        }
+        if c.name.is_empty() {
+            errs.push(FieldError::required(format!("{path}.name"), ""));
+        } else {
+            for msg in is_qualified_name(&c.name) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.name"),
+                    c.name.as_str(),
+                    msg,
+                ));
+            }
+            if !names.insert(c.name.clone()) {
+                errs.push(FieldError::duplicate(
+                    format!("{path}.name"),
+                    c.name.as_str(),
+                ));
+            }
+        }
+    }
+    compiled
 }
 
 /// Checks and compiles a policy; the field errors are what a write of it
@@ -448,48 +501,7 @@ pub fn policy(p: &ValidatingAdmissionPolicy) -> (Policy, Vec<FieldError>) {
     };
     let mut decls = Declarations::new(param_kind.is_some());
     let conditions = spec.match_conditions.clone().unwrap_or_default();
-    if conditions.len() > MAX_MATCH_CONDITIONS {
-        errs.push(FieldError::new(
-            trellis_apis::ErrorType::TooMany,
-            "spec.matchConditions",
-            Some(Value::from(conditions.len())),
-            format!("must have at most {MAX_MATCH_CONDITIONS} items"),
-        ));
-    }
-    let mut match_conditions = Vec::new();
-    let mut condition_names = HashSet::new();
-    for (i, c) in conditions.iter().enumerate() {
-        let path = format!("spec.matchConditions[{i}]");
-        let trimmed = c.expression.trim();
-        if trimmed.is_empty() {
-            errs.push(FieldError::required(format!("{path}.expression"), ""));
-        } else if let Some(e) = expression(
-            &decls,
-            trimmed,
-            Returns::Bool,
-            &format!("{path}.expression"),
-            &mut errs,
-        ) {
-            match_conditions.push((c.name.clone(), e));
-        }
-        if c.name.is_empty() {
-            errs.push(FieldError::required(format!("{path}.name"), ""));
-        } else {
-            for msg in is_qualified_name(&c.name) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.name"),
-                    c.name.as_str(),
-                    msg,
-                ));
-            }
-            if !condition_names.insert(c.name.clone()) {
-                errs.push(FieldError::duplicate(
-                    format!("{path}.name"),
-                    c.name.as_str(),
-                ));
-            }
-        }
-    }
+    let match_conditions = match_conditions(&decls, &conditions, "spec.matchConditions", &mut errs);
     let mut variable_names = Vec::new();
     let mut variables = Vec::new();
     let declared = spec.variables.clone().unwrap_or_default();

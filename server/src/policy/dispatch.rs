@@ -190,27 +190,7 @@ impl<'a> Dispatch<'a> {
             return Ok(());
         }
         self.namespace_loaded = true;
-        let req = self.req;
-        let is_namespace = req.def.group.is_empty() && req.def.resource == "namespaces";
-        if req.namespace.is_empty() || is_namespace {
-            return Ok(());
-        }
-        let key = self
-            .policies
-            .namespaces
-            .object(req.cluster, "", req.namespace)
-            .map_err(|e| ApiError::internal("namespace key", e))?;
-        let rec = self.policies.storage.get(&key).await.map_err(|e| {
-            ApiError::from_storage(
-                e,
-                &trellis_apis::GroupResource {
-                    group: String::new(),
-                    resource: "namespaces".into(),
-                },
-                req.namespace,
-            )
-        })?;
-        self.namespace = rec.and_then(|r| serde_json::from_slice(&r.value).ok());
+        self.namespace = self.policies.namespace_object(self.req).await?;
         Ok(())
     }
 
@@ -415,40 +395,7 @@ impl<'a> Dispatch<'a> {
         let req = self.req;
         let form =
             |o: Option<&Value>| o.map_or(Value::Null, |o| Store::served_value(def, o.clone()));
-        let user = req.user;
-        let options_kind = match req.operation {
-            super::Operation::Create => "CreateOptions",
-            super::Operation::Update => "UpdateOptions",
-            super::Operation::Delete => "DeleteOptions",
-        };
-        let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": options_kind});
-        if req.dry_run {
-            options["dryRun"] = json!(["All"]);
-        }
-        let request = json!({
-            "kind": {"group": def.group, "version": def.version, "kind": def.kind},
-            "resource": {"group": def.group, "version": def.version, "resource": def.resource},
-            "subResource": req.subresource,
-            "requestKind": {"group": req.def.group, "version": req.def.version, "kind": req.def.kind},
-            "requestResource": {"group": req.def.group, "version": req.def.version, "resource": req.def.resource},
-            "requestSubResource": req.subresource,
-            "name": req.name,
-            // kube's request attributes give a Namespace its own name.
-            "namespace": if req.def.group.is_empty() && req.def.resource == "namespaces" {
-                req.name
-            } else {
-                req.namespace
-            },
-            "operation": req.operation.as_str(),
-            "userInfo": {
-                "username": user.name,
-                "uid": user.uid,
-                "groups": user.groups,
-                "extra": user.extra,
-            },
-            "dryRun": req.dry_run,
-            "options": options,
-        });
+        let request = request_json(req, def);
         self.views.push(View {
             def: def.clone(),
             object: form(req.object),
@@ -636,6 +583,46 @@ impl<'a> Dispatch<'a> {
         });
         Err(status.into())
     }
+}
+
+/// The admission request as CEL expressions and webhooks see it under
+/// `def` (the request's own definition or an equivalent one): kube's
+/// `AdmissionRequest` without uid and objects.
+pub(crate) fn request_json(req: &Request<'_>, def: &ResourceDef) -> Value {
+    let user = req.user;
+    let options_kind = match req.operation {
+        super::Operation::Create => "CreateOptions",
+        super::Operation::Update => "UpdateOptions",
+        super::Operation::Delete => "DeleteOptions",
+    };
+    let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": options_kind});
+    if req.dry_run {
+        options["dryRun"] = json!(["All"]);
+    }
+    json!({
+        "kind": {"group": def.group, "version": def.version, "kind": def.kind},
+        "resource": {"group": def.group, "version": def.version, "resource": def.resource},
+        "subResource": req.subresource,
+        "requestKind": {"group": req.def.group, "version": req.def.version, "kind": req.def.kind},
+        "requestResource": {"group": req.def.group, "version": req.def.version, "resource": req.def.resource},
+        "requestSubResource": req.subresource,
+        "name": req.name,
+        // kube's request attributes give a Namespace its own name.
+        "namespace": if req.def.group.is_empty() && req.def.resource == "namespaces" {
+            req.name
+        } else {
+            req.namespace
+        },
+        "operation": req.operation.as_str(),
+        "userInfo": {
+            "username": user.name,
+            "uid": user.uid,
+            "groups": user.groups,
+            "extra": user.extra,
+        },
+        "dryRun": req.dry_run,
+        "options": options,
+    })
 }
 
 /// Validations' decisions (by index; `None` = admitted), published audit

@@ -85,7 +85,7 @@ pub fn matches(
 }
 
 /// An object's labels, if it has any.
-pub(super) fn labels_of(obj: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
+pub(crate) fn labels_of(obj: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
     obj?.pointer("/metadata/labels")?.as_object()
 }
 

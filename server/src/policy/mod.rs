@@ -45,7 +45,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingWebhookConfiguration,
 };
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -56,6 +57,8 @@ use crate::auth::UserInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::{Registry, ResourceDef};
 use crate::runtime::{Backoff, Change, ChangeKind, Reflector, Sink};
+use crate::webhook::Egress;
+use crate::webhook::config::Webhook;
 use compiled::{Binding, Policy};
 
 /// The API group of admission configuration, exempt from policies.
@@ -108,13 +111,19 @@ pub struct Hook {
     pub bindings: Vec<Arc<Binding>>,
 }
 
-/// One workspace's policies and bindings.
+/// One workspace's policies, bindings and webhooks.
 #[derive(Default)]
 pub struct ClusterSet {
     policies: BTreeMap<String, Arc<Policy>>,
     bindings: BTreeMap<String, Arc<Binding>>,
+    /// Webhook configurations by resource and name.
+    webhook_configs: BTreeMap<(&'static str, String), Vec<Arc<Webhook>>>,
     /// Policies with at least one binding, by policy name.
     pub hooks: Vec<Hook>,
+    /// Webhooks in calling order: by configuration name, then their place
+    /// in the configuration.
+    pub mutating: Vec<Arc<Webhook>>,
+    pub validating: Vec<Arc<Webhook>>,
 }
 
 impl ClusterSet {
@@ -139,6 +148,14 @@ impl ClusterSet {
                 })
             })
             .collect();
+        for ((resource, _), hooks) in &self.webhook_configs {
+            let list = if *resource == crate::webhook::MUTATING {
+                &mut self.mutating
+            } else {
+                &mut self.validating
+            };
+            list.extend(hooks.iter().cloned());
+        }
     }
 
     fn upsert(&mut self, resource: &str, value: &[u8]) {
@@ -156,12 +173,33 @@ impl ClusterSet {
                         .insert(binding.name.clone(), Arc::new(binding));
                 }
             }
+            crate::webhook::VALIDATING => {
+                if let Ok(c) = serde_json::from_slice::<ValidatingWebhookConfiguration>(value) {
+                    let name = c.metadata.name.clone().unwrap_or_default();
+                    let (hooks, _) = crate::webhook::config::validating(&c);
+                    self.webhook_configs.insert(
+                        (crate::webhook::VALIDATING, name),
+                        hooks.into_iter().map(Arc::new).collect(),
+                    );
+                }
+            }
+            crate::webhook::MUTATING => {
+                if let Ok(c) = serde_json::from_slice::<MutatingWebhookConfiguration>(value) {
+                    let name = c.metadata.name.clone().unwrap_or_default();
+                    let (hooks, _) = crate::webhook::config::mutating(&c);
+                    self.webhook_configs.insert(
+                        (crate::webhook::MUTATING, name),
+                        hooks.into_iter().map(Arc::new).collect(),
+                    );
+                }
+            }
             _ => {}
         }
     }
 
+    /// Whether the workspace has no bound policy and no webhook.
     pub fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+        self.hooks.is_empty() && self.mutating.is_empty() && self.validating.is_empty()
     }
 }
 
@@ -200,12 +238,17 @@ struct Cache {
     sets: RwLock<HashMap<String, Arc<Stored>>>,
 }
 
+/// Every resource the cache holds.
+const RESOURCES: [&str; 4] = [
+    POLICIES,
+    BINDINGS,
+    crate::webhook::VALIDATING,
+    crate::webhook::MUTATING,
+];
+
 fn resource_of(keyspace: &str) -> Option<&'static str> {
-    match keyspace.strip_prefix(GROUP)?.strip_prefix('/')? {
-        POLICIES => Some(POLICIES),
-        BINDINGS => Some(BINDINGS),
-        _ => None,
-    }
+    let r = keyspace.strip_prefix(GROUP)?.strip_prefix('/')?;
+    RESOURCES.into_iter().find(|x| *x == r)
 }
 
 impl Sink for Cache {
@@ -256,6 +299,8 @@ pub struct Policies {
     /// Param kinds of a provider's policies resolve among the built-ins.
     builtins: OnceLock<Registry>,
     namespaces: Keyspace,
+    /// Where webhooks may be called (the operator's flags).
+    egress: RwLock<Arc<Egress>>,
 }
 
 impl Policies {
@@ -266,7 +311,73 @@ impl Policies {
             reflector: OnceLock::new(),
             builtins: OnceLock::new(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
+            egress: RwLock::new(Arc::default()),
         }
+    }
+
+    /// Sets the webhook destination policy.
+    pub fn set_egress(&self, egress: Egress) {
+        *self.egress.write() = Arc::new(egress);
+    }
+
+    /// The request's namespace object (what namespace selectors and
+    /// `namespaceObject` read); `None` for cluster-scoped requests and for
+    /// Namespaces themselves.
+    pub(crate) async fn namespace_object(&self, req: &Request<'_>) -> ApiResult<Option<Value>> {
+        let is_namespace = req.def.group.is_empty() && req.def.resource == "namespaces";
+        if req.namespace.is_empty() || is_namespace {
+            return Ok(None);
+        }
+        let key = self
+            .namespaces
+            .object(req.cluster, "", req.namespace)
+            .map_err(|e| ApiError::internal("namespace key", e))?;
+        let rec = self.storage.get(&key).await.map_err(|e| {
+            ApiError::from_storage(
+                e,
+                &trellis_apis::GroupResource {
+                    group: String::new(),
+                    resource: "namespaces".into(),
+                },
+                req.namespace,
+            )
+        })?;
+        Ok(rec.and_then(|r| serde_json::from_slice(&r.value).ok()))
+    }
+
+    /// The sets that apply to `req`: its workspace's, and for a bound
+    /// resource its provider's.
+    async fn sets_for(&self, req: &Request<'_>) -> ApiResult<Vec<(String, Arc<ClusterSet>)>> {
+        let mut out = vec![(req.cluster.to_string(), self.set_of(req.cluster).await?)];
+        if let Some(from) = &req.def.bound
+            && from.export_cluster != req.cluster
+        {
+            out.push((
+                from.export_cluster.clone(),
+                self.set_of(&from.export_cluster).await?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Runs the mutating webhooks that apply to `req` over `object` (its
+    /// new object in stored form; `None` for a DELETE); returns whether
+    /// they changed it.
+    pub async fn mutate(&self, req: &Request<'_>, object: Option<&mut Value>) -> ApiResult<bool> {
+        if req.def.group == GROUP {
+            return Ok(false);
+        }
+        let sets = self.sets_for(req).await?;
+        if sets.iter().all(|(_, s)| s.mutating.is_empty()) {
+            return Ok(false);
+        }
+        let hooks: Vec<Arc<Webhook>> = sets
+            .iter()
+            .flat_map(|(_, s)| s.mutating.iter().cloned())
+            .collect();
+        let namespace = self.namespace_object(req).await?;
+        let egress = self.egress.read().clone();
+        crate::webhook::dispatch::mutate(&egress, req, &hooks, namespace.as_ref(), object).await
     }
 
     /// The built-in resources, for provider policies' param kinds.
@@ -307,7 +418,7 @@ impl Policies {
     /// it is behind).
     async fn load(&self, cluster: &str) -> ApiResult<Arc<ClusterSet>> {
         let mut set = ClusterSet::default();
-        for resource in [POLICIES, BINDINGS] {
+        for resource in RESOURCES {
             let ks = Keyspace::new(GROUP, resource, None).expect("valid keyspace");
             let prefix = ks
                 .cluster(cluster)
@@ -340,22 +451,32 @@ impl Policies {
         if req.def.group == GROUP {
             return Ok(());
         }
-        let own = self.set_of(req.cluster).await?;
-        let provider = match &req.def.bound {
-            Some(from) if from.export_cluster != req.cluster => Some((
-                from.export_cluster.as_str(),
-                self.set_of(&from.export_cluster).await?,
-            )),
-            _ => None,
-        };
-        if own.is_empty() && provider.as_ref().is_none_or(|(_, s)| s.is_empty()) {
+        let sets = self.sets_for(req).await?;
+        if sets.iter().all(|(_, s)| s.is_empty()) {
             return Ok(());
         }
-        let mut run = dispatch::Dispatch::new(self, req);
-        run.hooks(req.cluster, req.registry, &own).await?;
-        if let Some((cluster, set)) = &provider {
-            run.hooks(cluster, self.builtins.get(), set).await?;
+        if sets.iter().any(|(_, s)| !s.hooks.is_empty()) {
+            let mut run = dispatch::Dispatch::new(self, req);
+            for (i, (cluster, set)) in sets.iter().enumerate() {
+                // The provider's param kinds resolve among the built-ins.
+                let registry = if i == 0 {
+                    req.registry
+                } else {
+                    self.builtins.get()
+                };
+                run.hooks(cluster, registry, set).await?;
+            }
+            run.finish()?;
         }
-        run.finish()
+        let hooks: Vec<Arc<Webhook>> = sets
+            .iter()
+            .flat_map(|(_, s)| s.validating.iter().cloned())
+            .collect();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let namespace = self.namespace_object(req).await?;
+        let egress = self.egress.read().clone();
+        crate::webhook::dispatch::validate(&egress, req, &hooks, namespace.as_ref()).await
     }
 }

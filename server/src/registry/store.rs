@@ -270,6 +270,46 @@ impl Store {
             .await
     }
 
+    /// Runs the mutating admission webhooks for a caller's write over
+    /// `object` (stored form; `None` for a DELETE); returns whether they
+    /// changed it, so the caller validates it again.
+    async fn mutate(
+        &self,
+        ctx: &WriteCtx<'_>,
+        operation: crate::policy::Operation,
+        name: &str,
+        object: Option<&mut Value>,
+        old_object: Option<&Value>,
+    ) -> ApiResult<bool> {
+        let Some(user) = ctx.user else {
+            return Ok(false);
+        };
+        let namespace = if ctx.def.namespaced {
+            ctx.namespace.unwrap_or("")
+        } else {
+            ""
+        };
+        let current = object.as_deref().cloned();
+        self.policies
+            .mutate(
+                &crate::policy::Request {
+                    cluster: ctx.cluster,
+                    def: ctx.def,
+                    registry: ctx.registry,
+                    operation,
+                    subresource: ctx.subresource.unwrap_or(""),
+                    namespace,
+                    name,
+                    object: current.as_ref(),
+                    old_object,
+                    user,
+                    dry_run: ctx.dry_run,
+                },
+                object,
+            )
+            .await
+    }
+
     fn key(
         def: &ResourceDef,
         cluster: &str,
@@ -691,6 +731,14 @@ impl Store {
             meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
         }
         let name = meta::name(&obj).to_string();
+        self.mutate(
+            ctx,
+            crate::policy::Operation::Create,
+            &name,
+            Some(&mut obj),
+            None,
+        )
+        .await?;
         let mut errs = meta::validate_meta(&obj, def.strategy.name_rule(), def.namespaced);
         errs.extend(def.strategy.validate(&obj));
         Self::invalid(def, &name, errs)?;
@@ -948,6 +996,27 @@ impl Store {
                     warnings,
                 });
             };
+            // Mutating webhooks see the prepared object; what they change
+            // is prepared and validated again (and may turn out a no-op).
+            if self
+                .mutate(
+                    ctx,
+                    crate::policy::Operation::Update,
+                    name,
+                    Some(&mut new),
+                    Some(&old),
+                )
+                .await?
+            {
+                let Some(again) = self.prepare_update(ctx, &old, new, &now)? else {
+                    return Ok(WriteResult {
+                        object: Self::served(def, &cur.value)?,
+                        created: false,
+                        warnings,
+                    });
+                };
+                new = again;
+            }
             if let Some(admission) = &def.admission {
                 admission
                     .admit_update(&self.admit_ctx(ctx), &mut new, &old)
@@ -1114,6 +1183,14 @@ impl Store {
                 dry_run: ctx.dry_run || opts.dry_run,
                 ..ctx.clone()
             };
+            self.mutate(
+                &dry_ctx,
+                crate::policy::Operation::Delete,
+                name,
+                None,
+                Some(&obj),
+            )
+            .await?;
             self.admit_policies(
                 &dry_ctx,
                 crate::policy::Operation::Delete,

@@ -1,0 +1,204 @@
+//! A test admission webhook: HTTPS on loopback with its own CA (hyper's
+//! HTTP/1.1 server, as webhook frameworks serve), answering each path with
+//! the behaviour a test names, and keeping every AdmissionReview it got.
+//!
+//! Paths: `/deny-blue` (validating: refuses objects whose `data.color` or
+//! `spec.intent` is `blue`/`bad`, warns on every call), `/add-label`
+//! (mutating: adds the label `mutated: "yes"`), `/slow` (answers after 5 s),
+//! `/garbage` (a 200 that is not JSON), `/bad-patch` (a patch removing a
+//! field that does not exist), `/wrong-uid` (an answer to another review).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use std::sync::Mutex;
+
+pub struct Webhook {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The CA's certificate, base64 of its PEM (a `caBundle`).
+    pub ca_bundle: String,
+    /// Every review received, with its path.
+    pub reviews: Arc<Mutex<Vec<(String, Value)>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn allowed(uid: &str, extra: Value) -> Value {
+    let mut response = json!({"uid": uid, "allowed": true});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        response[k] = v.clone();
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
+}
+
+fn answer(path: &str, review: &Value) -> (u16, Vec<u8>) {
+    let uid = review["request"]["uid"].as_str().unwrap_or("");
+    let object = &review["request"]["object"];
+    let ok = |v: Value| (200, v.to_string().into_bytes());
+    match path {
+        "/deny-blue" => {
+            let bad = object["data"]["color"] == "blue" || object["spec"]["intent"] == "bad";
+            if bad {
+                ok(
+                    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                    "response": {"uid": uid, "allowed": false,
+                        "status": {"code": 403, "message": "blue is not allowed here"},
+                        "warnings": ["checked by the test webhook"]}}),
+                )
+            } else {
+                ok(allowed(
+                    uid,
+                    json!({"warnings": ["checked by the test webhook"],
+                        "auditAnnotations": {"verdict": "fine"}}),
+                ))
+            }
+        }
+        "/add-label" => {
+            let mut ops = Vec::new();
+            if object.pointer("/metadata/labels").is_none() {
+                ops.push(json!({"op": "add", "path": "/metadata/labels", "value": {}}));
+            }
+            ops.push(json!({"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}));
+            let patch =
+                base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&ops).unwrap());
+            ok(allowed(
+                uid,
+                json!({"patch": patch, "patchType": "JSONPatch"}),
+            ))
+        }
+        "/bad-patch" => {
+            let patch = base64::engine::general_purpose::STANDARD
+                .encode(br#"[{"op":"remove","path":"/spec/nothing/here"}]"#);
+            ok(allowed(
+                uid,
+                json!({"patch": patch, "patchType": "JSONPatch"}),
+            ))
+        }
+        "/garbage" => (200, b"<html>surely not a review</html>".to_vec()),
+        "/wrong-uid" => ok(allowed("someone-else", json!({}))),
+        _ => (404, Vec::new()),
+    }
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test-webhook-ca");
+        let ca_cert = ca_params.clone().self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let tls_key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&tls_key, &issuer)
+            .unwrap();
+        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
+        )
+        .unwrap();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reviews: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let kept = reviews.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+                let serve = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let acceptor = acceptor.clone();
+                        let kept = kept.clone();
+                        tokio::spawn(async move {
+                            let Ok(tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            let service = hyper::service::service_fn(
+                                move |req: hyper::Request<hyper::body::Incoming>| {
+                                    let kept = kept.clone();
+                                    async move {
+                                        let path = req.uri().path().to_string();
+                                        let body = req.into_body().collect().await?.to_bytes();
+                                        let review: Value =
+                                            serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                        kept.lock().unwrap().push((path.clone(), review.clone()));
+                                        if path == "/slow" {
+                                            tokio::time::sleep(Duration::from_secs(5)).await;
+                                        }
+                                        let (status, body) = answer(&path, &review);
+                                        Ok::<_, hyper::Error>(
+                                            hyper::Response::builder()
+                                                .status(status)
+                                                .header("content-type", "application/json")
+                                                .body(Full::new(Bytes::from(body)))
+                                                .unwrap(),
+                                        )
+                                    }
+                                },
+                            );
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        Webhook {
+            url: format!("https://{addr}"),
+            addr,
+            ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca_cert.pem()),
+            reviews,
+            stop: Some(stop),
+        }
+    }
+
+    /// The reviews received on `path` so far.
+    pub fn received(&self, path: &str) -> Vec<Value> {
+        self.reviews
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
