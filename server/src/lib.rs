@@ -390,6 +390,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let crd_revision = controllers::crd::load(&state).await;
     let sharing_revision = controllers::sharing::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
+    let gc_controller = tokio::spawn(controllers::gc::run(state.clone()));
     let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
     let ws_controller = tokio::spawn(controllers::workspace::run(state.clone(), ws_revision));
     let rbac_controller = tokio::spawn(controllers::rbac::run(state.clone()));
@@ -448,6 +449,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let _ = ws_controller.await;
     let _ = rbac_controller.await;
     let _ = sharing_controller.await;
+    let _ = gc_controller.await;
     if let Some(a) = state.audit.get() {
         a.close().await;
     }

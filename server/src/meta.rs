@@ -13,8 +13,13 @@ use serde_json::{Map, Value, json};
 use trellis_apis::FieldError;
 use trellis_apis::validation::{self, NameRule};
 
+/// The garbage collector's finalizers (kube's `FinalizerOrphanDependents`
+/// and `FinalizerDeleteDependents`).
+pub const ORPHAN_FINALIZER: &str = "orphan";
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
 /// Standard finalizers that need no domain prefix.
-const STANDARD_FINALIZERS: [&str; 3] = ["kubernetes", "orphan", "foregroundDeletion"];
+const STANDARD_FINALIZERS: [&str; 3] = ["kubernetes", ORPHAN_FINALIZER, FOREGROUND_FINALIZER];
 
 /// Characters of generated name suffixes (no vowels, no confusables).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

@@ -12,6 +12,7 @@ mod api_wire;
 mod authn;
 mod authz;
 mod crds;
+mod garbage_collection;
 mod go_clients;
 mod hostile;
 mod http_edge;

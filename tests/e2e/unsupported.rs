@@ -1,96 +1,9 @@
 //! What the server does not do yet, it refuses: no request answers success
-//! for work nobody will carry out. Foreground and orphaning deletion need a
-//! garbage collector; a `Webhook` conversion strategy needs a conversion
-//! webhook client. Each is refused with a 422 Status naming the field, and
-//! what the server does do (Background deletion, `None` conversion) still
-//! works.
-
-use serde_json::{Value, json};
+//! for work nobody will carry out. A `Webhook` conversion strategy needs a
+//! conversion webhook client: it is refused with a 422 Status naming the
+//! field, and what the server does do (`None` conversion) still works.
 
 use crate::common::Server;
-
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep, namespace: default}\n";
-
-fn status(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not a Status ({e}): {body}"))
-}
-
-fn assert_refused(code: u16, body: &str, field: &str, value: &str) {
-    assert_eq!(code, 422, "{body}");
-    let s = status(body);
-    assert_eq!(s["kind"], "Status", "{body}");
-    assert_eq!(s["reason"], "Invalid", "{body}");
-    let cause = &s["details"]["causes"][0];
-    assert_eq!(cause["field"], field, "{body}");
-    assert_eq!(cause["reason"], "FieldValueForbidden", "{body}");
-    let msg = s["message"].as_str().unwrap_or_default();
-    assert!(msg.contains(value) && msg.contains("Background"), "{body}");
-}
-
-#[test]
-fn deletion_needing_a_garbage_collector_is_refused() {
-    let s = Server::start("unsupported_delete");
-    s.kubectl_in(Some(CM), &["apply", "-f", "-"]);
-    let path = "/api/v1/namespaces/default/configmaps/keep";
-
-    // What kubectl sends for --cascade=foreground / orphan.
-    for cascade in ["foreground", "orphan"] {
-        let err = s.kubectl_err(&[
-            "delete",
-            "configmap",
-            "keep",
-            &format!("--cascade={cascade}"),
-        ]);
-        assert!(
-            err.contains("dependents are not garbage collected by this server"),
-            "{cascade}: {err}"
-        );
-    }
-    // The same in the query, and the deprecated orphanDependents, in the
-    // body and in the query.
-    for (query, body) in [
-        ("?propagationPolicy=Foreground", None),
-        ("?propagationPolicy=Orphan", None),
-        ("?orphanDependents=true", None),
-        (
-            "",
-            Some(json!({"kind": "DeleteOptions", "apiVersion": "v1", "orphanDependents": true})),
-        ),
-        (
-            "",
-            Some(
-                json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}),
-            ),
-        ),
-    ] {
-        let body = body.map(|b| b.to_string());
-        let (code, out) = s.curl("DELETE", &format!("{path}{query}"), body.as_deref());
-        let (field, value) = match (query, &body) {
-            (q, _) if q.contains("orphanDependents") => ("orphanDependents", "true"),
-            (_, Some(b)) if b.contains("orphanDependents") => ("orphanDependents", "true"),
-            (q, _) if q.contains("Orphan") => ("propagationPolicy", "Orphan"),
-            _ => ("propagationPolicy", "Foreground"),
-        };
-        assert_refused(code, &out, field, value);
-    }
-    // Collections too, and nothing was deleted by any of it.
-    let (code, out) = s.curl(
-        "DELETE",
-        "/api/v1/namespaces/default/configmaps?propagationPolicy=Foreground",
-        None,
-    );
-    assert_refused(code, &out, "propagationPolicy", "Foreground");
-    let (code, out) = s.curl("GET", path, None);
-    assert_eq!(code, 200, "{out}");
-
-    // Background (kubectl's default) and no policy delete.
-    s.kubectl_ok(&["delete", "configmap", "keep", "--cascade=background"]);
-    s.kubectl_in(Some(CM), &["apply", "-f", "-"]);
-    let (code, out) = s.curl("DELETE", path, None);
-    assert_eq!(code, 200, "{out}");
-    let (code, out) = s.curl("GET", path, None);
-    assert_eq!(code, 404, "{out}");
-}
 
 fn crd(strategy: &str) -> String {
     let conversion = if strategy == "Webhook" {

@@ -10,6 +10,7 @@ pub mod apibinding;
 pub mod apiexport;
 pub mod crd;
 pub mod error;
+pub mod gc;
 pub mod namespace;
 pub mod rbac;
 pub mod sharing;

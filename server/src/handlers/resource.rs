@@ -17,7 +17,7 @@ use crate::managed;
 use crate::registry::ResourceDef;
 use crate::registry::filter::Filter;
 use crate::registry::store::{
-    DeleteOpts, Deleted, ListAt, ListQuery, Mutation, Store, WriteCtx, delete_success,
+    DeleteOpts, Deleted, ListAt, ListQuery, Mutation, Propagation, Store, WriteCtx, delete_success,
 };
 use crate::request::body;
 use crate::request::info::{ResourceRequest, Verb};
@@ -233,35 +233,20 @@ fn invalid_param(field: &str, value: &str, detail: &str) -> ApiError {
     .into()
 }
 
-/// Foreground and orphaning deletion are promises about dependents that
-/// only a garbage collector keeps (wait for them, or strip their owner
-/// references); this server has none yet, so it refuses them instead of
-/// answering success for work nobody will do. Background (kubectl's
-/// default) and no policy delete the object itself, which is all they
-/// promise here.
-fn refuse_without_collector(policy: Option<String>, orphan: bool) -> ApiResult<()> {
-    let refused = match policy.as_deref() {
-        Some(p @ ("Foreground" | "Orphan")) => Some(("propagationPolicy", p)),
-        _ if orphan => Some(("orphanDependents", "true")),
-        _ => None,
-    };
-    let Some((field, value)) = refused else {
-        return Ok(());
-    };
-    let gk = trellis_apis::GroupKind {
-        group: "meta.k8s.io".into(),
-        kind: "Options".into(),
-    };
-    let detail = format!(
-        "{value}: dependents are not garbage collected by this server; \
-         only \"Background\" propagation is supported"
-    );
-    Err(Status::invalid(
-        &gk,
-        "",
-        &[trellis_apis::FieldError::forbidden(field, detail)],
-    )
-    .into())
+/// The propagation a DELETE asks for: `propagationPolicy`, or the
+/// deprecated `orphanDependents` (true: Orphan, false: Background); both
+/// at once is kube's error.
+fn propagation(policy: Option<String>, orphan: Option<bool>) -> ApiResult<Propagation> {
+    match (policy.as_deref(), orphan) {
+        (Some(p), Some(_)) => Err(invalid_param(
+            "propagationPolicy",
+            p,
+            "orphanDependents and deletionPropagation cannot be both set",
+        )),
+        (Some("Foreground"), None) => Ok(Propagation::Foreground),
+        (Some("Orphan"), None) | (None, Some(true)) => Ok(Propagation::Orphan),
+        _ => Ok(Propagation::Background),
+    }
 }
 
 pub(super) struct Call<'a> {
@@ -860,9 +845,9 @@ impl Call<'_> {
                 "supported values: \"Orphan\", \"Background\", \"Foreground\"",
             ));
         }
-        refuse_without_collector(
+        opts.propagation = propagation(
             policy.or_else(|| self.params.propagation_policy.clone()),
-            orphan.or(self.params.orphan_dependents).unwrap_or(false),
+            orphan.or(self.params.orphan_dependents),
         )?;
         Ok(opts)
     }

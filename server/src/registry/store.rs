@@ -116,6 +116,34 @@ pub struct DeleteOpts {
     pub uid: Option<String>,
     pub resource_version: Option<String>,
     pub dry_run: bool,
+    /// What happens to the object's dependents (`propagationPolicy`).
+    pub propagation: Propagation,
+}
+
+/// kube's `DeletionPropagation`: what the garbage collector does with the
+/// dependents of a deleted object (see `controllers/gc.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// The object goes at once; its dependents are collected after.
+    #[default]
+    Background,
+    /// The object waits (finalizer `foregroundDeletion`) until its
+    /// dependents that block owner deletion are gone.
+    Foreground,
+    /// The object waits (finalizer `orphan`) until its dependents no
+    /// longer name it as an owner.
+    Orphan,
+}
+
+impl Propagation {
+    /// The finalizer that holds the object for the collector, if any.
+    pub fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Propagation::Background => None,
+            Propagation::Foreground => Some(meta::FOREGROUND_FINALIZER),
+            Propagation::Orphan => Some(meta::ORPHAN_FINALIZER),
+        }
+    }
 }
 
 /// A page of a list, in the served form.
@@ -1199,11 +1227,40 @@ impl Store {
                 Some(&obj),
             )
             .await?;
+            // Foreground and orphaning deletion hold the object with the
+            // collector's finalizer (replacing the other one, as kube).
+            let mut gc_finalizer_added = false;
+            if let Some(f) = opts.propagation.finalizer() {
+                let mut fins = meta::finalizers(&obj);
+                if !fins.iter().any(|x| x == f) {
+                    fins.retain(|x| x != meta::FOREGROUND_FINALIZER && x != meta::ORPHAN_FINALIZER);
+                    fins.push(f.to_string());
+                    meta::meta_mut(&mut obj).insert("finalizers".into(), json!(fins));
+                    gc_finalizer_added = true;
+                }
+            }
             let graceful =
                 !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);
             if graceful {
-                if meta::is_deleting(&obj) {
+                if meta::is_deleting(&obj) && !gc_finalizer_added {
                     return Ok(Deleted::Pending(Self::served(def, &cur.value)?));
+                }
+                if meta::is_deleting(&obj) {
+                    // Already going: only the finalizer changes.
+                    meta::meta_mut(&mut obj).remove("resourceVersion");
+                    if opts.dry_run || ctx.dry_run {
+                        return Ok(Deleted::Pending(to_json(&Self::served_value(def, obj))));
+                    }
+                    let value = self.sentinel.encode(&mut obj);
+                    match self
+                        .storage
+                        .update(key.clone(), value, Some(cur.revision))
+                        .await
+                    {
+                        Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value)?)),
+                        Err(trellis_storage::Error::Conflict { .. }) => continue,
+                        Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
+                    }
                 }
                 {
                     let m = meta::meta_mut(&mut obj);
@@ -1297,6 +1354,7 @@ impl Store {
                     &name,
                     &DeleteOpts {
                         dry_run: opts.dry_run,
+                        propagation: opts.propagation,
                         ..Default::default()
                     },
                 )

@@ -75,7 +75,13 @@ pub struct Watch<K> {
     pub(crate) prefix: Bytes,
     pub(crate) from: Option<u64>,
     pub(crate) map: Mapper<K>,
+    /// Called once every record of a (re)list has been mapped.
+    pub(crate) on_listed: Option<Arc<dyn Fn() + Send + Sync>>,
 }
+
+/// Records read per page when listing: a watch over a large prefix never
+/// holds more than one page of it in memory.
+const LIST_PAGE: usize = 500;
 
 impl<K> Clone for Watch<K> {
     fn clone(&self) -> Self {
@@ -84,6 +90,7 @@ impl<K> Clone for Watch<K> {
             prefix: self.prefix.clone(),
             from: self.from,
             map: self.map.clone(),
+            on_listed: self.on_listed.clone(),
         }
     }
 }
@@ -104,6 +111,7 @@ impl<K: Send + 'static> Watch<K> {
                 let keys = map(c);
                 Box::pin(async move { keys })
             }),
+            on_listed: None,
         }
     }
 
@@ -115,7 +123,15 @@ impl<K: Send + 'static> Watch<K> {
             prefix,
             from: None,
             map,
+            on_listed: None,
         }
+    }
+
+    /// Calls `f` each time a (re)list has been mapped completely: a
+    /// watch-fed index knows from then on that it has seen everything.
+    pub fn on_listed(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_listed = Some(Arc::new(f));
+        self
     }
 
     /// Lists at `revision` (and watches after it) instead of the current
@@ -151,12 +167,11 @@ impl<K: Send + 'static> Watch<K> {
             step = match step {
                 Step::List(at) => {
                     let rev = at.unwrap_or_else(|| self.storage.current_revision());
-                    match self.list(ReadAt::Revision(rev)).await {
-                        Ok(records) => {
-                            for (key, value) in records {
-                                if !self.send(&tx, ChangeKind::Listed, key, value).await {
-                                    return;
-                                }
+                    match self.list(ReadAt::Revision(rev), &tx).await {
+                        Ok(false) => return,
+                        Ok(true) => {
+                            if let Some(f) = &self.on_listed {
+                                f();
                             }
                             Step::Watch(rev)
                         }
@@ -259,24 +274,42 @@ impl<K: Send + 'static> Watch<K> {
                     // Listed at the newest revision while the stream keeps
                     // its place: reconciles are level-triggered, so a key
                     // seen twice costs one no-op pass.
-                    if let Ok(records) = self.list(ReadAt::Latest).await {
-                        for (key, value) in records {
-                            if !self.send(tx, ChangeKind::Listed, key, value).await {
-                                return (None, delivered);
-                            }
-                        }
+                    if let Ok(false) = self.list(ReadAt::Latest, tx).await {
+                        return (None, delivered);
                     }
                 }
             }
         }
     }
 
-    async fn list(&self, at: ReadAt) -> trellis_storage::Result<Vec<(Bytes, Bytes)>> {
-        let page = self
-            .storage
-            .list(ListOptions::all(self.prefix.clone(), at))
-            .await?;
-        Ok(page.items.into_iter().map(|r| (r.key, r.value)).collect())
+    /// Lists the prefix `at` a revision, page by page, mapping every
+    /// record as `Listed`; `Ok(false)` once the controller stopped
+    /// listening.
+    async fn list(&self, at: ReadAt, tx: &mpsc::Sender<K>) -> trellis_storage::Result<bool> {
+        let mut opts = ListOptions {
+            prefix: self.prefix.clone(),
+            start_after: None,
+            limit: Some(LIST_PAGE),
+            at,
+        };
+        loop {
+            let page = self.storage.list(opts.clone()).await?;
+            let last = page.items.last().map(|r| r.key.clone());
+            for r in page.items {
+                if !self.send(tx, ChangeKind::Listed, r.key, r.value).await {
+                    return Ok(false);
+                }
+            }
+            match last {
+                Some(last) if page.more => {
+                    // Later pages at the first page's revision: one
+                    // consistent snapshot, as a paged LIST.
+                    opts.at = ReadAt::Revision(page.revision);
+                    opts.start_after = Some(last);
+                }
+                _ => return Ok(true),
+            }
+        }
     }
 
     /// Maps one change and hands its keys over; `false` once the
