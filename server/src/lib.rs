@@ -378,6 +378,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     state.store.policies.set_egress(webhook::Egress {
         allowed: opts.webhook_allowed_networks.clone(),
         own_ports: vec![local.port()],
+        local: webhook::egress::interface_addresses(),
     });
     // Admission policies are compiled from their watch before anything
     // is served, so the first request already sees every stored policy.

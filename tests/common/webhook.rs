@@ -6,7 +6,10 @@
 //! `spec.intent` is `blue`/`bad`, warns on every call), `/add-label`
 //! (mutating: adds the label `mutated: "yes"`), `/slow` (answers after 5 s),
 //! `/garbage` (a 200 that is not JSON), `/bad-patch` (a patch removing a
-//! field that does not exist), `/wrong-uid` (an answer to another review).
+//! field that does not exist), `/replace-root` (a patch replacing the whole
+//! object with a list), `/add-status` (a patch writing status), `/redirect`
+//! (a 307 to the cloud metadata address), `/wrong-uid` (an answer to
+//! another review).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +83,23 @@ fn answer(path: &str, review: &Value) -> (u16, Vec<u8>) {
                 json!({"patch": patch, "patchType": "JSONPatch"}),
             ))
         }
+        "/replace-root" => {
+            let patch = base64::engine::general_purpose::STANDARD
+                .encode(br#"[{"op":"replace","path":"","value":[]}]"#);
+            ok(allowed(
+                uid,
+                json!({"patch": patch, "patchType": "JSONPatch"}),
+            ))
+        }
+        "/add-status" => {
+            let patch = base64::engine::general_purpose::STANDARD
+                .encode(br#"[{"op":"add","path":"/status","value":{"phase":"Forged"}}]"#);
+            ok(allowed(
+                uid,
+                json!({"patch": patch, "patchType": "JSONPatch"}),
+            ))
+        }
+        "/redirect" => (307, Vec::new()),
         "/garbage" => (200, b"<html>surely not a review</html>".to_vec()),
         "/wrong-uid" => ok(allowed("someone-else", json!({}))),
         _ => (404, Vec::new()),
@@ -155,6 +175,7 @@ impl Webhook {
                                         Ok::<_, hyper::Error>(
                                             hyper::Response::builder()
                                                 .status(status)
+                                                .header("location", "https://169.254.169.254/")
                                                 .header("content-type", "application/json")
                                                 .body(Full::new(Bytes::from(body)))
                                                 .unwrap(),

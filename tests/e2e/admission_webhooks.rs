@@ -281,6 +281,10 @@ fn a_workspace_owner_validates_and_mutates_with_webhooks() {
             "received invalid webhook response: expected response.uid=",
         ),
         (
+            format!("{url}/redirect"),
+            "answered with a redirect (307 Temporary Redirect), which is not followed",
+        ),
+        (
             "https://169.254.169.254/latest/meta-data".to_string(),
             "is not allowed by the server's webhook egress policy",
         ),
@@ -349,7 +353,39 @@ fn a_workspace_owner_validates_and_mutates_with_webhooks() {
         ),
         "{err}"
     );
+    // A patch that replaces the whole object is refused, and the server
+    // goes on serving.
+    team.apply(
+        &mutating(url, ca)
+            .replace("name: labeller", "name: patcher")
+            .replace("label.configmaps", "patch.configmaps")
+            .replace("/add-label", "/replace-root"),
+    );
+    let o = team.create(&configmap("rooted", "green"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("the patched object is not an object with object metadata"),
+        "{err}"
+    );
     team.ok(&["delete", "mutatingwebhookconfiguration", "patcher"]);
+
+    // Mutation on update: the label removed by hand comes back.
+    team.apply(&mutating(url, ca).replace(
+        "operations: [\"CREATE\"]",
+        "operations: [\"CREATE\", \"UPDATE\"]",
+    ));
+    team.ok(&["label", "configmap", "green", "-n", "default", "mutated-"]);
+    let label = team.ok(&[
+        "get",
+        "configmap",
+        "green",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.metadata.labels.mutated}",
+    ]);
+    assert_eq!(label.trim(), "yes", "the update was not mutated");
 
     // Match conditions: a webhook that only judges some objects.
     team.apply(&validating(
@@ -387,6 +423,12 @@ spec:
           type: object
           properties:
             intent: {type: string}
+        status:
+          type: object
+          properties:
+            phase: {type: string}
+    subresources:
+      status: {}
 "#;
 
 const EXPORT: &str = r#"apiVersion: apis.kcp.io/v1alpha2
@@ -490,6 +532,49 @@ webhooks:
     );
     let o = consumer.create(&cowboy("good-intent", "good"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A mutating webhook cannot forge status on create: status is the
+    // provider controller's, written through /status.
+    provider.apply(&format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: cowboy-status-forger
+webhooks:
+- name: forge.cowboys.wildwest.dev
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  rules:
+  - apiGroups: ["wildwest.dev"]
+    apiVersions: ["v1alpha1"]
+    operations: ["CREATE"]
+    resources: ["cowboys"]
+  clientConfig:
+    url: "{}/add-status"
+    caBundle: "{}"
+"#,
+        hook.url, hook.ca_bundle
+    ));
+    let o = consumer.create(&cowboy("no-forged-status", "good"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !hook.received("/add-status").is_empty(),
+        "the mutating webhook was not called"
+    );
+    let status = consumer.ok(&[
+        "get",
+        "cowboy",
+        "no-forged-status",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.status}",
+    ]);
+    assert!(status.trim().is_empty(), "status was forged: {status}");
+    provider.ok(&[
+        "delete",
+        "mutatingwebhookconfiguration",
+        "cowboy-status-forger",
+    ]);
     // The webhook learns the consumer's workspace from kcp's annotation.
     let consumer_cluster = s.as_user(None, "root").ok(&[
         "get",

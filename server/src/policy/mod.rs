@@ -174,7 +174,11 @@ impl ClusterSet {
                 }
             }
             crate::webhook::VALIDATING => {
-                if let Ok(c) = serde_json::from_slice::<ValidatingWebhookConfiguration>(value) {
+                let parsed = serde_json::from_slice::<ValidatingWebhookConfiguration>(value);
+                if let Err(e) = &parsed {
+                    tracing::warn!(error = %e, "a stored ValidatingWebhookConfiguration cannot be read; it is not enforced");
+                }
+                if let Ok(c) = parsed {
                     let name = c.metadata.name.clone().unwrap_or_default();
                     let (hooks, _) = crate::webhook::config::validating(&c);
                     self.webhook_configs.insert(
@@ -184,7 +188,11 @@ impl ClusterSet {
                 }
             }
             crate::webhook::MUTATING => {
-                if let Ok(c) = serde_json::from_slice::<MutatingWebhookConfiguration>(value) {
+                let parsed = serde_json::from_slice::<MutatingWebhookConfiguration>(value);
+                if let Err(e) = &parsed {
+                    tracing::warn!(error = %e, "a stored MutatingWebhookConfiguration cannot be read; it is not enforced");
+                }
+                if let Ok(c) = parsed {
                     let name = c.metadata.name.clone().unwrap_or_default();
                     let (hooks, _) = crate::webhook::config::mutating(&c);
                     self.webhook_configs.insert(
@@ -371,9 +379,16 @@ impl Policies {
         if sets.iter().all(|(_, s)| s.mutating.is_empty()) {
             return Ok(false);
         }
+        // Status of a bound resource is its provider's: a consumer's
+        // webhooks do not rewrite what the provider writes through /status
+        // (the provider's own webhooks still see it).
+        let skip_own =
+            req.subresource == "status" && (req.def.bound.is_some() || req.def.annotate_cluster);
         let hooks: Vec<Arc<Webhook>> = sets
             .iter()
-            .flat_map(|(_, s)| s.mutating.iter().cloned())
+            .enumerate()
+            .filter(|(i, _)| !(skip_own && *i == 0))
+            .flat_map(|(_, (_, s))| s.mutating.iter().cloned())
             .collect();
         let namespace = self.namespace_object(req).await?;
         let egress = self.egress.read().clone();

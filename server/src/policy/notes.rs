@@ -20,6 +20,9 @@ pub struct Notes {
     pub warnings: Vec<String>,
     /// Audit annotations, by key.
     pub annotations: BTreeMap<String, String>,
+    /// When the request's admission webhook calls must be over (set by
+    /// the first call).
+    pub webhook_deadline: Option<std::time::Instant>,
 }
 
 tokio::task_local! {
@@ -32,6 +35,18 @@ pub async fn scope<F: std::future::Future>(f: F) -> (F::Output, Notes) {
     let out = NOTES.scope(notes.clone(), f).await;
     let taken = std::mem::take(&mut *notes.lock());
     (out, taken)
+}
+
+/// The deadline of all admission webhook calls of this request: `budget`
+/// from its first call. Outside a scope, `budget` from now.
+pub fn admission_deadline(budget: std::time::Duration) -> std::time::Instant {
+    NOTES
+        .try_with(|n| {
+            *n.lock()
+                .webhook_deadline
+                .get_or_insert_with(|| std::time::Instant::now() + budget)
+        })
+        .unwrap_or_else(|_| std::time::Instant::now() + budget)
 }
 
 /// Adds a warning for the client (`Warning: 299 - "…"`).

@@ -759,18 +759,27 @@ impl Store {
             meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
         }
         let name = meta::name(&obj).to_string();
-        self.mutate(
-            ctx,
-            crate::policy::Operation::Create,
-            &name,
-            Some(&mut obj),
-            None,
-        )
-        .await?;
+        self.check_namespace(ctx, &name).await?;
+        if self
+            .mutate(
+                ctx,
+                crate::policy::Operation::Create,
+                &name,
+                Some(&mut obj),
+                None,
+            )
+            .await?
+        {
+            // What the server sets up on create is the server's, whatever
+            // a webhook wrote (kube mutates before this preparation).
+            if def.status_subresource {
+                obj.as_object_mut().expect("object").remove("status");
+            }
+            def.strategy.prepare_for_create(&mut obj);
+        }
         let mut errs = meta::validate_meta(&obj, def.strategy.name_rule(), def.namespaced);
         errs.extend(def.strategy.validate(&obj));
         Self::invalid(def, &name, errs)?;
-        self.check_namespace(ctx, &name).await?;
         if let Some(admission) = &def.admission {
             admission
                 .admit_create(&self.admit_ctx(ctx), &mut obj)

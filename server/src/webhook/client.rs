@@ -6,12 +6,13 @@
 //!   URL's host. HTTP/1.1 (what every webhook framework serves).
 //! - **Bounds**: the whole call (resolve, connect, handshake, request,
 //!   response) is under the webhook's `timeoutSeconds`; the response body
-//!   may be at most [`MAX_RESPONSE_BYTES`]; a redirect is an error, never
+//!   is bounded (the caller says how much); a redirect is an error, never
 //!   followed (it could lead anywhere the egress policy refuses).
 //! - **Connections** are kept per endpoint (a compiled webhook's URL and
-//!   trust), at most [`MAX_IDLE`] idle, so a busy webhook costs one
-//!   handshake, not one per request. A kept connection the peer closed is
-//!   retried once on a fresh one.
+//!   trust), at most [`MAX_IDLE`] idle per endpoint for [`IDLE_FOR`] and
+//!   [`MAX_IDLE_TOTAL`] in all, so a busy webhook costs one handshake, not
+//!   one per request. A kept connection the peer closed is retried once on
+//!   a fresh one.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -25,10 +26,12 @@ use parking_lot::Mutex;
 
 use super::egress::Egress;
 
-/// The largest response read from a webhook.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
-/// Idle connections kept per endpoint.
+/// Idle connections kept per endpoint, for how long, and in all.
 const MAX_IDLE: usize = 8;
+const IDLE_FOR: Duration = Duration::from_secs(30);
+const MAX_IDLE_TOTAL: usize = 1024;
+/// Idle connections kept by every endpoint together.
+static IDLE_TOTAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A webhook URL with its trust roots and kept connections.
 pub struct Endpoint {
@@ -37,7 +40,21 @@ pub struct Endpoint {
     port: u16,
     path: String,
     tls: Arc<rustls::ClientConfig>,
-    idle: Mutex<Vec<(SendRequest<Full<Bytes>>, SocketAddr)>>,
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// A kept connection.
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    since: std::time::Instant,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let n = self.idle.get_mut().len();
+        IDLE_TOTAL.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -161,25 +178,42 @@ impl Endpoint {
 
     fn take_idle(&self) -> Option<(SendRequest<Full<Bytes>>, SocketAddr)> {
         let mut idle = self.idle.lock();
-        while let Some((s, a)) = idle.pop() {
-            if !s.is_closed() {
-                return Some((s, a));
+        while let Some(c) = idle.pop() {
+            IDLE_TOTAL.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if !c.sender.is_closed() && c.since.elapsed() < IDLE_FOR {
+                return Some((c.sender, c.addr));
             }
         }
         None
     }
 
+    /// Keeps a connection for the next call; dropping one closes it.
     fn keep(&self, sender: SendRequest<Full<Bytes>>, addr: SocketAddr) {
+        use std::sync::atomic::Ordering;
         let mut idle = self.idle.lock();
-        if idle.len() < MAX_IDLE && !sender.is_closed() {
-            idle.push((sender, addr));
+        // Connections idle too long go first (they hold a socket each).
+        let before = idle.len();
+        idle.retain(|c| c.since.elapsed() < IDLE_FOR && !c.sender.is_closed());
+        IDLE_TOTAL.fetch_sub(before - idle.len(), Ordering::Relaxed);
+        if idle.len() >= MAX_IDLE || sender.is_closed() {
+            return;
         }
+        if IDLE_TOTAL.fetch_add(1, Ordering::Relaxed) >= MAX_IDLE_TOTAL {
+            IDLE_TOTAL.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        idle.push(Idle {
+            sender,
+            addr,
+            since: std::time::Instant::now(),
+        });
     }
 
     async fn exchange(
         &self,
         sender: &mut SendRequest<Full<Bytes>>,
         body: &Bytes,
+        limit: usize,
     ) -> Result<Result<Bytes, String>, hyper::Error> {
         sender.ready().await?;
         let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or("");
@@ -196,14 +230,11 @@ impl Endpoint {
                 "the webhook answered with a redirect ({status}), which is not followed"
             )));
         }
-        let body = match Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-        {
+        let body = match Limited::new(resp.into_body(), limit).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 return Ok(Err(if e.is::<http_body_util::LengthLimitError>() {
-                    format!("the response is larger than {MAX_RESPONSE_BYTES} bytes")
+                    format!("the response is larger than {limit} bytes")
                 } else {
                     format!("reading the response: {e}")
                 }));
@@ -219,13 +250,15 @@ impl Endpoint {
         Ok(Ok(body))
     }
 
-    /// POSTs `body`; the response body of a 2xx answer, with the address
-    /// that answered (or the address tried, with the error).
+    /// POSTs `body`; the response body of a 2xx answer (at most `limit`
+    /// bytes), with the address that answered (or the address tried,
+    /// with the error).
     pub async fn post(
         &self,
         egress: &Egress,
         body: Bytes,
         timeout: Duration,
+        limit: usize,
     ) -> (Result<Bytes, String>, Option<SocketAddr>) {
         let mut addr = None;
         let call = async {
@@ -233,7 +266,7 @@ impl Endpoint {
             // that failure is retried once on a new connection.
             if let Some((mut sender, a)) = self.take_idle() {
                 addr = Some(a);
-                if let Ok(out) = self.exchange(&mut sender, &body).await {
+                if let Ok(out) = self.exchange(&mut sender, &body, limit).await {
                     if out.is_ok() {
                         self.keep(sender, a);
                     }
@@ -242,7 +275,7 @@ impl Endpoint {
             }
             let (mut sender, a) = self.connect(egress).await?;
             addr = Some(a);
-            match self.exchange(&mut sender, &body).await {
+            match self.exchange(&mut sender, &body, limit).await {
                 Ok(out) => {
                     if out.is_ok() {
                         self.keep(sender, a);

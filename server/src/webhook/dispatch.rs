@@ -14,7 +14,10 @@ use trellis_apis::cel::admission::{
 
 use super::config::{Target, Webhook};
 use super::egress::Egress;
-use super::{CONCURRENT_CALLS, MAX_CALLS, review};
+use super::{
+    ADMISSION_BUDGET, CONCURRENT_CALLS, MAX_CALLS, MAX_MUTATING_RESPONSE_BYTES,
+    MAX_VALIDATING_RESPONSE_BYTES, review,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{Request, matching, notes};
 use crate::registry::ResourceDef;
@@ -115,20 +118,25 @@ fn view(req: &Request<'_>, def: &Arc<ResourceDef>) -> View {
     }
 }
 
-/// Whether `hook` applies to `req` and under which definition; a match
-/// condition error is a 403 unless the webhook fails open.
-fn should_call(
+/// The definition under which `hook`'s rules and selectors match `req`.
+/// A webhook without rules matches nothing (kube's webhook rule matcher;
+/// unlike a policy binding, where no rules narrow nothing).
+fn matched(
     hook: &Webhook,
     req: &Request<'_>,
     namespace: Option<&Value>,
-) -> ApiResult<Option<View>> {
-    let labels = matching::labels_of(namespace);
-    let Some(def) = matching::matches(&hook.matcher, req, labels) else {
-        return Ok(None);
-    };
-    let v = view(req, &def);
+) -> Option<Arc<ResourceDef>> {
+    if hook.matcher.rules.is_empty() {
+        return None;
+    }
+    matching::matches(&hook.matcher, req, matching::labels_of(namespace))
+}
+
+/// Whether `hook`'s match conditions hold for `v`; an error is a 403
+/// unless the webhook fails open.
+fn conditions_hold(hook: &Webhook, req: &Request<'_>, v: &View) -> ApiResult<bool> {
     if hook.match_conditions.is_empty() || hook.broken.is_some() {
-        return Ok(Some(v));
+        return Ok(true);
     }
     let null = Value::Null;
     let inputs = Inputs {
@@ -142,7 +150,7 @@ fn should_call(
     let mut errors = Vec::new();
     for (_, cond) in &hook.match_conditions {
         match act.eval(cond) {
-            Ok(CelValue::Bool(false)) => return Ok(None),
+            Ok(CelValue::Bool(false)) => return Ok(false),
             Ok(CelValue::Bool(true)) => {}
             Ok(other) => errors.push(format!(
                 "expression '{}' resulted in error: expected bool, got {other:?}",
@@ -157,10 +165,10 @@ fn should_call(
     }
     drop(act);
     if errors.is_empty() {
-        return Ok(Some(v));
+        return Ok(true);
     }
     if hook.fail_open {
-        return Ok(None);
+        return Ok(false);
     }
     let why = if errors.len() == 1 {
         errors.remove(0)
@@ -171,6 +179,8 @@ fn should_call(
 }
 
 /// One call: the verdict, or why there is none. Records the destination.
+/// The call ends by the webhook's timeout or the request's admission
+/// deadline, whichever comes first.
 async fn call(
     egress: &Egress,
     hook: &Webhook,
@@ -189,9 +199,24 @@ async fn call(
             return Err(CallError(format!("failed to call webhook: {why}")));
         }
     };
+    let left = notes::admission_deadline(ADMISSION_BUDGET)
+        .saturating_duration_since(std::time::Instant::now());
+    if left.is_zero() {
+        return Err(CallError(format!(
+            "the request's admission webhooks took longer than {}s together",
+            ADMISSION_BUDGET.as_secs()
+        )));
+    }
+    let limit = if mutating {
+        MAX_MUTATING_RESPONSE_BYTES
+    } else {
+        MAX_VALIDATING_RESPONSE_BYTES
+    };
     let uid = uuid::Uuid::new_v4().to_string();
     let body = review::body(&uid, view.request.clone(), &view.object, &view.old_object);
-    let (out, addr) = ep.post(egress, body.into(), hook.timeout).await;
+    let (out, addr) = ep
+        .post(egress, body.into(), hook.timeout.min(left), limit)
+        .await;
     let destination = match (&out, addr) {
         (Ok(_), Some(a)) => format!("{} ({a})", ep.uri),
         (Err(e), Some(a)) => format!("{} ({a}): {e}", ep.uri),
@@ -207,8 +232,11 @@ async fn call(
     );
     let body =
         out.map_err(|e| CallError(format!("failed to call webhook: Post \"{}\": {e}", ep.uri)))?;
-    review::parse(&body, &uid, mutating)
-        .map_err(|e| CallError(format!("received invalid webhook response: {e}")))
+    let mut reply = review::parse(&body, &uid, mutating)
+        .map_err(|e| CallError(format!("received invalid webhook response: {e}")))?;
+    drop(body);
+    reply.bound();
+    Ok(reply)
 }
 
 /// kube's answer when a webhook that fails closed could not be called.
@@ -233,17 +261,35 @@ pub async fn validate(
     hooks: &[Arc<Webhook>],
     namespace: Option<&Value>,
 ) -> ApiResult<()> {
+    // Rules and selectors first (cheap), bounded before anything is built.
+    let matches: Vec<(usize, &Arc<Webhook>, Arc<ResourceDef>)> = hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| matched(h, req, namespace).map(|d| (i, h, d)))
+        .collect();
+    if matches.is_empty() {
+        return Ok(());
+    }
+    if matches.len() > MAX_CALLS {
+        return Err(too_many(req, matches.len()));
+    }
+    // One view per matched form of the request, shared by its webhooks.
+    let mut views: Vec<View> = Vec::new();
     let mut calls = Vec::new();
-    for (i, hook) in hooks.iter().enumerate() {
-        if let Some(v) = should_call(hook, req, namespace)? {
-            calls.push((i, hook.clone(), v));
+    for (i, hook, def) in matches {
+        let v = match views.iter().position(|v| Arc::ptr_eq(&v.def, &def)) {
+            Some(v) => v,
+            None => {
+                views.push(view(req, &def));
+                views.len() - 1
+            }
+        };
+        if conditions_hold(hook, req, &views[v])? {
+            calls.push((i, hook, v));
         }
     }
     if calls.is_empty() {
         return Ok(());
-    }
-    if calls.len() > MAX_CALLS {
-        return Err(too_many(req, calls.len()));
     }
     let mut notes = Notes::default();
     // Boxed: the stream's type must not name a closure over borrowed
@@ -255,6 +301,7 @@ pub async fn validate(
     >;
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(calls.len());
     for (_, hook, v) in &calls {
+        let v = &views[*v];
         pending.push(Box::pin(async move {
             let mut n = Notes::default();
             let r = call(egress, hook, v, false, &mut n).await;
@@ -344,7 +391,9 @@ fn keep_system_fields(before: &Value, after: &mut Value) {
 
 /// Applies a mutating webhook's patch to the reviewed object and brings
 /// the result back to stored form: decoded (pruned, defaulted) as a body
-/// of that version is, the store's own fields kept.
+/// of that version is, the store's own fields kept. The result must still
+/// be an object with object metadata, no deeper and no larger than a
+/// request body may be: a webhook cannot store what a client could not.
 fn apply_patch(view: &View, patch: &[u8], current: &Value) -> Result<Value, CallError> {
     let ops = trellis_apis::patch::parse_json_patch(patch).map_err(|e| {
         CallError(format!(
@@ -354,9 +403,22 @@ fn apply_patch(view: &View, patch: &[u8], current: &Value) -> Result<Value, Call
     if ops.is_empty() {
         return Ok(current.clone());
     }
-    let patched = trellis_apis::patch::apply_json_patch(&view.object, &ops)
+    let mut patched = trellis_apis::patch::apply_json_patch(&view.object, &ops)
         .map_err(|e| CallError(format!("the patch does not apply: {e}")))?;
-    let mut patched = patched;
+    if !patched.is_object() || !patched.get("metadata").is_some_and(Value::is_object) {
+        return Err(CallError(
+            "the patched object is not an object with object metadata".into(),
+        ));
+    }
+    crate::meta::check_depth(&patched)
+        .map_err(|e| CallError(format!("the patched object: {}", e.status().message)))?;
+    let size = serde_json::to_vec(&patched).map_or(usize::MAX, |b| b.len());
+    if size > crate::request::body::MAX_BODY_BYTES {
+        return Err(CallError(format!(
+            "the patched object is {size} bytes, more than the {} a request may write",
+            crate::request::body::MAX_BODY_BYTES
+        )));
+    }
     keep_system_fields(&view.object, &mut patched);
     // apiVersion and kind are the view's, whatever the patch wrote.
     if let Some(o) = patched.as_object_mut() {
@@ -391,36 +453,35 @@ pub async fn mutate(
     mut object: Option<&mut Value>,
 ) -> ApiResult<bool> {
     let mut notes = Notes::default();
-    let original = object.as_deref().cloned();
-    // The object right after each webhook's call (by index), to know
-    // whether a later webhook changed it.
-    let mut after: Vec<Option<Value>> = vec![None; hooks.len()];
+    // How many times the object changed so far, and that count right
+    // after each webhook's call: a webhook is reinvoked only if a later
+    // one changed the object (without keeping a copy per webhook).
+    let mut version = 0u64;
+    let mut seen: Vec<Option<u64>> = vec![None; hooks.len()];
     let mut calls = 0usize;
-    let mut changed_any = false;
     for round in 0..2 {
-        if round == 1 && !changed_any {
+        if round == 1 && version == 0 {
             break;
         }
         for (i, hook) in hooks.iter().enumerate() {
-            if round == 1 {
-                // Reinvoked only if it asked to be, was called, and the
-                // object changed after its call.
-                let current = object.as_deref();
-                if !hook.reinvoke_if_needed || after[i].is_none() || after[i].as_ref() == current {
-                    continue;
-                }
+            if round == 1 && !(hook.reinvoke_if_needed && seen[i].is_some_and(|v| v < version)) {
+                continue;
             }
             let current = object.as_deref().cloned();
             let now = Request {
                 object: current.as_ref(),
                 ..*req
             };
-            let Some(v) = should_call(hook, &now, namespace)? else {
+            let Some(def) = matched(hook, &now, namespace) else {
                 continue;
             };
             calls += 1;
             if calls > MAX_CALLS {
                 return Err(too_many(req, calls));
+            }
+            let v = view(&now, &def);
+            if !conditions_hold(hook, &now, &v)? {
+                continue;
             }
             let annotate_failed_open = |notes: &mut Notes| {
                 notes.annotate(
@@ -473,9 +534,108 @@ pub async fn mutate(
                 &json!({"configuration": hook.configuration, "webhook": hook.name, "mutated": mutated})
                     .to_string(),
             );
-            changed_any |= mutated;
-            after[i] = object.as_deref().cloned();
+            if mutated {
+                version += 1;
+            }
+            seen[i] = Some(version);
         }
     }
-    Ok(object.as_deref() != original.as_ref())
+    Ok(version > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configmap_view(object: Value) -> View {
+        let builtins = crate::builtin::builtins();
+        let def = builtins
+            .registry
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
+        View {
+            def,
+            request: Value::Null,
+            object,
+            old_object: Value::Null,
+        }
+    }
+
+    fn patch(ops: Value) -> Vec<u8> {
+        serde_json::to_vec(&ops).unwrap()
+    }
+
+    #[test]
+    fn patches_cannot_leave_an_object_the_store_would_not_take() {
+        let current = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "data": {"a": "1"}});
+        let mut reviewed = current.clone();
+        reviewed["metadata"]["annotations"] = json!({"kcp.io/cluster": "ws"});
+        let v = configmap_view(reviewed);
+        // A good patch: applied, decoded, the store's fields and the
+        // review's annotation as they were.
+        let out = apply_patch(
+            &v,
+            &patch(json!([
+                {"op": "add", "path": "/data/b", "value": "2"},
+                {"op": "replace", "path": "/metadata/uid", "value": "forged"},
+                {"op": "add", "path": "/unknownField", "value": 1},
+            ])),
+            &current,
+        )
+        .ok()
+        .expect("applies");
+        assert_eq!(out["data"]["b"], "2");
+        assert_eq!(out["metadata"]["uid"], "u1");
+        assert!(out.get("unknownField").is_none(), "{out}");
+        assert!(out["metadata"].get("annotations").is_none(), "{out}");
+        // The root replaced, metadata removed or retyped: refused.
+        for ops in [
+            json!([{"op": "replace", "path": "", "value": []}]),
+            json!([{"op": "remove", "path": "/metadata"}]),
+            json!([{"op": "replace", "path": "/metadata", "value": "x"}]),
+        ] {
+            let Err(e) = apply_patch(&v, &patch(ops.clone()), &current) else {
+                panic!("{ops} applied");
+            };
+            assert!(
+                e.0.contains("not an object with object metadata"),
+                "{}",
+                e.0
+            );
+        }
+        // Too deep: refused whatever the patch parser allowed.
+        let mut deep = json!("x");
+        for _ in 0..120 {
+            deep = json!({"d": deep});
+        }
+        let Err(e) = apply_patch(
+            &v,
+            &patch(json!([{"op": "add", "path": "/metadata/annotations/deep", "value": deep}])),
+            &current,
+        ) else {
+            panic!("a 120-level object was taken");
+        };
+        assert!(e.0.contains("levels deep"), "{}", e.0);
+        // Too large: more than a request body may be.
+        let big = "x".repeat(crate::request::body::MAX_BODY_BYTES);
+        let Err(e) = apply_patch(
+            &v,
+            &patch(json!([{"op": "add", "path": "/data/big", "value": big}])),
+            &current,
+        ) else {
+            panic!("an object over the body limit was taken");
+        };
+        assert!(e.0.contains("more than the"), "{}", e.0);
+        // Copies that would double the object are stopped by the patch
+        // code's copy budget.
+        let ops: Vec<Value> = (0..40)
+            .map(|i| json!({"op": "copy", "from": "/data", "path": format!("/metadata/annotations/c{i}")}))
+            .collect();
+        let mut v2 = v;
+        v2.object["data"]["a"] = json!("y".repeat(200_000));
+        assert!(apply_patch(&v2, &patch(json!(ops)), &current).is_err());
+    }
 }

@@ -85,6 +85,17 @@ impl FromStr for Network {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
         };
+        // Destinations are judged in IPv4 form when IPv4-mapped; so are
+        // networks written that way.
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Ok(Network {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(Network { addr, prefix })
     }
 }
@@ -98,29 +109,32 @@ impl fmt::Display for Network {
 /// Denied unless allowed: RFC 6890's special-purpose blocks and what a
 /// host can reach without leaving its own networks.
 const DENIED: &[Network] = &[
-    Network::v4(0, 0, 0, 0, 8),                 // "this network", unspecified
-    Network::v4(10, 0, 0, 0, 8),                // private
-    Network::v4(100, 64, 0, 0, 10),             // carrier-grade NAT
-    Network::v4(127, 0, 0, 0, 8),               // loopback
-    Network::v4(169, 254, 0, 0, 16),            // link-local, cloud metadata
-    Network::v4(172, 16, 0, 0, 12),             // private
-    Network::v4(192, 0, 0, 0, 24),              // IETF protocol assignments
-    Network::v4(192, 0, 2, 0, 24),              // documentation
-    Network::v4(192, 88, 99, 0, 24),            // 6to4 relay
-    Network::v4(192, 168, 0, 0, 16),            // private
-    Network::v4(198, 18, 0, 0, 15),             // benchmarking
-    Network::v4(198, 51, 100, 0, 24),           // documentation
-    Network::v4(203, 0, 113, 0, 24),            // documentation
-    Network::v4(224, 0, 0, 0, 4),               // multicast
-    Network::v4(240, 0, 0, 0, 4),               // reserved, broadcast
-    Network::v6([0, 0, 0, 0, 0, 0, 0, 0], 128), // unspecified
-    Network::v6([0, 0, 0, 0, 0, 0, 0, 1], 128), // loopback
+    Network::v4(0, 0, 0, 0, 8),                // "this network", unspecified
+    Network::v4(10, 0, 0, 0, 8),               // private
+    Network::v4(100, 64, 0, 0, 10),            // carrier-grade NAT
+    Network::v4(127, 0, 0, 0, 8),              // loopback
+    Network::v4(169, 254, 0, 0, 16),           // link-local, cloud metadata
+    Network::v4(172, 16, 0, 0, 12),            // private
+    Network::v4(192, 0, 0, 0, 24),             // IETF protocol assignments
+    Network::v4(192, 0, 2, 0, 24),             // documentation
+    Network::v4(192, 88, 99, 0, 24),           // 6to4 relay
+    Network::v4(192, 168, 0, 0, 16),           // private
+    Network::v4(198, 18, 0, 0, 15),            // benchmarking
+    Network::v4(198, 51, 100, 0, 24),          // documentation
+    Network::v4(203, 0, 113, 0, 24),           // documentation
+    Network::v4(224, 0, 0, 0, 4),              // multicast
+    Network::v4(240, 0, 0, 0, 4),              // reserved, broadcast
+    Network::v6([0, 0, 0, 0, 0, 0, 0, 0], 96), // unspecified, loopback, IPv4-compatible
+    Network::v6([0, 0, 0, 0, 0xffff, 0, 0, 0], 96), // SIIT (embeds IPv4)
     Network::v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96), // NAT64 (embeds IPv4)
+    Network::v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48), // local-use NAT64
     Network::v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), // discard
+    Network::v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments, Teredo
     Network::v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), // documentation
     Network::v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), // 6to4 (embeds IPv4)
     Network::v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7), // unique local
     Network::v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), // link-local
+    Network::v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10), // site-local (deprecated)
     Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), // multicast
 ];
 
@@ -129,9 +143,52 @@ const DENIED: &[Network] = &[
 pub struct Egress {
     /// Networks allowed although a default denial covers them.
     pub allowed: Vec<Network>,
-    /// The server's own serving ports: denied on local addresses.
+    /// The server's own serving ports: denied on loopback, on the
+    /// unspecified address and on every address of this host's interfaces.
     pub own_ports: Vec<u16>,
+    /// This host's interface addresses ([`interface_addresses`]).
+    pub local: Vec<IpAddr>,
 }
+
+/// The addresses of this host's network interfaces (`getifaddrs`).
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we only read and then
+    // free with freeifaddrs; every pointer is checked before use.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            sin.sin_addr.s_addr,
+                        ))));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(addr as *const libc::sockaddr_in6);
+                        out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+                    }
+                    _ => {}
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+/// Name lookups in flight for webhook calls: the resolver runs on the
+/// blocking thread pool, and a tenant's name whose DNS never answers must
+/// not take all of it (the call's timeout ends the wait, not the thread).
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 /// Why a destination is refused (the message names the address and the
 /// flag, never anything about the server's networks beyond that).
@@ -159,7 +216,7 @@ impl Egress {
     /// Whether the call may go to `addr`.
     pub fn check(&self, addr: SocketAddr) -> Result<(), Refused> {
         let ip = canonical(addr.ip());
-        let local = ip.is_loopback() || ip.is_unspecified();
+        let local = ip.is_loopback() || ip.is_unspecified() || self.local.contains(&ip);
         if local && self.own_ports.contains(&addr.port()) {
             return Err(Refused(format!(
                 "{addr} is this server's own address; a webhook may not call the server itself"
@@ -174,20 +231,38 @@ impl Egress {
     }
 
     /// Resolves `host` and checks every address it resolves to; returns
-    /// them (all allowed) for the caller to connect to.
+    /// them (all allowed) for the caller to connect to. A name's refusal
+    /// does not say what it resolved to (the server's resolver is not a
+    /// lookup service for tenants; the log has it).
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host, port))
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let a = SocketAddr::new(ip, port);
+            self.check(a).map_err(|r| r.0)?;
+            return Ok(vec![a]);
+        }
+        let addrs: Vec<SocketAddr> = {
+            let _permit = LOOKUPS
+                .acquire()
                 .await
-                .map_err(|e| format!("resolving {host}: {e}"))?
-                .collect(),
+                .map_err(|_| "resolving: closed".to_string())?;
+            match tokio::net::lookup_host((host, port)).await {
+                Ok(a) => a.collect(),
+                Err(e) => {
+                    tracing::debug!(host, error = %e, "webhook host lookup failed");
+                    return Err(format!("resolving {host}: the name does not resolve"));
+                }
+            }
         };
         if addrs.is_empty() {
-            return Err(format!("resolving {host}: no addresses"));
+            return Err(format!("resolving {host}: the name does not resolve"));
         }
         for a in &addrs {
-            self.check(*a).map_err(|r| r.0)?;
+            if let Err(r) = self.check(*a) {
+                tracing::info!(host, address = %a, reason = %r, "webhook destination refused");
+                return Err(format!(
+                    "{host} resolves to an address the server's webhook egress policy does not allow (see --admission-webhook-allowed-networks)"
+                ));
+            }
         }
         Ok(addrs)
     }
@@ -222,6 +297,11 @@ mod tests {
             "[::ffff:127.0.0.1]:443",
             "[::ffff:169.254.169.254]:80",
             "[64:ff9b::a9fe:a9fe]:80",
+            "[64:ff9b:1::a9fe:a9fe]:80",
+            "[::a9fe:a9fe]:80",
+            "[::ffff:0:a9fe:a9fe]:80",
+            "[fec0::1]:443",
+            "[2001::1]:443",
             "[2002:a9fe:a9fe::]:80",
         ] {
             assert!(e.check(sa(denied)).is_err(), "{denied} must be denied");
@@ -239,7 +319,15 @@ mod tests {
                 "10.0.0.0/8".parse().unwrap(),
             ],
             own_ports: vec![6443],
+            local: vec!["192.0.2.7".parse().unwrap()],
         };
+        // The host's own addresses on the serving port, whatever the policy.
+        let open = Egress {
+            allowed: vec!["0.0.0.0/0".parse().unwrap()],
+            ..e.clone()
+        };
+        assert!(open.check(sa("192.0.2.7:6443")).is_err());
+        assert!(open.check(sa("192.0.2.7:443")).is_ok());
         assert!(e.check(sa("127.0.0.1:9443")).is_ok());
         assert!(e.check(sa("10.200.0.1:443")).is_ok());
         assert!(e.check(sa("127.0.0.2:9443")).is_err());
@@ -260,6 +348,9 @@ mod tests {
         assert!(!all.contains("::1".parse().unwrap()));
         let one: Network = "::1".parse().unwrap();
         assert!(one.contains("::1".parse().unwrap()));
+        // An IPv4-mapped network is its IPv4 network.
+        let mapped: Network = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert_eq!(mapped.to_string(), "10.0.0.0/8");
         for bad in ["", "10.0.0.0/33", "::/129", "host/8", "10.0.0.0/x"] {
             assert!(bad.parse::<Network>().is_err(), "{bad:?}");
         }
@@ -268,12 +359,22 @@ mod tests {
     #[tokio::test]
     async fn names_resolving_to_a_denied_address_are_refused() {
         let e = Egress::default();
+        // Whatever `localhost` resolves to here, all of it is loopback.
         let err = e.resolve("localhost", 443).await.unwrap_err();
+        assert!(
+            err.contains("does not allow") || err.contains("does not resolve"),
+            "{err}"
+        );
+        assert!(!err.contains("127.0.0.1"), "the answer leaked: {err}");
+        let err = e.resolve("127.0.0.1", 443).await.unwrap_err();
         assert!(err.contains("not allowed"), "{err}");
         let allowed = Egress {
             allowed: vec!["127.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()],
-            own_ports: Vec::new(),
+            ..Egress::default()
         };
-        assert!(!allowed.resolve("localhost", 443).await.unwrap().is_empty());
+        assert_eq!(
+            allowed.resolve("127.0.0.1", 443).await.unwrap(),
+            vec![sa("127.0.0.1:443")]
+        );
     }
 }

@@ -44,6 +44,14 @@ pub const MUTATING: &str = "mutatingwebhookconfigurations";
 
 /// Validating webhook calls in flight for one request.
 pub const CONCURRENT_CALLS: usize = 8;
-/// Webhooks that may apply to one request (all phases, all workspaces):
+/// Webhooks that may apply to one request in one phase (all workspaces):
 /// beyond, the request is refused rather than fan out further.
 pub const MAX_CALLS: usize = 128;
+/// All webhook calls of one request together (kube bounds them by the
+/// request's 60 s timeout): later calls get what is left.
+pub const ADMISSION_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+/// The largest answer read from a validating webhook (a verdict, some
+/// warnings) and from a mutating one (which may carry a whole object's
+/// patch).
+pub const MAX_VALIDATING_RESPONSE_BYTES: usize = 1024 * 1024;
+pub const MAX_MUTATING_RESPONSE_BYTES: usize = 8 * 1024 * 1024;

@@ -18,6 +18,39 @@ pub struct Reply {
     pub audit_annotations: BTreeMap<String, String>,
 }
 
+/// What one answer may add to a request's warnings and audit annotations
+/// (each request also bounds their sum).
+const MAX_REPLY_NOTE_BYTES: usize = 64 * 1024;
+const MAX_NOTE_BYTES: usize = 4096;
+const MAX_KEY_BYTES: usize = 253;
+
+impl Reply {
+    /// Keeps only what can be passed on: warnings and annotations cut to
+    /// size, so no more than a small summary of an answer outlives it.
+    pub fn bound(&mut self) {
+        let mut budget = MAX_REPLY_NOTE_BYTES;
+        let mut cut = |s: &mut String| {
+            let mut end = s.len().min(MAX_NOTE_BYTES).min(budget);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            budget -= end;
+            !s.is_empty()
+        };
+        self.warnings.retain_mut(|w| cut(w));
+        let annotations = std::mem::take(&mut self.audit_annotations);
+        for (k, mut v) in annotations {
+            if k.is_empty() || k.len() > MAX_KEY_BYTES {
+                continue;
+            }
+            if cut(&mut v) {
+                self.audit_annotations.insert(k, v);
+            }
+        }
+    }
+}
+
 /// The request body: `request` is the admission request as policies see
 /// it (kind, resource, userInfo, options…), completed here.
 pub fn body(uid: &str, mut request: Value, object: &Value, old_object: &Value) -> Vec<u8> {
