@@ -180,6 +180,88 @@ fn dependents_follow_their_owners_under_every_propagation_policy() {
     gone_within(&s, "cm", "fg-blocker");
     gone_within(&s, "cm", "fg-owner");
 
+    // Foreground, but the dependent has another live owner: it stays and
+    // only loses the reference (kube's collector does the same).
+    s.kubectl_ok(&["create", "configmap", "fg2", "-n", "default"]);
+    let fg2 = uid_of(&s, "cm", "fg2");
+    s.kubectl_ok(&["create", "configmap", "keeper", "-n", "default"]);
+    let keeper = uid_of(&s, "cm", "keeper");
+    create(
+        &s,
+        &owned(
+            "shared",
+            &[
+                ("ConfigMap", "fg2", &fg2, true),
+                ("ConfigMap", "keeper", &keeper, false),
+            ],
+            false,
+        ),
+    );
+    // Another namespace's object naming fg2's uid is not fg2's dependent
+    // (the reference resolves in its own namespace): it cannot hold fg2.
+    s.kubectl_ok(&["create", "namespace", "elsewhere"]);
+    let o = s.kubectl_in(
+        Some(
+            &owned("squatter", &[("ConfigMap", "fg2", &fg2, true)], true)
+                .replace("namespace: default", "namespace: elsewhere"),
+        ),
+        &["create", "-f", "-"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.kubectl_ok(&[
+        "delete",
+        "cm",
+        "fg2",
+        "-n",
+        "default",
+        "--cascade=foreground",
+        "--timeout=20s",
+    ]);
+    gone_within(&s, "cm", "fg2");
+    let refs = s.kubectl_ok(&[
+        "get",
+        "cm",
+        "shared",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.metadata.ownerReferences[*].name}",
+    ]);
+    assert_eq!(refs.trim(), "keeper");
+
+    // Two objects owning each other, deleted in the foreground: both go
+    // (neither waits for the other forever).
+    s.kubectl_ok(&["create", "configmap", "cyc-a", "-n", "default"]);
+    let a = uid_of(&s, "cm", "cyc-a");
+    create(
+        &s,
+        &owned("cyc-b", &[("ConfigMap", "cyc-a", &a, true)], false),
+    );
+    let b = uid_of(&s, "cm", "cyc-b");
+    s.kubectl_ok(&[
+        "patch",
+        "cm",
+        "cyc-a",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        &format!(
+            r#"{{"metadata":{{"ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"cyc-b","uid":"{b}","blockOwnerDeletion":true}}]}}}}"#
+        ),
+    ]);
+    s.kubectl_ok(&[
+        "delete",
+        "cm",
+        "cyc-a",
+        "-n",
+        "default",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    gone_within(&s, "cm", "cyc-a");
+    gone_within(&s, "cm", "cyc-b");
+
     // Orphan: the owner goes, the dependent stays without the reference.
     s.kubectl_ok(&["create", "configmap", "or-owner", "-n", "default"]);
     let or = uid_of(&s, "cm", "or-owner");

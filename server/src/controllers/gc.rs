@@ -49,8 +49,11 @@ use crate::state::AppState;
 const MANAGER: &str = "trellis-garbage-collector";
 /// Keys reconciled at once.
 const CONCURRENCY: usize = 8;
-/// How often an owner waiting for blocking dependents looks again.
-const WAIT: Duration = Duration::from_millis(500);
+/// How often an owner waiting for blocking dependents looks again (the
+/// dependents' own changes wake it sooner).
+const WAIT: Duration = Duration::from_secs(10);
+/// Owners looked up for one dependent.
+const MAX_OWNER_LOOKUPS: usize = 64;
 
 /// What to look at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -107,6 +110,9 @@ struct Index {
     dependents: HashMap<(String, String), HashSet<Bytes>>,
     /// A dependent's key → its cluster and the owner UIDs it names.
     owners: HashMap<Bytes, (String, Vec<String>)>,
+    /// Owners held by the collector's finalizer, `(cluster, uid)` → key:
+    /// a change to one of their dependents wakes them.
+    held: HashMap<(String, String), Bytes>,
 }
 
 impl Index {
@@ -146,6 +152,15 @@ impl Index {
         }
     }
 
+    fn held_owners_of(&self, key: &Bytes) -> Vec<Bytes> {
+        let Some((cluster, uids)) = self.owners.get(key) else {
+            return Vec::new();
+        };
+        uids.iter()
+            .filter_map(|u| self.held.get(&(cluster.clone(), u.clone())).cloned())
+            .collect()
+    }
+
     fn dependents_of(&self, cluster: &str, owner: &str) -> Vec<Bytes> {
         self.dependents
             .get(&(cluster.to_string(), owner.to_string()))
@@ -176,23 +191,36 @@ impl Collector {
         let cluster = parts.cluster;
         if kind == ChangeKind::Deleted {
             let mut index = self.index.lock();
+            // A held owner's dependent went: the owner may be done.
+            let mut out: Vec<Key> = index
+                .held_owners_of(key)
+                .into_iter()
+                .map(Key::Owner)
+                .collect();
             index.remove(key);
-            if index.dependents.is_empty() {
-                return Vec::new();
+            if index.dependents.is_empty() && index.held.is_empty() {
+                return out;
             }
             let Ok(obj) = serde_json::from_slice::<Value>(value) else {
-                return Vec::new();
+                return out;
             };
-            return index
-                .dependents_of(cluster, uid(&obj))
-                .into_iter()
-                .map(Key::Dependent)
-                .collect();
+            let owner = (cluster.to_string(), uid(&obj).to_string());
+            index.held.remove(&owner);
+            out.extend(
+                index
+                    .dependents_of(cluster, &owner.1)
+                    .into_iter()
+                    .map(Key::Dependent),
+            );
+            return out;
         }
         let refs = has(value, b"\"ownerReferences\"");
         let held = has(value, b"\"orphan\"") || has(value, b"\"foregroundDeletion\"");
         if !refs && !held {
-            self.index.lock().remove(key);
+            let mut index = self.index.lock();
+            if index.owners.contains_key(key) {
+                index.remove(key);
+            }
             return Vec::new();
         }
         let Ok(obj) = serde_json::from_slice::<Value>(value) else {
@@ -201,18 +229,33 @@ impl Collector {
         let mut out = Vec::new();
         let owners: Vec<String> = owner_refs(&obj).into_iter().map(|r| r.uid).collect();
         let named = !owners.is_empty();
-        let changed = self.index.lock().set(cluster, key, owners);
+        let is_held = crate::meta::is_deleting(&obj)
+            && crate::meta::finalizers(&obj)
+                .iter()
+                .any(|f| f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER);
+        let mut index = self.index.lock();
+        // A held owner's dependent changed (e.g. it is being deleted in the
+        // foreground itself): the owner may be done.
+        out.extend(index.held_owners_of(key).into_iter().map(Key::Owner));
+        let changed = index.set(cluster, key, owners);
         if named && (changed || kind == ChangeKind::Listed) {
             out.push(Key::Dependent(key.clone()));
         }
-        if crate::meta::is_deleting(&obj)
-            && crate::meta::finalizers(&obj)
-                .iter()
-                .any(|f| f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER)
-        {
+        let me = (cluster.to_string(), uid(&obj).to_string());
+        if is_held {
+            index.held.insert(me, key.clone());
             out.push(Key::Owner(key.clone()));
+        } else {
+            index.held.remove(&me);
         }
         out
+    }
+
+    /// A (re)list starts: what was indexed may be stale (deletes missed
+    /// while the watch was away), so the index is rebuilt from the list.
+    fn relisting(&self) {
+        self.synced.store(false, Ordering::Release);
+        *self.index.lock() = Index::default();
     }
 }
 
@@ -221,12 +264,16 @@ pub async fn run(state: AppState) {
     let collector = Arc::new(Collector::default());
     let mapper = collector.clone();
     let synced = collector.clone();
+    let relisting = collector.clone();
     Controller::new("garbage-collector", state.shutdown.clone())
         .watches(
             Watch::new(state.store.storage.clone(), Bytes::new(), move |c| {
                 mapper.map(c.kind, &c.key, &c.value)
             })
-            .on_listed(move || synced.synced.store(true, Ordering::Release)),
+            .on_list(
+                move || relisting.relisting(),
+                move || synced.synced.store(true, Ordering::Release),
+            ),
         )
         .concurrency(CONCURRENCY)
         .run(
@@ -280,44 +327,61 @@ enum Owner {
     Unresolvable,
 }
 
-async fn owner(state: &AppState, at: &Located, r: &OwnerRef) -> Result<Owner, Error> {
+/// The definition an owner reference names in `at`'s workspace (its
+/// version if served, else any served version of the kind).
+fn owner_def(at: &Located, r: &OwnerRef) -> Option<Arc<ResourceDef>> {
     let (group, version) = r
         .api_version
         .split_once('/')
         .unwrap_or(("", &r.api_version));
-    let mut defs = at
-        .registry
-        .all()
-        .filter(|d| d.group == group && d.kind == r.kind);
-    let first = defs.next().cloned();
-    let def = at
-        .registry
-        .all()
-        .find(|d| d.group == group && d.kind == r.kind && d.version == version)
-        .cloned()
-        .or(first);
-    let Some(def) = def else {
-        return Ok(Owner::Unresolvable);
-    };
+    let mut any = None;
+    for d in at.registry.all() {
+        if d.group == group && d.kind == r.kind {
+            if d.version == version {
+                return Some(d.clone());
+            }
+            any.get_or_insert_with(|| d.clone());
+        }
+    }
+    any
+}
+
+/// Where the owner named by `r` would be stored, seen from the dependent
+/// at `at`: `None` when the reference cannot be resolved (an unknown
+/// kind; a namespaced kind named by a cluster-scoped dependent, which
+/// kube treats as unresolvable).
+fn owner_key(at: &Located, r: &OwnerRef) -> Option<Option<Bytes>> {
+    let def = owner_def(at, r)?;
     if def.namespaced && at.namespace.is_empty() {
-        return Ok(Owner::Unresolvable);
+        return None;
     }
     let ns = if def.namespaced {
         at.namespace.as_str()
     } else {
         ""
     };
-    let Ok(key) = def.keyspace.object(&at.cluster, ns, &r.name) else {
+    // A name that cannot be a key names nothing: gone.
+    Some(def.keyspace.object(&at.cluster, ns, &r.name).ok())
+}
+
+async fn owner(state: &AppState, at: &Located, r: &OwnerRef) -> Result<Owner, Error> {
+    let Some(key) = owner_key(at, r) else {
+        return Ok(Owner::Unresolvable);
+    };
+    let Some(key) = key else {
         return Ok(Owner::Gone);
     };
     let Some(rec) = state.store.storage.get(&key).await? else {
         return Ok(Owner::Gone);
     };
-    let obj: Value = serde_json::from_slice(&rec.value).map_err(|e| Error::Read(e.to_string()))?;
-    if uid(&obj) != r.uid {
-        return Ok(Owner::Gone);
-    }
-    Ok(Owner::Present)
+    // The uid the store recorded at creation; parsed only if absent.
+    let same = match &rec.uid {
+        Some(u) => **u == *r.uid,
+        None => serde_json::from_slice::<Value>(&rec.value)
+            .map(|o| uid(&o) == r.uid)
+            .map_err(|e| Error::Read(e.to_string()))?,
+    };
+    Ok(if same { Owner::Present } else { Owner::Gone })
 }
 
 async fn reconcile(state: &AppState, gc: &Collector, key: Key) -> Result<Action, Error> {
@@ -342,22 +406,32 @@ fn ctx<'a>(at: &'a Located) -> WriteCtx<'a> {
     WriteCtx::system(&at.cluster, &at.def, ns, None, MANAGER)
 }
 
-/// Deletes the object at `at`; a 404 or 409 (gone or changed meanwhile)
-/// is not an error: the next change brings it back if needed.
+/// What a delete by the collector came to.
+enum Outcome {
+    Gone,
+    /// Marked, waiting for finalizers.
+    Pending,
+    /// Changed meanwhile (a 409): look again later.
+    Conflict,
+}
+
+/// Deletes the object at `at` if it still has `uid`.
 async fn delete(
     state: &AppState,
     at: &Located,
     uid: &str,
     propagation: Propagation,
-) -> Result<Option<Deleted>, Error> {
+) -> Result<Outcome, Error> {
     let opts = DeleteOpts {
         uid: Some(uid.to_string()),
         propagation,
         ..Default::default()
     };
     match state.store.delete(&ctx(at), &at.name, &opts).await {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if matches!(e.code(), 404 | 409) => Ok(None),
+        Ok(Deleted::Gone { .. }) => Ok(Outcome::Gone),
+        Ok(Deleted::Pending(_)) => Ok(Outcome::Pending),
+        Err(e) if e.code() == 404 => Ok(Outcome::Gone),
+        Err(e) if e.code() == 409 => Ok(Outcome::Conflict),
         Err(e) => Err(Error::write("collecting a dependent")(e)),
     }
 }
@@ -371,6 +445,7 @@ async fn strip_refs(
     gone: &[String],
 ) -> Result<(), Error> {
     let want = uid.to_string();
+    let gone: HashSet<&str> = gone.iter().map(String::as_str).collect();
     let res = state
         .store
         .update_with(&ctx(at), &at.name, |cur| {
@@ -390,7 +465,7 @@ async fn strip_refs(
             refs.retain(|r| {
                 !r.get("uid")
                     .and_then(Value::as_str)
-                    .is_some_and(|u| gone.iter().any(|g| g == u))
+                    .is_some_and(|u| gone.contains(u))
             });
             if refs.len() == before {
                 return Ok(Mutation::Unchanged);
@@ -429,7 +504,17 @@ async fn dependent(state: &AppState, key: &Bytes) -> Result<Action, Error> {
     };
     let mut gone = Vec::new();
     let mut kept = 0usize;
+    let mut seen = HashSet::new();
     for r in &refs {
+        if !seen.insert(r.uid.as_str()) {
+            continue;
+        }
+        if seen.len() > MAX_OWNER_LOOKUPS {
+            // Beyond this many owners the rest are assumed present: the
+            // dependent is kept, never collected on a guess.
+            kept += 1;
+            break;
+        }
         match owner(state, &at, r).await? {
             Owner::Gone => gone.push(r.uid.clone()),
             Owner::Present | Owner::Unresolvable => kept += 1,
@@ -438,7 +523,9 @@ async fn dependent(state: &AppState, key: &Bytes) -> Result<Action, Error> {
     let uid = uid(&obj).to_string();
     if kept == 0 {
         tracing::debug!(cluster = %at.cluster, name = %at.name, "collecting an object whose owners are gone");
-        delete(state, &at, &uid, Propagation::Background).await?;
+        if let Outcome::Conflict = delete(state, &at, &uid, Propagation::Background).await? {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
     } else if !gone.is_empty() {
         strip_refs(state, &at, &uid, &gone).await?;
     }
@@ -460,17 +547,28 @@ async fn owner_deleting(state: &AppState, gc: &Collector, key: &Bytes) -> Result
         return Ok(Action::await_change());
     };
     let owner_uid = uid(&obj).to_string();
+    let my_refs = owner_refs(&obj);
+    let my_owners: HashSet<&str> = my_refs.iter().map(|r| r.uid.as_str()).collect();
     let candidates = gc.index.lock().dependents_of(&at.cluster, &owner_uid);
     let mut blocking = 0usize;
     for d in candidates {
+        if d == *key {
+            continue;
+        }
         // The index may be ahead of or behind storage: read the truth.
         let Some(dep) = read(state.store.storage.get(&d).await?) else {
             continue;
         };
-        let Some(r) = owner_refs(&dep).into_iter().find(|r| r.uid == owner_uid) else {
+        let Some(dat) = locate(state, &d) else {
             continue;
         };
-        let Some(dat) = locate(state, &d) else {
+        let refs = owner_refs(&dep);
+        // A reference counts only if it resolves to this very object (the
+        // same uid named from another namespace names something else).
+        let Some(r) = refs
+            .iter()
+            .find(|r| r.uid == owner_uid && owner_key(&dat, r) == Some(Some(key.clone())))
+        else {
             continue;
         };
         let dep_uid = uid(&dep).to_string();
@@ -478,15 +576,43 @@ async fn owner_deleting(state: &AppState, gc: &Collector, key: &Bytes) -> Result
             strip_refs(state, &dat, &dep_uid, std::slice::from_ref(&owner_uid)).await?;
             continue;
         }
+        // Another owner still there keeps the dependent: only this
+        // reference goes (kube's collector does the same).
+        let mut other_owner = false;
+        for o in refs
+            .iter()
+            .filter(|o| o.uid != owner_uid)
+            .take(MAX_OWNER_LOOKUPS)
+        {
+            if matches!(
+                owner(state, &dat, o).await?,
+                Owner::Present | Owner::Unresolvable
+            ) {
+                other_owner = true;
+                break;
+            }
+        }
+        if other_owner {
+            strip_refs(state, &dat, &dep_uid, std::slice::from_ref(&owner_uid)).await?;
+            continue;
+        }
+        let deleting_in_foreground = crate::meta::is_deleting(&dep)
+            && crate::meta::finalizers(&dep)
+                .iter()
+                .any(|f| f == FOREGROUND_FINALIZER);
         let still_there = if crate::meta::is_deleting(&dep) {
             true
         } else {
-            matches!(
+            !matches!(
                 delete(state, &dat, &dep_uid, Propagation::Foreground).await?,
-                Some(Deleted::Pending(_))
+                Outcome::Gone
             )
         };
-        if still_there && r.block {
+        // Two objects owning each other, both waiting in the foreground,
+        // would wait for each other forever: such a dependent does not
+        // block (kube unblocks references in cycles it detects).
+        let cycle = deleting_in_foreground && my_owners.contains(dep_uid.as_str());
+        if still_there && r.block && !cycle {
             blocking += 1;
         }
     }

@@ -379,16 +379,22 @@ impl Policies {
         if sets.iter().all(|(_, s)| s.mutating.is_empty()) {
             return Ok(false);
         }
-        // Status of a bound resource is its provider's: a consumer's
-        // webhooks do not rewrite what the provider writes through /status
-        // (the provider's own webhooks still see it).
-        let skip_own =
+        // Status of a bound resource is its provider's: the consumer's
+        // webhooks do not rewrite what is written through /status (a
+        // workspace bound to its own export keeps its webhooks: it is the
+        // provider). Through the provider's view no provider set is known
+        // here, so no mutating webhook sees those writes.
+        let provider_cluster = req.def.bound.as_ref().map(|b| b.export_cluster.as_str());
+        let consumer_status =
             req.subresource == "status" && (req.def.bound.is_some() || req.def.annotate_cluster);
         let hooks: Vec<Arc<Webhook>> = sets
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !(skip_own && *i == 0))
-            .flat_map(|(_, (_, s))| s.mutating.iter().cloned())
+            .filter(|(cluster, _)| {
+                !(consumer_status
+                    && cluster == req.cluster
+                    && provider_cluster != Some(req.cluster))
+            })
+            .flat_map(|(_, s)| s.mutating.iter().cloned())
             .collect();
         let namespace = self.namespace_object(req).await?;
         let egress = self.egress.read().clone();

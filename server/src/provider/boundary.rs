@@ -20,14 +20,23 @@ use crate::registry::admission::{Admission, AdmitCtx};
 /// Exported resources: no creates, no spec changes.
 pub struct ProviderBoundary;
 
-/// The object without what a provider may change.
+/// The object without what a provider may change. Owner references stay
+/// the consumer's: a provider naming an owner that does not exist would
+/// have the garbage collector delete an instance it may not delete.
 fn consumer_owned(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
+        let owners = m
+            .get("metadata")
+            .and_then(|md| md.get("ownerReferences"))
+            .cloned();
         m.remove("status");
         m.remove("metadata");
         m.remove("apiVersion");
         m.remove("kind");
+        if let Some(owners) = owners {
+            m.insert("ownerReferences".into(), owners);
+        }
     }
     o
 }
@@ -221,5 +230,11 @@ mod tests {
         let mut resized = old.clone();
         resized["spec"]["size"] = json!(2);
         assert_ne!(consumer_owned(&resized), consumer_owned(&old));
+        // An owner named by the provider would let the collector delete
+        // the instance: owner references are the consumer's.
+        let mut owned = old.clone();
+        owned["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "x"}]);
+        assert_ne!(consumer_owned(&owned), consumer_owned(&old));
     }
 }

@@ -75,9 +75,13 @@ pub struct Watch<K> {
     pub(crate) prefix: Bytes,
     pub(crate) from: Option<u64>,
     pub(crate) map: Mapper<K>,
-    /// Called once every record of a (re)list has been mapped.
-    pub(crate) on_listed: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Called before a (re)list starts and once every record of it has
+    /// been mapped.
+    pub(crate) on_list: Option<(Hook, Hook)>,
 }
+
+/// A callback around a (re)list.
+type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// Records read per page when listing: a watch over a large prefix never
 /// holds more than one page of it in memory.
@@ -90,7 +94,7 @@ impl<K> Clone for Watch<K> {
             prefix: self.prefix.clone(),
             from: self.from,
             map: self.map.clone(),
-            on_listed: self.on_listed.clone(),
+            on_list: self.on_list.clone(),
         }
     }
 }
@@ -111,7 +115,7 @@ impl<K: Send + 'static> Watch<K> {
                 let keys = map(c);
                 Box::pin(async move { keys })
             }),
-            on_listed: None,
+            on_list: None,
         }
     }
 
@@ -123,14 +127,19 @@ impl<K: Send + 'static> Watch<K> {
             prefix,
             from: None,
             map,
-            on_listed: None,
+            on_list: None,
         }
     }
 
-    /// Calls `f` each time a (re)list has been mapped completely: a
-    /// watch-fed index knows from then on that it has seen everything.
-    pub fn on_listed(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_listed = Some(Arc::new(f));
+    /// Calls `start` before each (re)list and `done` once it has been
+    /// mapped completely: a watch-fed index drops what it had (deletes
+    /// missed while away) and knows when it has seen everything again.
+    pub fn on_list(
+        mut self,
+        start: impl Fn() + Send + Sync + 'static,
+        done: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        self.on_list = Some((Arc::new(start), Arc::new(done)));
         self
     }
 
@@ -167,11 +176,14 @@ impl<K: Send + 'static> Watch<K> {
             step = match step {
                 Step::List(at) => {
                     let rev = at.unwrap_or_else(|| self.storage.current_revision());
+                    if let Some((start, _)) = &self.on_list {
+                        start();
+                    }
                     match self.list(ReadAt::Revision(rev), &tx).await {
                         Ok(false) => return,
                         Ok(true) => {
-                            if let Some(f) = &self.on_listed {
-                                f();
+                            if let Some((_, done)) = &self.on_list {
+                                done();
                             }
                             Step::Watch(rev)
                         }
@@ -302,9 +314,12 @@ impl<K: Send + 'static> Watch<K> {
             }
             match last {
                 Some(last) if page.more => {
-                    // Later pages at the first page's revision: one
-                    // consistent snapshot, as a paged LIST.
-                    opts.at = ReadAt::Revision(page.revision);
+                    // Later pages as they are now, not at the first page's
+                    // revision: reading the past would replay every write
+                    // since from the history. The watch resumes after the
+                    // first page's revision and replays what changed, and
+                    // reconciles are level-triggered, so nothing is lost.
+                    opts.at = ReadAt::Latest;
                     opts.start_after = Some(last);
                 }
                 _ => return Ok(true),

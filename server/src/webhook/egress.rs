@@ -21,6 +21,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `127.0.0.1/32`,
 /// `fd00::/8`); a bare address is a single-address network.
@@ -188,7 +189,8 @@ pub fn interface_addresses() -> Vec<IpAddr> {
 /// Name lookups in flight for webhook calls: the resolver runs on the
 /// blocking thread pool, and a tenant's name whose DNS never answers must
 /// not take all of it (the call's timeout ends the wait, not the thread).
-static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+static LOOKUPS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(8)));
 
 /// Why a destination is refused (the message names the address and the
 /// flag, never anything about the server's networks beyond that).
@@ -240,28 +242,43 @@ impl Egress {
             self.check(a).map_err(|r| r.0)?;
             return Ok(vec![a]);
         }
-        let addrs: Vec<SocketAddr> = {
-            let _permit = LOOKUPS
-                .acquire()
-                .await
-                .map_err(|_| "resolving: closed".to_string())?;
-            match tokio::net::lookup_host((host, port)).await {
-                Ok(a) => a.collect(),
-                Err(e) => {
-                    tracing::debug!(host, error = %e, "webhook host lookup failed");
-                    return Err(format!("resolving {host}: the name does not resolve"));
-                }
+        // The permit travels into the resolver's thread and is released
+        // only when that thread is done, so it bounds stuck threads, not
+        // just waiting callers.
+        let permit = LOOKUPS
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| "resolving: closed".to_string())?;
+        let name = host.to_string();
+        let looked_up = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+                .map(|a| a.collect::<Vec<_>>())
+        })
+        .await;
+        let addrs: Vec<SocketAddr> = match looked_up {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                tracing::debug!(host, error = %e, "webhook host lookup failed");
+                Vec::new()
             }
+            Err(e) => return Err(format!("resolving {host}: {e}")),
+        };
+        // One answer whatever the reason: a tenant must not learn from it
+        // whether an internal name exists.
+        let refused = || {
+            format!(
+                "{host} does not resolve to addresses the server's webhook egress policy allows (see --admission-webhook-allowed-networks)"
+            )
         };
         if addrs.is_empty() {
-            return Err(format!("resolving {host}: the name does not resolve"));
+            return Err(refused());
         }
         for a in &addrs {
             if let Err(r) = self.check(*a) {
                 tracing::info!(host, address = %a, reason = %r, "webhook destination refused");
-                return Err(format!(
-                    "{host} resolves to an address the server's webhook egress policy does not allow (see --admission-webhook-allowed-networks)"
-                ));
+                return Err(refused());
             }
         }
         Ok(addrs)
@@ -361,10 +378,7 @@ mod tests {
         let e = Egress::default();
         // Whatever `localhost` resolves to here, all of it is loopback.
         let err = e.resolve("localhost", 443).await.unwrap_err();
-        assert!(
-            err.contains("does not allow") || err.contains("does not resolve"),
-            "{err}"
-        );
+        assert!(err.contains("does not resolve to addresses"), "{err}");
         assert!(!err.contains("127.0.0.1"), "the answer leaked: {err}");
         let err = e.resolve("127.0.0.1", 443).await.unwrap_err();
         assert!(err.contains("not allowed"), "{err}");
