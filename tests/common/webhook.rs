@@ -108,30 +108,7 @@ fn answer(path: &str, review: &Value) -> (u16, Vec<u8>) {
 
 impl Webhook {
     pub fn start() -> Webhook {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::default();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "test-webhook-ca");
-        let ca_cert = ca_params.clone().self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-        let tls_key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&tls_key, &issuer)
-            .unwrap();
-        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
-        )
-        .unwrap();
+        let (ca_pem, mut tls) = super::loopback_tls("test-webhook-ca");
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -198,7 +175,7 @@ impl Webhook {
         Webhook {
             url: format!("https://{addr}"),
             addr,
-            ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca_cert.pem()),
+            ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca_pem),
             reviews,
             stop: Some(stop),
         }

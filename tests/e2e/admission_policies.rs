@@ -74,14 +74,6 @@ fn configmap(name: &str, label: &str, keys: usize) -> String {
     )
 }
 
-fn audit_lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
-}
-
 #[test]
 fn a_workspace_owner_denies_warns_and_audits_with_params() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +161,7 @@ fn a_workspace_owner_denies_warns_and_audits_with_params() {
     let line = crate::common::eventually_sync(Duration::from_secs(10), || {
         // The name of a create is in its body, not its URL: the line of
         // the one create that passed with a validation failure.
-        audit_lines(&audit).into_iter().find(|l| {
+        crate::common::audit_lines(&audit).into_iter().find(|l| {
             l["verb"] == "create"
                 && l["code"] == 201
                 && l["annotations"]["validation.policy.admission.k8s.io/validation_failure"]

@@ -8,8 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::common::users::{create_workspace, start_with_users};
 use crate::common::webhook::Webhook;
 
@@ -76,14 +74,6 @@ fn configmap(name: &str, color: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n  labels:\n    webhook: \"on\"\ndata:\n  color: {color}\n"
     )
-}
-
-fn audit_lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
 }
 
 #[test]
@@ -201,7 +191,7 @@ fn a_workspace_owner_validates_and_mutates_with_webhooks() {
     assert!(!stored.contains("kcp.io/cluster"), "{stored}");
     // The audit line names where the calls went and what they said.
     let line = crate::common::eventually_sync(Duration::from_secs(10), || {
-        audit_lines(&audit).into_iter().find(|l| {
+        crate::common::audit_lines(&audit).into_iter().find(|l| {
             l["verb"] == "create"
                 && l["code"] == 201
                 && l["annotations"]["deny.colors.example.com/verdict"] == "fine"

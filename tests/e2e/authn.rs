@@ -624,32 +624,9 @@ impl Issuer {
     fn start(dir: &Path) -> Issuer {
         use ring::signature::KeyPair;
         // TLS: a CA and a serving certificate for 127.0.0.1.
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::default();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "test-idp-ca");
-        let ca_cert = ca_params.clone().self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-        let tls_key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&tls_key, &issuer)
-            .unwrap();
+        let (ca_pem, tls) = crate::common::loopback_tls("test-idp-ca");
         let ca_file = dir.join("idp-ca.pem");
-        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
-        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
-        )
-        .unwrap();
+        std::fs::write(&ca_file, ca_pem).unwrap();
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();

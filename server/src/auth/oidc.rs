@@ -385,22 +385,17 @@ fn parse_key_set(set: &Value) -> Result<Vec<Key>, String> {
     Ok(out)
 }
 
-/// Well-known places of the host's CA bundle.
-const SYSTEM_BUNDLES: [&str; 5] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-];
-
 fn client_tls(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
     let path = match ca_file {
         Some(p) => p.to_path_buf(),
         None => std::env::var_os("SSL_CERT_FILE")
             .map(PathBuf::from)
             .into_iter()
-            .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+            .chain(
+                crate::webhook::client::SYSTEM_BUNDLES
+                    .iter()
+                    .map(PathBuf::from),
+            )
             .find(|p| p.is_file())
             .ok_or("no --oidc-ca-file given and no system CA bundle found")?,
     };
@@ -418,14 +413,7 @@ fn client_tls(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientCon
     if roots.is_empty() {
         return Err(format!("{}: no certificates", path.display()));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    crate::webhook::client::tls_config(roots)
 }
 
 #[cfg(test)]

@@ -217,6 +217,34 @@ pub(crate) fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
     Ok(t)
 }
 
+/// What admission sees of a caller's write; `None` for the server's own
+/// writes (not admitted).
+fn admission_request<'a>(
+    ctx: &'a WriteCtx<'_>,
+    operation: crate::policy::Operation,
+    name: &'a str,
+    object: Option<&'a Value>,
+    old_object: Option<&'a Value>,
+) -> Option<crate::policy::Request<'a>> {
+    Some(crate::policy::Request {
+        cluster: ctx.cluster,
+        def: ctx.def,
+        registry: ctx.registry,
+        operation,
+        subresource: ctx.subresource.unwrap_or(""),
+        namespace: if ctx.def.namespaced {
+            ctx.namespace.unwrap_or("")
+        } else {
+            ""
+        },
+        name,
+        object,
+        old_object,
+        user: ctx.user?,
+        dry_run: ctx.dry_run,
+    })
+}
+
 pub struct Store {
     pub storage: Arc<dyn Storage>,
     /// Authorization policy, which admission consults for escalation
@@ -273,29 +301,10 @@ impl Store {
         object: Option<&Value>,
         old_object: Option<&Value>,
     ) -> ApiResult<()> {
-        let Some(user) = ctx.user else {
+        let Some(req) = admission_request(ctx, operation, name, object, old_object) else {
             return Ok(());
         };
-        let namespace = if ctx.def.namespaced {
-            ctx.namespace.unwrap_or("")
-        } else {
-            ""
-        };
-        self.policies
-            .admit(&crate::policy::Request {
-                cluster: ctx.cluster,
-                def: ctx.def,
-                registry: ctx.registry,
-                operation,
-                subresource: ctx.subresource.unwrap_or(""),
-                namespace,
-                name,
-                object,
-                old_object,
-                user,
-                dry_run: ctx.dry_run,
-            })
-            .await
+        self.policies.admit(&req).await
     }
 
     /// Runs the mutating admission webhooks for a caller's write over
@@ -309,33 +318,12 @@ impl Store {
         object: Option<&mut Value>,
         old_object: Option<&Value>,
     ) -> ApiResult<bool> {
-        let Some(user) = ctx.user else {
+        let current = object.as_deref().cloned();
+        let Some(req) = admission_request(ctx, operation, name, current.as_ref(), old_object)
+        else {
             return Ok(false);
         };
-        let namespace = if ctx.def.namespaced {
-            ctx.namespace.unwrap_or("")
-        } else {
-            ""
-        };
-        let current = object.as_deref().cloned();
-        self.policies
-            .mutate(
-                &crate::policy::Request {
-                    cluster: ctx.cluster,
-                    def: ctx.def,
-                    registry: ctx.registry,
-                    operation,
-                    subresource: ctx.subresource.unwrap_or(""),
-                    namespace,
-                    name,
-                    object: current.as_ref(),
-                    old_object,
-                    user,
-                    dry_run: ctx.dry_run,
-                },
-                object,
-            )
-            .await
+        self.policies.mutate(&req, object).await
     }
 
     fn key(
@@ -1251,27 +1239,14 @@ impl Store {
             let graceful =
                 !meta::finalizers(&obj).is_empty() || def.strategy.deletion_blocked(&obj);
             if graceful {
-                if meta::is_deleting(&obj) && !gc_finalizer_added {
+                let already = meta::is_deleting(&obj);
+                if already && !gc_finalizer_added {
                     return Ok(Deleted::Pending(Self::served(def, &cur.value)?));
                 }
-                if meta::is_deleting(&obj) {
+                if already {
                     // Already going: only the finalizer changes.
                     meta::meta_mut(&mut obj).remove("resourceVersion");
-                    if opts.dry_run || ctx.dry_run {
-                        return Ok(Deleted::Pending(to_json(&Self::served_value(def, obj))));
-                    }
-                    let value = self.sentinel.encode(&mut obj);
-                    match self
-                        .storage
-                        .update(key.clone(), value, Some(cur.revision))
-                        .await
-                    {
-                        Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value)?)),
-                        Err(trellis_storage::Error::Conflict { .. }) => continue,
-                        Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
-                    }
-                }
-                {
+                } else {
                     let m = meta::meta_mut(&mut obj);
                     m.insert(
                         "deletionTimestamp".into(),
@@ -1284,8 +1259,8 @@ impl Store {
                         m.insert("generation".into(), json!(g + 1));
                     }
                     m.remove("resourceVersion");
+                    def.strategy.begin_deletion(&mut obj);
                 }
-                def.strategy.begin_deletion(&mut obj);
                 if opts.dry_run || ctx.dry_run {
                     return Ok(Deleted::Pending(to_json(&Self::served_value(def, obj))));
                 }

@@ -431,62 +431,68 @@ fn check_names<'a>(names: impl Iterator<Item = &'a str>, errs: &mut Vec<FieldErr
     }
 }
 
+/// The shared fields of a `ValidatingWebhook` or a `MutatingWebhook`
+/// (the same names in both types).
+macro_rules! fields {
+    ($h:expr, $reinvocation:expr) => {
+        Fields {
+            name: &$h.name,
+            review_versions: &$h.admission_review_versions,
+            client: &$h.client_config,
+            failure_policy: $h.failure_policy.as_deref(),
+            match_policy: $h.match_policy.as_deref(),
+            match_conditions: $h.match_conditions.as_deref().unwrap_or_default(),
+            namespace_selector: &$h.namespace_selector,
+            object_selector: &$h.object_selector,
+            rules: $h.rules.as_deref().unwrap_or_default(),
+            side_effects: &$h.side_effects,
+            timeout_seconds: $h.timeout_seconds,
+            reinvocation: $reinvocation,
+        }
+    };
+}
+
+/// Checks and compiles the webhooks of configuration `name`.
+fn configuration<'a>(
+    kind: Kind,
+    name: &str,
+    hooks: impl Iterator<Item = Fields<'a>>,
+) -> (Vec<Webhook>, Vec<FieldError>) {
+    let mut errs = Vec::new();
+    let mut out = Vec::new();
+    let mut names = Vec::new();
+    for (i, f) in hooks.enumerate() {
+        let (hook, e) = compile(kind, name, &f, &format!("webhooks[{i}]"));
+        errs.extend(e);
+        names.push(f.name);
+        out.push(hook);
+    }
+    check_names(names.into_iter(), &mut errs);
+    (out, errs)
+}
+
 /// Checks and compiles a ValidatingWebhookConfiguration.
 pub fn validating(c: &ValidatingWebhookConfiguration) -> (Vec<Webhook>, Vec<FieldError>) {
     let name = c.metadata.name.clone().unwrap_or_default();
-    let hooks = c.webhooks.clone().unwrap_or_default();
-    let mut errs = Vec::new();
-    let mut out = Vec::new();
-    for (i, h) in hooks.iter().enumerate() {
-        let f = Fields {
-            name: &h.name,
-            review_versions: &h.admission_review_versions,
-            client: &h.client_config,
-            failure_policy: h.failure_policy.as_deref(),
-            match_policy: h.match_policy.as_deref(),
-            match_conditions: h.match_conditions.as_deref().unwrap_or_default(),
-            namespace_selector: &h.namespace_selector,
-            object_selector: &h.object_selector,
-            rules: h.rules.as_deref().unwrap_or_default(),
-            side_effects: &h.side_effects,
-            timeout_seconds: h.timeout_seconds,
-            reinvocation: None,
-        };
-        let (hook, e) = compile(Kind::Validating, &name, &f, &format!("webhooks[{i}]"));
-        errs.extend(e);
-        out.push(hook);
-    }
-    check_names(hooks.iter().map(|h| h.name.as_str()), &mut errs);
-    (out, errs)
+    let hooks = c.webhooks.as_deref().unwrap_or_default();
+    configuration(
+        Kind::Validating,
+        &name,
+        hooks.iter().map(|h| fields!(h, None)),
+    )
 }
 
 /// Checks and compiles a MutatingWebhookConfiguration.
 pub fn mutating(c: &MutatingWebhookConfiguration) -> (Vec<Webhook>, Vec<FieldError>) {
     let name = c.metadata.name.clone().unwrap_or_default();
-    let hooks = c.webhooks.clone().unwrap_or_default();
-    let mut errs = Vec::new();
-    let mut out = Vec::new();
-    for (i, h) in hooks.iter().enumerate() {
-        let f = Fields {
-            name: &h.name,
-            review_versions: &h.admission_review_versions,
-            client: &h.client_config,
-            failure_policy: h.failure_policy.as_deref(),
-            match_policy: h.match_policy.as_deref(),
-            match_conditions: h.match_conditions.as_deref().unwrap_or_default(),
-            namespace_selector: &h.namespace_selector,
-            object_selector: &h.object_selector,
-            rules: h.rules.as_deref().unwrap_or_default(),
-            side_effects: &h.side_effects,
-            timeout_seconds: h.timeout_seconds,
-            reinvocation: h.reinvocation_policy.as_deref(),
-        };
-        let (hook, e) = compile(Kind::Mutating, &name, &f, &format!("webhooks[{i}]"));
-        errs.extend(e);
-        out.push(hook);
-    }
-    check_names(hooks.iter().map(|h| h.name.as_str()), &mut errs);
-    (out, errs)
+    let hooks = c.webhooks.as_deref().unwrap_or_default();
+    configuration(
+        Kind::Mutating,
+        &name,
+        hooks
+            .iter()
+            .map(|h| fields!(h, h.reinvocation_policy.as_deref())),
+    )
 }
 
 #[cfg(test)]
