@@ -26,9 +26,11 @@
 //!   annotations), `Fail` answers kube's `500 Internal error occurred:
 //!   failed calling webhook "<name>": …`.
 //! - **Bounds**: [`egress`] decides where calls may go; [`client`] bounds
-//!   time and response size; at most [`MAX_CALLS`] webhooks may apply to
-//!   one request, and what they add to warnings and audit annotations is
-//!   bounded too.
+//!   time and response size; all calls of one request share
+//!   [`ADMISSION_BUDGET`]; at most [`MAX_CALLS`] webhooks may apply to one
+//!   request in each phase; a patched object must stay an object no
+//!   deeper and no larger than a request body; and what webhooks add to
+//!   warnings and audit annotations is bounded too.
 
 pub mod client;
 pub mod config;
