@@ -100,8 +100,9 @@ const MAX_HELD_PARAMS: usize = 8 * 1024 * 1024;
 pub struct Dispatch<'a> {
     policies: &'a Policies,
     req: &'a Request<'a>,
+    /// The request's namespace object (kube's `namespaceObject`); `None`
+    /// for cluster-scoped requests and Namespaces.
     namespace: Option<Value>,
-    namespace_loaded: bool,
     views: Vec<View>,
     /// What [`Dispatch::hooks`] met, run by [`Dispatch::finish`] (or
     /// sooner, when the params held grow past [`MAX_HELD_PARAMS`]).
@@ -126,12 +127,11 @@ enum Decision {
 }
 
 impl<'a> Dispatch<'a> {
-    pub fn new(policies: &'a Policies, req: &'a Request<'a>) -> Self {
+    pub fn new(policies: &'a Policies, req: &'a Request<'a>, namespace: Option<Value>) -> Self {
         Dispatch {
             policies,
             req,
-            namespace: None,
-            namespace_loaded: false,
+            namespace,
             views: Vec::new(),
             jobs: Vec::new(),
             held: 0,
@@ -183,17 +183,6 @@ impl<'a> Dispatch<'a> {
         });
     }
 
-    /// The request's namespace object (kube's `namespaceObject`), read
-    /// once; `None` for cluster-scoped requests and Namespaces.
-    async fn load_namespace(&mut self) -> ApiResult<()> {
-        if self.namespace_loaded {
-            return Ok(());
-        }
-        self.namespace_loaded = true;
-        self.namespace = self.policies.namespace_object(self.req).await?;
-        Ok(())
-    }
-
     /// Evaluates `set`'s policies (those of workspace `cluster`, whose
     /// resources `registry` lists).
     pub async fn hooks(
@@ -205,7 +194,6 @@ impl<'a> Dispatch<'a> {
         if set.hooks.is_empty() {
             return Ok(());
         }
-        self.load_namespace().await?;
         // Copied once: the loop below needs `self` mutably.
         let ns_labels = matching::labels_of(self.namespace.as_ref()).cloned();
         for hook in &set.hooks {

@@ -476,8 +476,18 @@ impl Policies {
         if sets.iter().all(|(_, s)| s.is_empty()) {
             return Ok(());
         }
-        if sets.iter().any(|(_, s)| !s.hooks.is_empty()) {
-            let mut run = dispatch::Dispatch::new(self, req);
+        let policies = sets.iter().any(|(_, s)| !s.hooks.is_empty());
+        let hooks: Vec<Arc<Webhook>> = sets
+            .iter()
+            .flat_map(|(_, s)| s.validating.iter().cloned())
+            .collect();
+        if !policies && hooks.is_empty() {
+            return Ok(());
+        }
+        // Read once for both: policies' `namespaceObject` and selectors.
+        let namespace = self.namespace_object(req).await?;
+        if policies {
+            let mut run = dispatch::Dispatch::new(self, req, namespace.clone());
             for (i, (cluster, set)) in sets.iter().enumerate() {
                 // The provider's param kinds resolve among the built-ins.
                 let registry = if i == 0 {
@@ -489,14 +499,9 @@ impl Policies {
             }
             run.finish()?;
         }
-        let hooks: Vec<Arc<Webhook>> = sets
-            .iter()
-            .flat_map(|(_, s)| s.validating.iter().cloned())
-            .collect();
         if hooks.is_empty() {
             return Ok(());
         }
-        let namespace = self.namespace_object(req).await?;
         let egress = self.egress.read().clone();
         crate::webhook::dispatch::validate(&egress, req, &hooks, namespace.as_ref()).await
     }

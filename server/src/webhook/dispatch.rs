@@ -467,22 +467,27 @@ pub async fn mutate(
             if round == 1 && !(hook.reinvoke_if_needed && seen[i].is_some_and(|v| v < version)) {
                 continue;
             }
-            let current = object.as_deref().cloned();
-            let now = Request {
-                object: current.as_ref(),
-                ..*req
+            // The request as it stands, borrowed (the view holds what the
+            // webhook is sent; nothing is copied for a webhook that does
+            // not match).
+            let v = {
+                let now = Request {
+                    object: object.as_deref(),
+                    ..*req
+                };
+                let Some(def) = matched(hook, &now, namespace) else {
+                    continue;
+                };
+                calls += 1;
+                if calls > MAX_CALLS {
+                    return Err(too_many(req, calls));
+                }
+                let v = view(&now, &def);
+                if !conditions_hold(hook, &now, &v)? {
+                    continue;
+                }
+                v
             };
-            let Some(def) = matched(hook, &now, namespace) else {
-                continue;
-            };
-            calls += 1;
-            if calls > MAX_CALLS {
-                return Err(too_many(req, calls));
-            }
-            let v = view(&now, &def);
-            if !conditions_hold(hook, &now, &v)? {
-                continue;
-            }
             let annotate_failed_open = |notes: &mut Notes| {
                 notes.annotate(
                     format!(
@@ -506,9 +511,9 @@ pub async fn mutate(
             }
             let mut mutated = false;
             if let Some(patch) = &reply.patch {
-                let outcome = match (object.as_deref_mut(), &current) {
-                    (Some(obj), Some(cur)) => apply_patch(&v, patch, cur).map(|new| {
-                        mutated = new != *cur;
+                let outcome = match object.as_deref_mut() {
+                    Some(obj) => apply_patch(&v, patch, obj).map(|new| {
+                        mutated = new != *obj;
                         *obj = new;
                     }),
                     _ if trellis_apis::patch::parse_json_patch(patch)
