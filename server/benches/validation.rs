@@ -168,7 +168,7 @@ fn measure(label: &str, schema: Value, iterations: u32) -> f64 {
     let builtins = trellis_server::builtin::builtins();
     let api = CustomApi::from_crd(&crd(schema)).expect("served");
     let compile = Instant::now();
-    let built = defs::build(&api, &builtins.definitions).expect("builds");
+    let built = defs::build(&api, &builtins.definitions, &Default::default()).expect("builds");
     let compiled_us = compile.elapsed().as_secs_f64() * 1e6;
     let def = &built.defs[0];
     let obj = object();

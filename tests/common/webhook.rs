@@ -1,4 +1,4 @@
-//! A test admission webhook: HTTPS on loopback with its own CA (hyper's
+//! A test admission and conversion webhook: HTTPS on loopback with its own CA (hyper's
 //! HTTP/1.1 server, as webhook frameworks serve), answering each path with
 //! the behaviour a test names, and keeping every AdmissionReview it got.
 //!
@@ -9,6 +9,9 @@
 //! field that does not exist), `/replace-root` (a patch replacing the whole
 //! object with a list), `/add-status` (a patch writing status), `/redirect`
 //! (a 307 to the cloud metadata address), `/wrong-uid` (an answer to
+//! another review). Conversion webhooks: `/convert` (Gadgets between
+//! `example.io/v1` and `v2`), `/convert-fail` (a Failure result),
+//! `/convert-rename` (renames what it converts), `/convert-uid` (answers
 //! another review).
 
 use std::net::SocketAddr;
@@ -102,8 +105,49 @@ fn answer(path: &str, review: &Value) -> (u16, Vec<u8>) {
         "/redirect" => (307, Vec::new()),
         "/garbage" => (200, b"<html>surely not a review</html>".to_vec()),
         "/wrong-uid" => ok(allowed("someone-else", json!({}))),
+        "/convert" | "/convert-fail" | "/convert-rename" | "/convert-uid" => {
+            ok(convert(path, review))
+        }
         _ => (404, Vec::new()),
     }
+}
+
+/// A ConversionReview's answer: Gadgets between `example.io/v1`
+/// (`spec.color`) and `example.io/v2` (`spec.paint.color`).
+fn convert(path: &str, review: &Value) -> Value {
+    let req = &review["request"];
+    let uid = req["uid"].as_str().unwrap_or("");
+    let desired = req["desiredAPIVersion"].as_str().unwrap_or("");
+    let mut converted = Vec::new();
+    for o in req["objects"].as_array().into_iter().flatten() {
+        let mut c = o.clone();
+        if let Some(spec) = c.get_mut("spec").and_then(Value::as_object_mut) {
+            if desired == "example.io/v2" {
+                if let Some(color) = spec.remove("color") {
+                    spec.insert("paint".into(), json!({"color": color}));
+                }
+            } else if let Some(color) = spec.remove("paint").and_then(|p| p.get("color").cloned()) {
+                spec.insert("color".into(), color);
+            }
+        }
+        c["apiVersion"] = json!(desired);
+        if path == "/convert-rename" {
+            c["metadata"]["name"] = json!("renamed");
+        }
+        converted.push(c);
+    }
+    let result = if path == "/convert-fail" {
+        json!({"status": "Failure", "message": "cannot convert gadgets today"})
+    } else {
+        json!({"status": "Success"})
+    };
+    let uid = if path == "/convert-uid" {
+        "someone-else"
+    } else {
+        uid
+    };
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+        "response": {"uid": uid, "result": result, "convertedObjects": converted}})
 }
 
 impl Webhook {

@@ -71,7 +71,7 @@ fn def<T: JsonSchema>(defs: &mut Definitions, spec: Spec) -> ResourceDef {
         scale: None,
         extra_subresources: spec.extra_subresources.to_vec(),
         keyspace: Keyspace::new(sg, sr, None).expect("built-in keyspaces are valid"),
-        converter: spec.converter,
+        converter: spec.converter.map(crate::registry::Conversion::Local),
         strategy: spec.strategy,
         schema: Arc::new(trellis_apis::schema::Schema::default()),
         openapi_name,

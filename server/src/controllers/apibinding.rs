@@ -687,6 +687,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<()
                 &identity,
                 terminating,
                 &state.definitions,
+                &state.store.policies.egress(),
             ) {
                 Ok(b) => b,
                 Err(e) => {

@@ -185,7 +185,7 @@ fn install(state: &AppState, cluster: &str, crds: &[Value]) -> BTreeMap<String, 
         }) {
             continue;
         }
-        match defs::build(&api, &state.definitions) {
+        match defs::build(&api, &state.definitions, &state.store.policies.egress()) {
             Ok(b) => {
                 all.extend(b.defs);
                 definitions.extend(b.definitions);

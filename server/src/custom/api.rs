@@ -100,6 +100,52 @@ pub struct CustomApi {
     /// Where the objects are stored (`None`: plain `group/resource`; the
     /// export identity for bound APIs).
     pub identity: Option<String>,
+    /// `spec.conversion` with strategy `Webhook`.
+    pub conversion: Option<ConversionWebhook>,
+}
+
+/// A conversion webhook as a CRD (or an APIResourceSchema, same shape)
+/// names it; checked by the definition's validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversionWebhook {
+    pub url: Option<String>,
+    /// `namespace/name` of a service reference.
+    pub service: Option<String>,
+    /// PEM, decoded from `caBundle` (empty: the host's roots).
+    pub ca_bundle: Vec<u8>,
+    pub review_versions: Vec<String>,
+}
+
+impl ConversionWebhook {
+    /// From a CRD-shaped `spec`; `None` unless the strategy is `Webhook`.
+    pub fn from_spec(spec: &Value) -> Option<ConversionWebhook> {
+        use base64::Engine;
+        let c = spec.get("conversion")?;
+        if c.get("strategy").and_then(Value::as_str) != Some("Webhook") {
+            return None;
+        }
+        let cc = c.pointer("/webhook/clientConfig");
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        Some(ConversionWebhook {
+            url: text(cc.and_then(|c| c.get("url"))),
+            service: cc
+                .and_then(|c| c.get("service"))
+                .map(|s| format!("{}/{}", str_of(s, "namespace"), str_of(s, "name"))),
+            ca_bundle: text(cc.and_then(|c| c.get("caBundle")))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .unwrap_or_default(),
+            review_versions: c
+                .pointer("/webhook/conversionReviewVersions")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
 }
 
 impl CustomApi {
@@ -121,6 +167,7 @@ impl CustomApi {
             versions: versions_from_spec(spec),
             terminating,
             identity: None,
+            conversion: ConversionWebhook::from_spec(spec),
         })
     }
 

@@ -36,27 +36,8 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         check_default: Some(&check_default),
         check_rules: Some(&check_rules),
     };
-    let mut errs = match old {
+    match old {
         None => trellis_apis::crd::validate_create_with(crd, &hooks),
         Some(old) => trellis_apis::crd::validate_update_with(crd, old, &hooks),
-    };
-    errs.extend(refuse_webhook_conversion(crd, old));
-    errs
-}
-
-/// This server has no conversion webhook client yet, so a definition
-/// asking for one would be served with conversions silently skipped. It is
-/// refused instead, unless it was stored asking for one already (its
-/// finalizers and metadata must stay writable so it can be deleted).
-fn refuse_webhook_conversion(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let webhook =
-        |v: &Value| v.pointer("/spec/conversion/strategy") == Some(&Value::from("Webhook"));
-    if !webhook(crd) || old.is_some_and(webhook) {
-        return Vec::new();
     }
-    vec![FieldError::forbidden(
-        "spec.conversion.strategy",
-        "\"Webhook\": conversion webhooks are not supported by this server yet; \
-         only \"None\" is supported",
-    )]
 }

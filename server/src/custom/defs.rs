@@ -12,7 +12,9 @@
 //! All versions share one keyspace; the `None` conversion strategy only
 //! rewrites `apiVersion`, which a [`Converter`] does on the way in and out.
 //! The same converter applies schema defaults to objects read from storage,
-//! so a default added to a schema shows on objects written before it.
+//! so a default added to a schema shows on objects written before it. The
+//! `Webhook` strategy gives every version a remote converter
+//! ([`super::conversion`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,10 +28,12 @@ use trellis_storage::keys::Keyspace;
 
 use super::api::{CustomApi, Version};
 use super::columns::Columns;
+use super::conversion::{Webhook, WebhookConverter};
 use super::strategy::CustomStrategy;
 use crate::registry::resource::{ALL_VERBS, ScaleSpec, storage_version_hash};
-use crate::registry::{Converter, ResourceDef};
+use crate::registry::{Conversion, Converter, ResourceDef};
 use crate::schemas::Definitions;
+use crate::webhook::egress::Shared;
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
@@ -116,13 +120,34 @@ fn has_defaults(v: &Value) -> bool {
     }
 }
 
-/// Builds what `api` serves. Errors name the version whose schema could
-/// not be compiled (validation of the definition should have refused it).
-pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
+/// Builds what `api` serves; a conversion webhook is called under
+/// `egress`. Errors name the version whose schema could not be compiled
+/// (validation of the definition should have refused it).
+pub fn build(api: &CustomApi, builtin: &Definitions, egress: &Shared) -> Result<Built, String> {
     let storage = api
         .storage_version()
         .ok_or_else(|| "no storage version".to_string())?
         .to_string();
+    let meta_ref = json!({"$ref": format!("#/components/schemas/{OBJECT_META}")});
+    // With a webhook, every version (the storage version too: objects
+    // written before it became the storage version are in another one)
+    // converts through it.
+    let webhook = api.conversion.as_ref().map(|spec| {
+        let name = format!("{}.{}", api.names.plural, api.group);
+        let hook = Arc::new(Webhook::new(&name, &api.names.kind, spec, egress.clone()));
+        let stored_schema = api
+            .versions
+            .iter()
+            .find(|v| v.storage)
+            .map(|v| {
+                Arc::new(Schema::from_openapi(
+                    &with_object_fields(&v.schema, meta_ref.clone()),
+                    &builtin.schemas,
+                ))
+            })
+            .unwrap_or_default();
+        (hook, stored_schema)
+    });
     let keyspace = Keyspace::new(&api.group, &api.names.plural, api.identity.as_deref())
         .map_err(|e| e.to_string())?;
     let svh = storage_version_hash(&api.group, &storage, &api.names.kind);
@@ -135,7 +160,6 @@ pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
     for v in served {
         let api_version = format!("{}/{}", api.group, v.name);
         let name = definition_name(&api.group, &v.name, &api.names.kind);
-        let meta_ref = json!({"$ref": format!("#/components/schemas/{OBJECT_META}")});
         let structural_json = with_object_fields(&v.schema, meta_ref.clone());
         let structural = Arc::new(Schema::from_openapi(&structural_json, &builtin.schemas));
         let validator =
@@ -164,13 +188,22 @@ pub fn build(api: &CustomApi, builtin: &Definitions) -> Result<Built, String> {
             scale: v.scale.clone(),
         });
         let defaults = has_defaults(&v.schema);
-        let converter: Option<Arc<dyn Converter>> = (v.name != storage || defaults).then(|| {
-            Arc::new(VersionConverter {
+        let converter = match &webhook {
+            Some((hook, stored_schema)) => Some(Conversion::Remote(Arc::new(WebhookConverter {
+                webhook: hook.clone(),
                 served: api_version.clone(),
+                served_schema: structural.clone(),
                 stored: format!("{}/{storage}", api.group),
-                normalize: defaults.then(|| strategy.clone()),
-            }) as Arc<dyn Converter>
-        });
+                stored_schema: stored_schema.clone(),
+            }))),
+            None => (v.name != storage || defaults).then(|| {
+                Conversion::Local(Arc::new(VersionConverter {
+                    served: api_version.clone(),
+                    stored: format!("{}/{storage}", api.group),
+                    normalize: defaults.then(|| strategy.clone()),
+                }))
+            }),
+        };
 
         let mut published = with_object_fields(
             &v.schema,

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod checks;
 pub mod columns;
+pub mod conversion;
 pub mod defs;
 pub mod scale;
 pub mod strategy;

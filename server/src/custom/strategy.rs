@@ -39,6 +39,18 @@ pub struct CustomStrategy {
     pub scale: Option<ScalePaths>,
 }
 
+/// Prunes `obj` by `structural` and applies its defaults (see
+/// [`CustomStrategy::normalize`]); returns the pruned paths.
+pub fn normalize(structural: &Schema, obj: &mut Value) -> Vec<String> {
+    let meta = obj.as_object_mut().and_then(|m| m.remove("metadata"));
+    let unknown = trellis_apis::schema::prune(obj, structural);
+    trellis_apis::schema::default::apply_defaults(obj, structural);
+    if let (Some(meta), Some(m)) = (meta, obj.as_object_mut()) {
+        m.insert("metadata".into(), meta);
+    }
+    unknown
+}
+
 impl CustomStrategy {
     /// Prunes unknown fields (returning their paths) and applies defaults:
     /// what happens to every body on its way in, and to stored objects on
@@ -48,13 +60,7 @@ impl CustomStrategy {
     /// pruning it by schema would empty opaque parts such as
     /// `managedFields[*].fieldsV1`.
     pub fn normalize(&self, obj: &mut Value) -> Vec<String> {
-        let meta = obj.as_object_mut().and_then(|m| m.remove("metadata"));
-        let unknown = trellis_apis::schema::prune(obj, &self.structural);
-        trellis_apis::schema::default::apply_defaults(obj, &self.structural);
-        if let (Some(meta), Some(m)) = (meta, obj.as_object_mut()) {
-            m.insert("metadata".into(), meta);
-        }
-        unknown
+        normalize(&self.structural, obj)
     }
 
     /// upstream `ValidateScaleSpec`/`ValidateScaleStatus`; errors are

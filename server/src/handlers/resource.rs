@@ -402,7 +402,7 @@ impl Call<'_> {
             .store
             .get(self.cluster, self.def, self.namespace, name)
             .await?;
-        let bytes = Store::served(self.def, &rec.value)?;
+        let bytes = Store::served(self.def, &rec.value).await?;
         response::object(self.def, self.output, self.include, StatusCode::OK, bytes)
     }
 

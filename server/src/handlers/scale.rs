@@ -57,8 +57,9 @@ impl Call<'_> {
                     .store
                     .get(self.cluster, self.def, self.namespace, name)
                     .await?;
-                let obj: Value = serde_json::from_slice(&Store::served(self.def, &rec.value)?)
-                    .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
+                let obj: Value =
+                    serde_json::from_slice(&Store::served(self.def, &rec.value).await?)
+                        .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
                 return Ok(response::json(StatusCode::OK, &to_scale(&spec, &obj)));
             }
             Verb::Update => {

@@ -78,8 +78,8 @@ impl Encoder {
     }
 
     /// A frame for a stored-form object.
-    fn event(&mut self, kind: &str, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
-        let served = Store::served_keyed(&self.def, key, stored)?;
+    async fn event(&mut self, kind: &str, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
+        let served = Store::served_keyed(&self.def, key, stored).await?;
         if self.protobuf() {
             let obj: Value = serde_json::from_slice(&served)
                 .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
@@ -228,7 +228,7 @@ pub async fn watch(
                 for (i, rec) in page.items.iter().enumerate() {
                     crate::fairness::pace(i).await;
                     if matches(&encoder.def, &filter, &rec.value) {
-                        added.push(encoder.event("ADDED", &rec.key, &rec.value)?);
+                        added.push(encoder.event("ADDED", &rec.key, &rec.value).await?);
                     }
                 }
                 Ok::<_, ApiError>((encoder, (page.revision, added)))
@@ -305,9 +305,16 @@ pub async fn watch(
                             (_, false, false) => None,
                         };
                         match out {
-                            Some((kind, bytes)) => match encoder.event(kind, &e.key, &bytes) {
+                            Some((kind, bytes)) => match encoder.event(kind, &e.key, &bytes).await {
                                 Ok(f) => Some(f),
-                                Err(_) => return,
+                                // An event that cannot be served (its
+                                // conversion failed) ends the watch with
+                                // the reason, as kube's watch cache does.
+                                Err(err) => {
+                                    let f = encoder.error(err.status());
+                                    emit.send(f).await;
+                                    return;
+                                }
                             },
                             None => None,
                         }

@@ -248,7 +248,7 @@ impl<'a> Dispatch<'a> {
                 if params.is_empty() {
                     continue;
                 }
-                let view = self.view(&def);
+                let view = self.view(&def).await?;
                 for param in params {
                     self.held = self
                         .held
@@ -325,11 +325,14 @@ impl<'a> Dispatch<'a> {
                 .map_err(|e| ApiError::from_storage(e, &gr, name))?
             {
                 self.spent = self.spent.saturating_add(read_cost(rec.value.len()));
-                found.push(Some(Store::served_value(
-                    def,
-                    serde_json::from_slice(&rec.value)
-                        .map_err(|e| ApiError::internal("stored param", e))?,
-                )));
+                found.push(Some(
+                    Store::served_stored(
+                        def,
+                        serde_json::from_slice(&rec.value)
+                            .map_err(|e| ApiError::internal("stored param", e))?,
+                    )
+                    .await?,
+                ));
             }
         } else if let Some(sel) = &pr.selector {
             let sel = serde_json::to_value(sel).unwrap_or(Value::Null);
@@ -364,7 +367,7 @@ impl<'a> Dispatch<'a> {
                             "paramRef selects more than {MAX_PARAMS} params"
                         )));
                     }
-                    found.push(Some(Store::served_value(def, obj)));
+                    found.push(Some(Store::served_stored(def, obj).await?));
                 }
             }
         }
@@ -376,21 +379,21 @@ impl<'a> Dispatch<'a> {
 
     /// The request under `def` (the request's own definition or an
     /// equivalent one), built once per definition.
-    fn view(&mut self, def: &Arc<ResourceDef>) -> usize {
+    async fn view(&mut self, def: &Arc<ResourceDef>) -> ApiResult<usize> {
         if let Some(i) = self.views.iter().position(|v| Arc::ptr_eq(&v.def, def)) {
-            return i;
+            return Ok(i);
         }
         let req = self.req;
-        let form =
-            |o: Option<&Value>| o.map_or(Value::Null, |o| Store::served_value(def, o.clone()));
+        let object = served_as(req, def, req.object).await?;
+        let old_object = served_as(req, def, req.old_object).await?;
         let request = request_json(req, def);
         self.views.push(View {
             def: def.clone(),
-            object: form(req.object),
-            old_object: form(req.old_object),
+            object,
+            old_object,
             request,
         });
-        self.views.len() - 1
+        Ok(self.views.len() - 1)
     }
 
     /// Runs every evaluation collected: each view's inputs are converted
@@ -570,6 +573,19 @@ impl<'a> Dispatch<'a> {
             field: String::new(),
         });
         Err(status.into())
+    }
+}
+
+/// One of the request's objects (working form) as `def` serves it; `Null`
+/// when absent.
+pub(crate) async fn served_as(
+    req: &Request<'_>,
+    def: &ResourceDef,
+    obj: Option<&Value>,
+) -> ApiResult<Value> {
+    match obj {
+        None => Ok(Value::Null),
+        Some(o) => Store::served_as(req.def, def, o).await,
     }
 }
 

@@ -308,7 +308,7 @@ pub struct Policies {
     builtins: OnceLock<Registry>,
     namespaces: Keyspace,
     /// Where webhooks may be called (the operator's flags).
-    egress: RwLock<Arc<Egress>>,
+    egress: crate::webhook::egress::Shared,
 }
 
 impl Policies {
@@ -319,13 +319,19 @@ impl Policies {
             reflector: OnceLock::new(),
             builtins: OnceLock::new(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
-            egress: RwLock::new(Arc::default()),
+            egress: Arc::default(),
         }
     }
 
     /// Sets the webhook destination policy.
     pub fn set_egress(&self, egress: Egress) {
         *self.egress.write() = Arc::new(egress);
+    }
+
+    /// The webhook destination policy, as later [`Self::set_egress`] calls
+    /// leave it (for conversion webhooks).
+    pub fn egress(&self) -> crate::webhook::egress::Shared {
+        self.egress.clone()
     }
 
     /// The request's namespace object (what namespace selectors and

@@ -372,10 +372,13 @@ async fn view(
         else {
             continue;
         };
-        let Ok(built) = state
-            .bound_apis
-            .get(&schema, identity, false, &state.definitions)
-        else {
+        let Ok(built) = state.bound_apis.get(
+            &schema,
+            identity,
+            false,
+            &state.definitions,
+            &state.store.policies.egress(),
+        ) else {
             continue;
         };
         definitions.extend(

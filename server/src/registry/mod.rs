@@ -2,6 +2,7 @@
 //! serves them.
 
 pub mod admission;
+mod convert;
 pub mod filter;
 pub mod hooked;
 mod quota;
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use admission::{Admission, AdmitCtx};
-pub use resource::{BoundFrom, Converter, ResourceDef};
+pub use resource::{BoundFrom, Conversion, Converter, RemoteConverter, ResourceDef};
 pub use strategy::{Decoded, NameRule, Strategy};
 
 /// The resources served in one logical cluster, indexed for routing and

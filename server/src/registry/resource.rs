@@ -2,12 +2,13 @@
 //!
 //! A resource served in several versions (or, like Events, in two groups)
 //! has one `ResourceDef` per served group/version, all sharing a storage
-//! keyspace and a storage version; a [`Converter`] maps between the stored
+//! keyspace and a storage version; a [`Conversion`] maps between the stored
 //! form and each served form. The common case (served == stored) never
 //! parses stored bytes on reads.
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 use trellis_apis::schema::Schema;
 use trellis_apis::{GroupKind, GroupResource};
@@ -15,12 +16,36 @@ use trellis_storage::keys::Keyspace;
 
 use super::strategy::Strategy;
 
-/// Converts objects between the storage version and one served version.
+/// Converts objects between the storage version and one served version,
+/// in process and infallibly.
 pub trait Converter: Send + Sync + 'static {
     /// Stored form → served form (apiVersion included).
     fn to_served(&self, obj: Value) -> Value;
     /// Served form → stored form (apiVersion included).
     fn to_stored(&self, obj: Value) -> Value;
+}
+
+/// Converts objects by asking someone else (a CRD's conversion webhook):
+/// it takes time and may fail. The error is the message a client sees.
+pub trait RemoteConverter: Send + Sync + 'static {
+    /// Objects in any version of the resource → this version, in order
+    /// (those already in it are not sent).
+    fn to_served(&self, objs: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, String>>;
+    /// This version → the storage version.
+    fn to_stored(&self, obj: Value) -> BoxFuture<'_, Result<Value, String>>;
+}
+
+/// How a served version relates to the stored form. It decides the
+/// *working form* the store prepares, validates and admits an object in:
+/// the stored form for [`Conversion::Local`] (converting is free, so it
+/// happens at decode and on the way out), the served form for
+/// [`Conversion::Remote`] (as kube-apiserver does for every resource:
+/// conversion only where objects meet storage, so a webhook is called once
+/// per write and once per object read).
+#[derive(Clone)]
+pub enum Conversion {
+    Local(Arc<dyn Converter>),
+    Remote(Arc<dyn RemoteConverter>),
 }
 
 /// The verbs a resource supports, as listed in discovery.
@@ -62,8 +87,9 @@ pub struct ResourceDef {
     /// Other subresources served by dedicated handlers (e.g. `finalize`).
     pub extra_subresources: Vec<&'static str>,
     pub keyspace: Keyspace,
-    /// `None` when this version is the storage version.
-    pub converter: Option<Arc<dyn Converter>>,
+    /// `None` when this version is the storage version (and reads need
+    /// no defaults applied).
+    pub converter: Option<Conversion>,
     pub strategy: Arc<dyn Strategy>,
     /// The structural schema of the served form.
     pub schema: Arc<Schema>,

@@ -6,11 +6,13 @@
 //! Writes are read-modify-write loops over the storage's compare-and-swap,
 //! retried on conflict unless the client pinned a resourceVersion.
 //!
-//! Objects travel in two forms: the *served* form of the requested
-//! group/version and the *stored* form. The strategy's `decode` works on the
-//! served form; everything else (defaults, validation, selectors, tables)
-//! on the stored form. Reads of the storage version return stored bytes
-//! untouched.
+//! Objects travel in three forms: the *served* form of the requested
+//! group/version, the *stored* form, and the definition's *working* form
+//! ([`super::resource::Conversion`]; the stored form unless a webhook
+//! converts). The strategy's `decode` works on the served form; everything
+//! else (defaults, validation, admission, selectors, tables) on the working
+//! form; `convert.rs` moves objects between them. Reads of the storage
+//! version return stored bytes untouched.
 
 use std::sync::Arc;
 
@@ -326,6 +328,19 @@ impl Store {
         self.policies.mutate(&req, object).await
     }
 
+    /// `obj` (working form) as written to storage.
+    async fn encode(
+        &self,
+        def: &ResourceDef,
+        obj: &mut Value,
+    ) -> ApiResult<trellis_storage::Value> {
+        if !Self::converts_on_write(def) {
+            return Ok(self.sentinel.encode(obj));
+        }
+        let mut stored = Self::storage_form(def, obj.clone()).await?;
+        Ok(self.sentinel.encode(&mut stored))
+    }
+
     fn key(
         def: &ResourceDef,
         cluster: &str,
@@ -340,22 +355,6 @@ impl Store {
         def.keyspace
             .object(cluster, ns, name)
             .map_err(|_| Status::not_found(&def.group_resource(), name).into())
-    }
-
-    /// The served form of stored bytes.
-    pub fn served(def: &ResourceDef, stored: &Bytes) -> ApiResult<Bytes> {
-        match &def.converter {
-            None => Ok(stored.clone()),
-            Some(c) => Ok(to_json(&c.to_served(parse(stored)?))),
-        }
-    }
-
-    /// The served form of a stored object value.
-    pub fn served_value(def: &ResourceDef, stored: Value) -> Value {
-        match &def.converter {
-            None => stored,
-            Some(c) => c.to_served(stored),
-        }
     }
 
     // ----------------------------------------------------------------- reads
@@ -373,21 +372,6 @@ impl Store {
             Ok(None) => Err(Status::not_found(&def.group_resource(), name).into()),
             Err(e) => Err(ApiError::from_storage(e, &def.group_resource(), name)),
         }
-    }
-
-    /// [`Self::served`], plus the `kcp.io/cluster` annotation taken from
-    /// the key when the definition asks for it.
-    pub fn served_keyed(def: &ResourceDef, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
-        let served = Self::served(def, stored)?;
-        if !def.annotate_cluster {
-            return Ok(served);
-        }
-        let Some(parts) = trellis_storage::keys::parse(key) else {
-            return Ok(served);
-        };
-        let mut obj = parse(&served)?;
-        meta::set_annotation(&mut obj, meta::CLUSTER_ANNOTATION, parts.cluster);
-        Ok(to_json(&obj))
     }
 
     /// The storage prefix a list or watch scans; `cluster` may be
@@ -512,7 +496,7 @@ impl Store {
                 };
                 if keep {
                     last_key = Some(rec.key.clone());
-                    items.push(Self::served_keyed(def, &rec.key, &rec.value)?);
+                    items.push((rec.key, rec.value));
                 }
                 if items.len() == want && (i + 1 < n || page.more) {
                     more = true;
@@ -528,7 +512,7 @@ impl Store {
             _ => None,
         };
         Ok(ListPage {
-            items,
+            items: Self::served_page(def, items).await?,
             revision,
             continue_token,
         })
@@ -591,7 +575,7 @@ impl Store {
         Ok(())
     }
 
-    /// Decodes a served-form body into the stored form, applying
+    /// Decodes a served-form body into the working form, applying
     /// `fieldValidation` to unknown fields.
     pub fn decode(
         def: &ResourceDef,
@@ -626,11 +610,11 @@ impl Store {
                 FieldValidation::Ignore => {}
             }
         }
-        let stored = match &def.converter {
-            None => decoded.object,
-            Some(c) => c.to_stored(decoded.object),
+        let working = match &def.converter {
+            Some(super::Conversion::Local(c)) => c.to_stored(decoded.object),
+            _ => decoded.object,
         };
-        Ok((stored, warnings))
+        Ok((working, warnings))
     }
 
     fn invalid(def: &ResourceDef, name: &str, errs: Vec<FieldError>) -> ApiResult<()> {
@@ -809,12 +793,12 @@ impl Store {
         let mut attempts = 0;
         loop {
             let key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
-            let value = self.sentinel.encode(&mut obj);
+            let value = self.encode(def, &mut obj).await?;
             match self.storage.create(key, value, Some(uid.clone())).await {
                 Ok(rec) => {
                     warnings.dedup();
                     return Ok(WriteResult {
-                        object: Self::served(def, &rec.value)?,
+                        object: Self::served(def, &rec.value).await?,
                         created: true,
                         warnings,
                     });
@@ -980,7 +964,7 @@ impl Store {
                     }
                 };
             };
-            let old = parse(&cur.value)?;
+            let old = Self::working(def, parse(&cur.value)?).await?;
             let served_old = Self::served_value(def, old.clone());
             let (new, pinned_rv, mut warnings) = match mutate(Some(served_old))? {
                 Mutation::Update {
@@ -990,7 +974,7 @@ impl Store {
                 } => (body, pinned_rv, warnings),
                 Mutation::Unchanged => {
                     return Ok(WriteResult {
-                        object: Self::served(def, &cur.value)?,
+                        object: Self::served(def, &cur.value).await?,
                         created: false,
                         warnings: Vec::new(),
                     });
@@ -1016,7 +1000,7 @@ impl Store {
             let now = meta::now_rfc3339();
             let Some(mut new) = self.prepare_update(ctx, &old, new, &now)? else {
                 return Ok(WriteResult {
-                    object: Self::served(def, &cur.value)?,
+                    object: Self::served(def, &cur.value).await?,
                     created: false,
                     warnings,
                 });
@@ -1035,7 +1019,7 @@ impl Store {
             {
                 let Some(again) = self.prepare_update(ctx, &old, new, &now)? else {
                     return Ok(WriteResult {
-                        object: Self::served(def, &cur.value)?,
+                        object: Self::served(def, &cur.value).await?,
                         created: false,
                         warnings,
                     });
@@ -1068,7 +1052,7 @@ impl Store {
                         warnings,
                     });
                 }
-                let value = self.sentinel.encode(&mut new);
+                let value = self.encode(def, &mut new).await?;
                 match self
                     .storage
                     .update(key.clone(), value, Some(cur.revision))
@@ -1087,7 +1071,7 @@ impl Store {
                             .await
                             .map_err(|e| ApiError::from_storage(e, &gr, name))?;
                         return Ok(WriteResult {
-                            object: Self::served(def, &gone.value)?,
+                            object: Self::served(def, &gone.value).await?,
                             created: false,
                             warnings,
                         });
@@ -1105,7 +1089,7 @@ impl Store {
                     warnings,
                 });
             }
-            let value = self.sentinel.encode(&mut new);
+            let value = self.encode(def, &mut new).await?;
             match self
                 .storage
                 .update(key.clone(), value, Some(cur.revision))
@@ -1114,7 +1098,7 @@ impl Store {
                 Ok(rec) => {
                     warnings.dedup();
                     return Ok(WriteResult {
-                        object: Self::served(def, &rec.value)?,
+                        object: Self::served(def, &rec.value).await?,
                         created: false,
                         warnings,
                     });
@@ -1196,11 +1180,19 @@ impl Store {
                 )
                 .into());
             }
+            // Admission sees the working form; the delete itself only edits
+            // metadata, in the stored form.
+            let working = if Self::converts_on_write(def) {
+                Some(Self::working(def, obj.clone()).await?)
+            } else {
+                None
+            };
+            let old = working.as_ref().unwrap_or(&obj);
             if ctx.user.is_some()
-                && !meta::is_deleting(&obj)
+                && !meta::is_deleting(old)
                 && let Some(admission) = &def.admission
             {
-                admission.admit_delete(&self.admit_ctx(ctx), &obj).await?;
+                admission.admit_delete(&self.admit_ctx(ctx), old).await?;
             }
             // Every caller's DELETE, as kube: also of an object already
             // being deleted, and a dry run asked for in the body too.
@@ -1213,7 +1205,7 @@ impl Store {
                 crate::policy::Operation::Delete,
                 name,
                 None,
-                Some(&obj),
+                Some(old),
             )
             .await?;
             self.admit_policies(
@@ -1221,7 +1213,7 @@ impl Store {
                 crate::policy::Operation::Delete,
                 name,
                 None,
-                Some(&obj),
+                Some(old),
             )
             .await?;
             // Foreground and orphaning deletion hold the object with the
@@ -1241,7 +1233,7 @@ impl Store {
             if graceful {
                 let already = meta::is_deleting(&obj);
                 if already && !gc_finalizer_added {
-                    return Ok(Deleted::Pending(Self::served(def, &cur.value)?));
+                    return Ok(Deleted::Pending(Self::served(def, &cur.value).await?));
                 }
                 if already {
                     // Already going: only the finalizer changes.
@@ -1262,7 +1254,9 @@ impl Store {
                     def.strategy.begin_deletion(&mut obj);
                 }
                 if opts.dry_run || ctx.dry_run {
-                    return Ok(Deleted::Pending(to_json(&Self::served_value(def, obj))));
+                    return Ok(Deleted::Pending(to_json(
+                        &Self::served_stored(def, obj).await?,
+                    )));
                 }
                 let value = self.sentinel.encode(&mut obj);
                 match self
@@ -1270,14 +1264,14 @@ impl Store {
                     .update(key.clone(), value, Some(cur.revision))
                     .await
                 {
-                    Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value)?)),
+                    Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value).await?)),
                     Err(trellis_storage::Error::Conflict { .. }) => continue,
                     Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
                 }
             }
             if opts.dry_run || ctx.dry_run {
                 return Ok(Deleted::Gone {
-                    object: Self::served(def, &cur.value)?,
+                    object: Self::served(def, &cur.value).await?,
                     uid,
                 });
             }
@@ -1294,7 +1288,7 @@ impl Store {
             {
                 Ok(rec) => {
                     return Ok(Deleted::Gone {
-                        object: Self::served(def, &rec.value)?,
+                        object: Self::served(def, &rec.value).await?,
                         uid,
                     });
                 }

@@ -49,6 +49,7 @@ pub fn api_of(schema: &Value, identity: &str, terminating: bool) -> Option<Custo
         versions,
         terminating,
         identity: Some(identity.to_string()),
+        conversion: crate::custom::api::ConversionWebhook::from_spec(shape.get("spec")?),
     })
 }
 
@@ -68,6 +69,7 @@ impl Cache {
         identity: &str,
         terminating: bool,
         builtin: &Definitions,
+        egress: &crate::webhook::egress::Shared,
     ) -> Result<Arc<Built>, String> {
         let uid = schema
             .pointer("/metadata/uid")
@@ -80,7 +82,7 @@ impl Cache {
         }
         let api = api_of(schema, identity, terminating)
             .ok_or_else(|| "the schema has no names".to_string())?;
-        let built = Arc::new(defs::build(&api, builtin)?);
+        let built = Arc::new(defs::build(&api, builtin, egress)?);
         self.built.lock().insert(key, built.clone());
         Ok(built)
     }
@@ -136,7 +138,12 @@ mod tests {
         let api = api_of(&schema(), "abc", false).unwrap();
         assert!(api.versions.iter().all(|v| v.status));
         assert_eq!(api.names.list_kind, "WidgetList");
-        let built = defs::build(&api, &crate::builtin::builtins().definitions).unwrap();
+        let built = defs::build(
+            &api,
+            &crate::builtin::builtins().definitions,
+            &Default::default(),
+        )
+        .unwrap();
         let d = &built.defs[0];
         assert!(d.status_subresource);
         assert_eq!(d.keyspace.as_str(), "example.io/widgets:abc");
@@ -146,10 +153,16 @@ mod tests {
     fn compiled_schemas_are_shared() {
         let cache = Cache::default();
         let defs = crate::builtin::builtins().definitions;
-        let a = cache.get(&schema(), "abc", false, &defs).unwrap();
-        let b = cache.get(&schema(), "abc", false, &defs).unwrap();
+        let a = cache
+            .get(&schema(), "abc", false, &defs, &Default::default())
+            .unwrap();
+        let b = cache
+            .get(&schema(), "abc", false, &defs, &Default::default())
+            .unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        let c = cache.get(&schema(), "other", false, &defs).unwrap();
+        let c = cache
+            .get(&schema(), "other", false, &defs, &Default::default())
+            .unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
         cache.retain(|_, id| id == "abc");
         assert_eq!(cache.built.lock().len(), 1);

@@ -177,7 +177,7 @@ impl Strategy for ConvertedStrategy {
 /// by `defs::build`, which always gives those a converter) convert with
 /// `conversion`; `stored` is the storage version's strategy.
 pub fn apply(def: &mut ResourceDef, conversion: Conversion, stored: Arc<dyn Strategy>) {
-    let Some(generated) = def.converter.clone() else {
+    let Some(crate::registry::Conversion::Local(generated)) = def.converter.clone() else {
         return;
     };
     let converter = Arc::new(KcpConverter {
@@ -191,5 +191,5 @@ pub fn apply(def: &mut ResourceDef, conversion: Conversion, stored: Arc<dyn Stra
         converter: converter.clone(),
         group_kind: def.group_kind(),
     });
-    def.converter = Some(converter);
+    def.converter = Some(crate::registry::Conversion::Local(converter));
 }

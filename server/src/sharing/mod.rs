@@ -64,7 +64,8 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
         // Built-in names need no acceptance.
         crd["status"] = serde_json::json!({"acceptedNames": crd["spec"]["names"].clone()});
         let api = CustomApi::from_crd(&crd).expect("apis.kcp.io CRDs are complete");
-        let built = defs::build(&api, builtin).expect("apis.kcp.io CRDs compile");
+        let built =
+            defs::build(&api, builtin, &Default::default()).expect("apis.kcp.io CRDs compile");
         let storage = api
             .storage_version()
             .expect("a storage version")

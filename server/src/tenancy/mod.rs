@@ -52,7 +52,7 @@ pub fn resources(builtin: &Definitions) -> (Vec<ResourceDef>, Vec<(String, Value
         // Built-in names need no acceptance.
         crd["status"] = serde_json::json!({"acceptedNames": crd["spec"]["names"].clone()});
         let api = CustomApi::from_crd(&crd).expect("tenancy CRDs are complete");
-        let built = defs::build(&api, builtin).expect("tenancy CRDs compile");
+        let built = defs::build(&api, builtin, &Default::default()).expect("tenancy CRDs compile");
         let (hooks, admission): (Arc<dyn Hooks>, Option<Arc<dyn Admission>>) =
             match api.names.plural.as_str() {
                 "workspaces" => (

@@ -95,27 +95,26 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The object with kcp's cluster annotation, in `def`'s form.
-fn reviewed(def: &ResourceDef, obj: Option<&Value>, cluster: &str) -> Value {
-    let Some(obj) = obj else { return Value::Null };
-    let mut v = Store::served_value(def, obj.clone());
+async fn reviewed(req: &Request<'_>, def: &ResourceDef, obj: Option<&Value>) -> ApiResult<Value> {
+    let mut v = crate::policy::dispatch::served_as(req, def, obj).await?;
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         let ann = m
             .entry("annotations")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(ann) = ann.as_object_mut() {
-            ann.insert(CLUSTER_ANNOTATION.into(), Value::String(cluster.into()));
+            ann.insert(CLUSTER_ANNOTATION.into(), Value::String(req.cluster.into()));
         }
     }
-    v
+    Ok(v)
 }
 
-fn view(req: &Request<'_>, def: &Arc<ResourceDef>) -> View {
-    View {
+async fn view(req: &Request<'_>, def: &Arc<ResourceDef>) -> ApiResult<View> {
+    Ok(View {
         def: def.clone(),
         request: crate::policy::dispatch::request_json(req, def),
-        object: reviewed(def, req.object, req.cluster),
-        old_object: reviewed(def, req.old_object, req.cluster),
-    }
+        object: reviewed(req, def, req.object).await?,
+        old_object: reviewed(req, def, req.old_object).await?,
+    })
 }
 
 /// The definition under which `hook`'s rules and selectors match `req`.
@@ -280,7 +279,7 @@ pub async fn validate(
         let v = match views.iter().position(|v| Arc::ptr_eq(&v.def, &def)) {
             Some(v) => v,
             None => {
-                views.push(view(req, &def));
+                views.push(view(req, &def).await?);
                 views.len() - 1
             }
         };
@@ -394,7 +393,12 @@ fn keep_system_fields(before: &Value, after: &mut Value) {
 /// of that version is, the store's own fields kept. The result must still
 /// be an object with object metadata, no deeper and no larger than a
 /// request body may be: a webhook cannot store what a client could not.
-fn apply_patch(view: &View, patch: &[u8], current: &Value) -> Result<Value, CallError> {
+async fn apply_patch(
+    def: &ResourceDef,
+    view: &View,
+    patch: &[u8],
+    current: &Value,
+) -> Result<Value, CallError> {
     let ops = trellis_apis::patch::parse_json_patch(patch).map_err(|e| {
         CallError(format!(
             "received undecodable patch in webhook response: {e}"
@@ -435,12 +439,16 @@ fn apply_patch(view: &View, patch: &[u8], current: &Value) -> Result<Value, Call
                 e.status().message
             ))
         })?;
-    let mut stored = match &view.def.converter {
-        None => decoded.object,
-        Some(c) => c.to_stored(decoded.object),
-    };
-    keep_system_fields(current, &mut stored);
-    Ok(stored)
+    let mut working = Store::working_from(def, &view.def, decoded.object)
+        .await
+        .map_err(|e| {
+            CallError(format!(
+                "the patched object cannot be converted: {}",
+                e.status().message
+            ))
+        })?;
+    keep_system_fields(current, &mut working);
+    Ok(working)
 }
 
 /// Runs the mutating webhooks `hooks` over `object`; returns whether the
@@ -482,7 +490,7 @@ pub async fn mutate(
                 if calls > MAX_CALLS {
                     return Err(too_many(req, calls));
                 }
-                let v = view(&now, &def);
+                let v = view(&now, &def).await?;
                 if !conditions_hold(hook, &now, &v)? {
                     continue;
                 }
@@ -512,7 +520,7 @@ pub async fn mutate(
             let mut mutated = false;
             if let Some(patch) = &reply.patch {
                 let outcome = match object.as_deref_mut() {
-                    Some(obj) => apply_patch(&v, patch, obj).map(|new| {
+                    Some(obj) => apply_patch(req.def, &v, patch, obj).await.map(|new| {
                         mutated = new != *obj;
                         *obj = new;
                     }),
@@ -571,8 +579,8 @@ mod tests {
         serde_json::to_vec(&ops).unwrap()
     }
 
-    #[test]
-    fn patches_cannot_leave_an_object_the_store_would_not_take() {
+    #[tokio::test]
+    async fn patches_cannot_leave_an_object_the_store_would_not_take() {
         let current = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "namespace": "default", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "data": {"a": "1"}});
@@ -582,6 +590,7 @@ mod tests {
         // A good patch: applied, decoded, the store's fields and the
         // review's annotation as they were.
         let out = apply_patch(
+            &v.def,
             &v,
             &patch(json!([
                 {"op": "add", "path": "/data/b", "value": "2"},
@@ -590,6 +599,7 @@ mod tests {
             ])),
             &current,
         )
+        .await
         .ok()
         .expect("applies");
         assert_eq!(out["data"]["b"], "2");
@@ -602,7 +612,7 @@ mod tests {
             json!([{"op": "remove", "path": "/metadata"}]),
             json!([{"op": "replace", "path": "/metadata", "value": "x"}]),
         ] {
-            let Err(e) = apply_patch(&v, &patch(ops.clone()), &current) else {
+            let Err(e) = apply_patch(&v.def, &v, &patch(ops.clone()), &current).await else {
                 panic!("{ops} applied");
             };
             assert!(
@@ -617,20 +627,26 @@ mod tests {
             deep = json!({"d": deep});
         }
         let Err(e) = apply_patch(
+            &v.def,
             &v,
             &patch(json!([{"op": "add", "path": "/metadata/annotations/deep", "value": deep}])),
             &current,
-        ) else {
+        )
+        .await
+        else {
             panic!("a 120-level object was taken");
         };
         assert!(e.0.contains("levels deep"), "{}", e.0);
         // Too large: more than a request body may be.
         let big = "x".repeat(crate::request::body::MAX_BODY_BYTES);
         let Err(e) = apply_patch(
+            &v.def,
             &v,
             &patch(json!([{"op": "add", "path": "/data/big", "value": big}])),
             &current,
-        ) else {
+        )
+        .await
+        else {
             panic!("an object over the body limit was taken");
         };
         assert!(e.0.contains("more than the"), "{}", e.0);
@@ -641,6 +657,11 @@ mod tests {
             .collect();
         let mut v2 = v;
         v2.object["data"]["a"] = json!("y".repeat(200_000));
-        assert!(apply_patch(&v2, &patch(json!(ops)), &current).is_err());
+        let def = v2.def.clone();
+        assert!(
+            apply_patch(&def, &v2, &patch(json!(ops)), &current)
+                .await
+                .is_err()
+        );
     }
 }

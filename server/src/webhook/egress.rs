@@ -139,6 +139,10 @@ const DENIED: &[Network] = &[
     Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), // multicast
 ];
 
+/// The policy in force, shared by everything that calls out (admission
+/// webhooks, conversion webhooks); set once the server knows its ports.
+pub type Shared = Arc<parking_lot::RwLock<Arc<Egress>>>;
+
 /// The operator's destination policy for webhook calls.
 #[derive(Clone, Debug, Default)]
 pub struct Egress {
