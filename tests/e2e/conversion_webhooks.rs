@@ -46,12 +46,19 @@ fn versions(wrap: bool) -> String {
         )
     };
     let v1 = v("v1", true, "color: {type: string}");
+    // A CRD's v2 may select on its paint (APIResourceSchemas have no
+    // selectable fields).
+    let selectable = if wrap {
+        "  selectableFields:\n  - jsonPath: .spec.paint.color\n"
+    } else {
+        ""
+    };
     let v2 = v(
         "v2",
         false,
         "paint:\n  type: object\n  properties:\n    color: {type: string}",
     );
-    indent(&format!("{v1}{v2}"), "  ")
+    indent(&format!("{v1}{v2}{selectable}"), "  ")
 }
 
 fn crd(url: &str, ca: &str) -> String {
@@ -160,9 +167,16 @@ fn a_two_version_crd_converts_through_its_webhook() {
             .then_some(())
     });
 
-    // Written through v2, stored as v1: the webhook was asked for v1.
+    // Written through v2, stored as v1: the webhook was asked for v1, and
+    // reading v1 back asks it nothing.
     team.apply(&gadget_v2("g1", "red"));
+    let written = hook.received("/convert").len();
     let v1 = get(&team, "gadgets.v1.example.io", "g1");
+    assert_eq!(
+        hook.received("/convert").len(),
+        written,
+        "a read of the storage version called the webhook"
+    );
     assert_eq!(v1["apiVersion"], "example.io/v1");
     assert_eq!(v1["spec"], serde_json::json!({"color": "red"}), "{v1}");
     let v2 = get(&team, "gadgets.v2.example.io", "g1");
@@ -322,7 +336,8 @@ fn a_two_version_crd_converts_through_its_webhook() {
         ),
         "{err}"
     );
-    team.err(&["get", "gadgets.v1.example.io", "g4", "-n", "default"]);
+    let err = team.err(&["get", "gadgets.v1.example.io", "g4", "-n", "default"]);
+    assert!(err.contains("(NotFound)"), "{err}");
 
     // Answers that break kube's rules.
     switch(
@@ -330,7 +345,7 @@ fn a_two_version_crd_converts_through_its_webhook() {
         &hook,
         "/convert-rename",
         Some(
-            "conversion webhook for example.io/v1, Kind=Gadget returned invalid converted object at index 0: must have the same name: g1 != renamed",
+            "conversion webhook for example.io/v1, Kind=Gadget returned invalid object: must have the same name: g1 != renamed",
         ),
     );
     switch(
@@ -344,7 +359,34 @@ fn a_two_version_crd_converts_through_its_webhook() {
         &team,
         &hook,
         "/nothing",
-        Some("conversion webhook for example.io/v1, Kind=Gadget failed: "),
+        Some(
+            "conversion webhook for example.io/v1, Kind=Gadget failed: the server responded with the status code 404",
+        ),
+    );
+    // A list under a renaming webhook: kube numbers the items from 1.
+    switch(
+        &team,
+        &hook,
+        "/convert-rename",
+        Some("returned invalid object: must have the same name"),
+    );
+    let err = team.err(&["get", "gadgets.v2.example.io", "-n", "default"]);
+    assert!(
+        err.contains("conversion webhook for example.io/v1, Kind=Gadget returned invalid converted object at index 1: must have the same name: g1 != renamed"),
+        "{err}"
+    );
+    // Field selectors beyond identity cannot be matched on the stored
+    // form of a converted version: refused rather than answered wrong.
+    let err = team.err(&[
+        "get",
+        "gadgets.v2.example.io",
+        "-n",
+        "default",
+        "--field-selector=spec.paint.color=red",
+    ]);
+    assert!(
+        err.contains("field label not supported: spec.paint.color: example.io/v2 Gadget is converted by a webhook"),
+        "{err}"
     );
 
     // The egress policy: 127.0.0.2 is not among the allowed networks.

@@ -353,8 +353,7 @@ async fn cleanup(state: &AppState, cluster: &str, crd: &Value) -> Result<Cleanup
     // Any served version's definition addresses the shared keyspace.
     let registry = state.clusters.apis_of(cluster).registry.clone();
     if let Some(def) = registry
-        .all()
-        .find(|d| d.group == api.group && d.resource == api.names.plural)
+        .for_storage(|d| d.group == api.group && d.resource == api.names.plural)
         .cloned()
     {
         super::delete_records(state, MANAGER, cluster, &def, items).await;

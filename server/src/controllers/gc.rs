@@ -302,8 +302,7 @@ fn locate(state: &AppState, key: &[u8]) -> Option<Located> {
         path: parts.cluster.to_string(),
     });
     let def = registry
-        .all()
-        .find(|d| {
+        .for_storage(|d| {
             d.keyspace
                 .object(parts.cluster, parts.namespace, parts.name)
                 .is_ok_and(|k| k == key)

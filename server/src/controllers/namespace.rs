@@ -92,7 +92,10 @@ async fn finalize(state: &AppState, cluster: &str, ns: &str) -> Result<Action, E
     let registry = state.clusters.registry(&lc);
     let mut remaining = 0usize;
     let mut seen_keyspaces = HashSet::new();
-    for def in registry.all() {
+    // The storage version's definition first: it needs no conversion call.
+    let mut defs: Vec<_> = registry.all().collect();
+    defs.sort_by_key(|d| d.converts_remotely());
+    for def in defs {
         // One pass per stored resource, not per served version.
         if !def.namespaced || !seen_keyspaces.insert(def.keyspace.clone()) {
             continue;

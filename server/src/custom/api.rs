@@ -111,8 +111,10 @@ pub struct ConversionWebhook {
     pub url: Option<String>,
     /// `namespace/name` of a service reference.
     pub service: Option<String>,
-    /// PEM, decoded from `caBundle` (empty: the host's roots).
-    pub ca_bundle: Vec<u8>,
+    /// PEM, decoded from `caBundle` (empty: the host's roots); an error
+    /// when it is not base64 (kept by an older definition), so the
+    /// webhook fails rather than trust the host's roots instead.
+    pub ca_bundle: Result<Vec<u8>, String>,
     pub review_versions: Vec<String>,
 }
 
@@ -131,9 +133,12 @@ impl ConversionWebhook {
             service: cc
                 .and_then(|c| c.get("service"))
                 .map(|s| format!("{}/{}", str_of(s, "namespace"), str_of(s, "name"))),
-            ca_bundle: text(cc.and_then(|c| c.get("caBundle")))
-                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                .unwrap_or_default(),
+            ca_bundle: match text(cc.and_then(|c| c.get("caBundle"))) {
+                None => Ok(Vec::new()),
+                Some(b) => base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|e| format!("clientConfig.caBundle is not base64: {e}")),
+            },
             review_versions: c
                 .pointer("/webhook/conversionReviewVersions")
                 .and_then(Value::as_array)

@@ -12,9 +12,9 @@
 //! through the admission webhooks' client and the operator's egress policy
 //! ([`crate::webhook::egress`]), and are bounded: one call per
 //! [`MAX_BATCH`] objects (or [`MAX_BATCH_BYTES`]), [`CALL_TIMEOUT`] each,
-//! [`BUDGET`] for all the calls of one conversion, an answer at most twice
-//! the request plus 1 MiB, and each converted object no deeper and no
-//! larger than a request body may be. Converted objects are pruned and
+//! [`BUDGET`] for all the calls of one conversion, an answer at most 1.5
+//! times the request plus 64 KiB (it is parsed whole), and each converted
+//! object no deeper and no larger than a request body may be. Converted objects are pruned and
 //! defaulted by the target version's schema, as kube's schema coercer does.
 //! The working form of these definitions is their served form (see
 //! [`crate::registry::Conversion`]), so no strategy ever waits on a call.
@@ -35,7 +35,7 @@ use crate::webhook::egress::Shared;
 /// Objects per ConversionReview.
 pub const MAX_BATCH: usize = 500;
 /// Request bytes per ConversionReview (a batch closes once past it).
-pub const MAX_BATCH_BYTES: usize = 3 * 1024 * 1024;
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// The longest failure message of a webhook passed on to clients.
 pub const MAX_MESSAGE: usize = 4096;
 /// One call (kube's webhook client default).
@@ -61,8 +61,8 @@ impl Webhook {
                 .parse::<http::Uri>()
                 .map_err(|e| format!("the URL is invalid: {e}"))
                 .and_then(|uri| {
-                    let ca = (!spec.ca_bundle.is_empty()).then_some(spec.ca_bundle.as_slice());
-                    Endpoint::new(uri, ca)
+                    let ca = spec.ca_bundle.as_ref().map_err(Clone::clone)?;
+                    Endpoint::new(uri, (!ca.is_empty()).then_some(ca.as_slice()))
                 })
                 .map(Arc::new),
             (None, Some(svc)) => Err(format!(
@@ -86,7 +86,14 @@ impl Webhook {
 
     /// Converts `objs` to `desired` (an apiVersion), leaving those already
     /// in it; errors are the message a client sees.
-    async fn convert(&self, mut objs: Vec<Value>, desired: &str) -> Result<Vec<Value>, String> {
+    /// `list`: the objects are a list's items (kube's messages number them
+    /// from 1; a single object's have their own wording).
+    async fn convert(
+        &self,
+        mut objs: Vec<Value>,
+        desired: &str,
+        list: bool,
+    ) -> Result<Vec<Value>, String> {
         let pending: Vec<usize> = (0..objs.len())
             .filter(|&i| objs[i].get("apiVersion").and_then(Value::as_str) != Some(desired))
             .collect();
@@ -101,7 +108,11 @@ impl Webhook {
                 .unwrap_or(""),
             self.kind
         );
+        if self.review_version.is_none() {
+            return Err("no supported conversion review versions".into());
+        }
         let started = Instant::now();
+        let mut sent_before = 0usize;
         let mut batch: Vec<usize> = Vec::new();
         let mut bytes = 0usize;
         for (n, &i) in pending.iter().enumerate() {
@@ -130,14 +141,32 @@ impl Webhook {
                 ));
             }
             for (k, (i, mut out)) in batch.iter().copied().zip(converted).enumerate() {
-                check_converted(&objs[i], &out, desired).map_err(|e| {
-                    format!("conversion webhook for {gvk} returned invalid converted object at index {k}: {e}")
+                let at = sent_before + k + 1;
+                check_converted(&objs[i], &out, desired).map_err(|(header, e)| {
+                    match (list, header) {
+                        (true, _) => format!(
+                            "conversion webhook for {gvk} returned invalid converted object at index {at}: {e}"
+                        ),
+                        (false, true) => format!(
+                            "conversion webhook for {gvk} returned invalid object at index 0: {e}"
+                        ),
+                        (false, false) => {
+                            format!("conversion webhook for {gvk} returned invalid object: {e}")
+                        }
+                    }
                 })?;
                 restore_metadata(&objs[i], &mut out).map_err(|e| {
-                    format!("conversion webhook for {gvk} returned invalid metadata in object at index {k}: {e}")
+                    if list {
+                        format!(
+                            "conversion webhook for {gvk} returned invalid metadata in object at index {at}: {e}"
+                        )
+                    } else {
+                        format!("conversion webhook for {gvk} returned invalid metadata: {e}")
+                    }
                 })?;
                 objs[i] = out;
             }
+            sent_before += batch.len();
             batch.clear();
             bytes = 0;
         }
@@ -152,9 +181,7 @@ impl Webhook {
         timeout: Duration,
     ) -> Result<Vec<Value>, String> {
         let endpoint = self.target.as_ref().map_err(Clone::clone)?;
-        let version = self
-            .review_version
-            .ok_or("no supported conversion review versions")?;
+        let version = self.review_version.unwrap_or("v1");
         let uid = uuid::Uuid::new_v4().to_string();
         let api_version = format!("apiextensions.k8s.io/{version}");
         let body = serde_json::to_vec(&json!({
@@ -163,7 +190,9 @@ impl Webhook {
             "request": {"uid": uid, "desiredAPIVersion": desired, "objects": objs},
         }))
         .map_err(|e| e.to_string())?;
-        let limit = body.len().saturating_mul(2) + 1024 * 1024;
+        // Converted objects are about the size of the originals; the answer
+        // is parsed whole, so it is kept close to the request's size.
+        let limit = body.len() + body.len() / 2 + 64 * 1024;
         let egress = self.egress.read().clone();
         let (answer, addr) = endpoint
             .post(&egress, Bytes::from(body), timeout, limit)
@@ -172,12 +201,13 @@ impl Webhook {
         let answer = answer?;
         let review: Value = serde_json::from_slice(&answer)
             .map_err(|e| format!("the answer is not a ConversionReview: {e}"))?;
-        read_review(&review, version, &uid)
+        drop(answer);
+        read_review(review, version, &uid)
     }
 }
 
 /// The converted objects of `review`, or why there are none.
-fn read_review(review: &Value, version: &str, uid: &str) -> Result<Vec<Value>, String> {
+fn read_review(mut review: Value, version: &str, uid: &str) -> Result<Vec<Value>, String> {
     let want = format!("apiextensions.k8s.io/{version}");
     let got = review
         .get("apiVersion")
@@ -216,11 +246,13 @@ fn read_review(review: &Value, version: &str, uid: &str) -> Result<Vec<Value>, S
             bounded(message).to_string()
         });
     }
-    Ok(response
-        .get("convertedObjects")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default())
+    match review
+        .pointer_mut("/response/convertedObjects")
+        .map(Value::take)
+    {
+        Some(Value::Array(objs)) => Ok(objs),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// At most [`MAX_MESSAGE`] bytes of a webhook's message.
@@ -232,15 +264,18 @@ fn bounded(s: &str) -> &str {
     &s[..end]
 }
 
-/// kube's `validateConvertedObject`, plus the bounds a written object has.
-fn check_converted(original: &Value, out: &Value, desired: &str) -> Result<(), String> {
+/// kube's checks of a converted object: its group/version and kind (`Err`
+/// with `true`: kube words these apart), then `validateConvertedObject`,
+/// plus the bounds a written object has.
+fn check_converted(original: &Value, out: &Value, desired: &str) -> Result<(), (bool, String)> {
     if !out.is_object() {
-        return Err("the converted object is not an object".into());
+        return Err((true, "the converted object is not an object".into()));
     }
     let api_version = out.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if api_version != desired {
-        return Err(format!(
-            "invalid groupVersion (expected {desired}, received {api_version})"
+        return Err((
+            true,
+            format!("invalid groupVersion (expected {desired}, received {api_version})"),
         ));
     }
     let field = |v: &Value, p: &str| {
@@ -249,23 +284,32 @@ fn check_converted(original: &Value, out: &Value, desired: &str) -> Result<(), S
             .unwrap_or("")
             .to_string()
     };
+    let (want, got) = (field(original, "/kind"), field(out, "/kind"));
+    if want != got {
+        return Err((
+            true,
+            format!("invalid kind (expected {want}, received {got})"),
+        ));
+    }
     for (what, path) in [
-        ("kind", "/kind"),
         ("name", "/metadata/name"),
         ("namespace", "/metadata/namespace"),
         ("UID", "/metadata/uid"),
     ] {
         let (e, a) = (field(original, path), field(out, path));
         if e != a {
-            return Err(format!("must have the same {what}: {e} != {a}"));
+            return Err((false, format!("must have the same {what}: {e} != {a}")));
         }
     }
-    crate::meta::check_depth(out).map_err(|e| e.status().message.clone())?;
+    crate::meta::check_depth(out).map_err(|e| (false, e.status().message.clone()))?;
     let size = serde_json::to_vec(out).map_or(usize::MAX, |b| b.len());
     if size > crate::request::body::MAX_BODY_BYTES {
-        return Err(format!(
-            "the converted object is {size} bytes, more than the {} a request may write",
-            crate::request::body::MAX_BODY_BYTES
+        return Err((
+            false,
+            format!(
+                "the converted object is {size} bytes, more than the {} a request may write",
+                crate::request::body::MAX_BODY_BYTES
+            ),
         ));
     }
     Ok(())
@@ -316,7 +360,12 @@ fn restore_metadata(original: &Value, out: &mut Value) -> Result<(), String> {
             };
             if !errs.is_empty() {
                 let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-                return Err(msgs.join(", "));
+                // Go's aggregate error: one message alone, several in brackets.
+                return Err(if msgs.len() == 1 {
+                    msgs.join("")
+                } else {
+                    format!("[{}]", msgs.join(", "))
+                });
             }
         }
         meta.insert(field.into(), Value::Object(new.clone()));
@@ -351,9 +400,9 @@ pub struct WebhookConverter {
 }
 
 impl RemoteConverter for WebhookConverter {
-    fn to_served(&self, objs: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, String>> {
+    fn to_served(&self, objs: Vec<Value>, list: bool) -> BoxFuture<'_, Result<Vec<Value>, String>> {
         Box::pin(async move {
-            let mut out = self.webhook.convert(objs, &self.served).await?;
+            let mut out = self.webhook.convert(objs, &self.served, list).await?;
             for o in &mut out {
                 super::strategy::normalize(&self.served_schema, o);
             }
@@ -361,9 +410,13 @@ impl RemoteConverter for WebhookConverter {
         })
     }
 
+    fn serves_stored(&self) -> bool {
+        self.served == self.stored
+    }
+
     fn to_stored(&self, obj: Value) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
-            let mut out = self.webhook.convert(vec![obj], &self.stored).await?;
+            let mut out = self.webhook.convert(vec![obj], &self.stored, false).await?;
             let mut obj = out.pop().ok_or("the conversion returned no object")?;
             super::strategy::normalize(&self.stored_schema, &mut obj);
             Ok(obj)
@@ -386,28 +439,34 @@ mod tests {
     fn answers_are_checked_as_kube_checks_them() {
         let ok = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
             "response": {"uid": "x", "result": {"status": "Success"}, "convertedObjects": [{"a": 1}]}});
-        assert_eq!(read_review(&ok, "v1", "x").unwrap(), vec![json!({"a": 1})]);
-        let e = read_review(&ok, "v1", "y").unwrap_err();
+        assert_eq!(
+            read_review(ok.clone(), "v1", "x").unwrap(),
+            vec![json!({"a": 1})]
+        );
+        let e = read_review(ok.clone(), "v1", "y").unwrap_err();
         assert_eq!(e, r#"expected response.uid="y", got "x""#);
         // v1beta1 answers are not held to the uid.
-        assert!(read_review(&ok, "v1beta1", "y").is_ok());
+        assert!(read_review(ok.clone(), "v1beta1", "y").is_ok());
         let mut wrong = ok.clone();
         wrong["kind"] = json!("AdmissionReview");
         assert_eq!(
-            read_review(&wrong, "v1", "x").unwrap_err(),
+            read_review(wrong.clone(), "v1", "x").unwrap_err(),
             "expected webhook response of apiextensions.k8s.io/v1, Kind=ConversionReview, got apiextensions.k8s.io/v1, Kind=AdmissionReview"
         );
         let mut failed = ok.clone();
         failed["response"]["result"] = json!({"status": "Failure", "message": "no way"});
-        assert_eq!(read_review(&failed, "v1", "x").unwrap_err(), "no way");
+        assert_eq!(
+            read_review(failed.clone(), "v1", "x").unwrap_err(),
+            "no way"
+        );
         failed["response"]["result"] = json!({"status": "Failure"});
         assert_eq!(
-            read_review(&failed, "v1", "x").unwrap_err(),
+            read_review(failed.clone(), "v1", "x").unwrap_err(),
             "response.result.status was 'Failure', not 'Success'"
         );
         let none = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview"});
         assert_eq!(
-            read_review(&none, "v1", "x").unwrap_err(),
+            read_review(none.clone(), "v1", "x").unwrap_err(),
             "no response provided"
         );
     }
@@ -430,7 +489,10 @@ mod tests {
 
         assert_eq!(
             check_converted(&orig, &out, "example.io/v3").unwrap_err(),
-            "invalid groupVersion (expected example.io/v3, received example.io/v2)"
+            (
+                true,
+                "invalid groupVersion (expected example.io/v3, received example.io/v2)".into()
+            )
         );
         for (path, what) in [
             ("/metadata/name", "name"),
@@ -440,9 +502,10 @@ mod tests {
         ] {
             let mut bad = out.clone();
             *bad.pointer_mut(path).unwrap() = json!("other");
-            let e = check_converted(&orig, &bad, "example.io/v2").unwrap_err();
+            let (_, e) = check_converted(&orig, &bad, "example.io/v2").unwrap_err();
             assert!(
-                e.starts_with(&format!("must have the same {what}: ")),
+                e.starts_with(&format!("must have the same {what}: "))
+                    || e.starts_with(&format!("invalid {what} (expected ")),
                 "{e}"
             );
         }
@@ -482,12 +545,14 @@ mod tests {
         assert!(
             check_converted(&orig, &out, "example.io/v2")
                 .unwrap_err()
+                .1
                 .contains("levels deep")
         );
         out["spec"] = json!("x".repeat(crate::request::body::MAX_BODY_BYTES));
         assert!(
             check_converted(&orig, &out, "example.io/v2")
                 .unwrap_err()
+                .1
                 .contains("more than the")
         );
         assert!(check_converted(&orig, &json!([]), "example.io/v2").is_err());
@@ -499,16 +564,18 @@ mod tests {
         let spec = ConversionWebhook {
             url: None,
             service: Some("ns/svc".into()),
-            ca_bundle: Vec::new(),
+            ca_bundle: Ok(Vec::new()),
             review_versions: vec!["v1".into()],
         };
         let hook = Webhook::new("widgets.example.io", "Widget", &spec, Arc::default());
         let objs = vec![original(), original()];
         assert_eq!(
-            hook.convert(objs.clone(), "example.io/v1").await.unwrap(),
+            hook.convert(objs.clone(), "example.io/v1", true)
+                .await
+                .unwrap(),
             objs
         );
-        let e = hook.convert(objs, "example.io/v2").await.unwrap_err();
+        let e = hook.convert(objs, "example.io/v2", true).await.unwrap_err();
         assert_eq!(
             e,
             "conversion webhook for example.io/v1, Kind=Widget failed: clientConfig.service (ns/svc) cannot be resolved: this control plane serves no Services; use clientConfig.url"

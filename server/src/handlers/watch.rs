@@ -80,6 +80,11 @@ impl Encoder {
     /// A frame for a stored-form object.
     async fn event(&mut self, kind: &str, key: &[u8], stored: &Bytes) -> ApiResult<Bytes> {
         let served = Store::served_keyed(&self.def, key, stored).await?;
+        self.served_event(kind, served)
+    }
+
+    /// A frame for a served-form object.
+    fn served_event(&mut self, kind: &str, served: Bytes) -> ApiResult<Bytes> {
         if self.protobuf() {
             let obj: Value = serde_json::from_slice(&served)
                 .map_err(|e| ApiError::internal("stored object is not JSON", e))?;
@@ -224,12 +229,19 @@ pub async fn watch(
                     .list(ListOptions::all(prefix, ReadAt::Latest))
                     .await
                     .map_err(|e| ApiError::from_storage(e, &encoder.def.group_resource(), ""))?;
-                let mut added = Vec::new();
-                for (i, rec) in page.items.iter().enumerate() {
+                let mut matched = Vec::new();
+                for (i, rec) in page.items.into_iter().enumerate() {
                     crate::fairness::pace(i).await;
                     if matches(&encoder.def, &filter, &rec.value) {
-                        added.push(encoder.event("ADDED", &rec.key, &rec.value).await?);
+                        matched.push((rec.key, rec.value));
                     }
+                }
+                // One conversion for the whole initial state (a webhook
+                // converts it in batches, not object by object).
+                let def = encoder.def.clone();
+                let mut added = Vec::with_capacity(matched.len());
+                for served in Store::served_page(&def, matched).await? {
+                    added.push(encoder.served_event("ADDED", served)?);
                 }
                 Ok::<_, ApiError>((encoder, (page.revision, added)))
             })

@@ -47,9 +47,9 @@ impl Store {
         match &def.converter {
             None => Ok(stored.clone()),
             Some(Conversion::Local(c)) => Ok(to_json(&c.to_served(parse(stored)?))),
-            Some(Conversion::Remote(c)) => {
-                Ok(to_json(&one(c.to_served(vec![parse(stored)?]).await)?))
-            }
+            Some(Conversion::Remote(c)) => Ok(to_json(&one(c
+                .to_served(vec![parse(stored)?], false)
+                .await)?)),
         }
     }
 
@@ -58,7 +58,7 @@ impl Store {
         match &def.converter {
             None => Ok(stored),
             Some(Conversion::Local(c)) => Ok(c.to_served(stored)),
-            Some(Conversion::Remote(c)) => one(c.to_served(vec![stored]).await),
+            Some(Conversion::Remote(c)) => one(c.to_served(vec![stored], false).await),
         }
     }
 
@@ -99,7 +99,7 @@ impl Store {
         for (_, value) in &records {
             objs.push(parse(value)?);
         }
-        let converted = c.to_served(objs).await.map_err(failed)?;
+        let converted = c.to_served(objs, true).await.map_err(failed)?;
         if converted.len() != records.len() {
             return Err(failed("the conversion lost objects".into()));
         }
@@ -113,7 +113,7 @@ impl Store {
     /// The working form of a stored object.
     pub async fn working(def: &ResourceDef, stored: Value) -> ApiResult<Value> {
         match &def.converter {
-            Some(Conversion::Remote(c)) => one(c.to_served(vec![stored]).await),
+            Some(Conversion::Remote(c)) => one(c.to_served(vec![stored], false).await),
             _ => Ok(stored),
         }
     }
@@ -154,7 +154,7 @@ impl Store {
             // The working form is `from`'s version: `to`'s converter takes
             // any version to its own.
             (Some(Conversion::Remote(_)), Some(Conversion::Remote(c))) => {
-                one(c.to_served(vec![working.clone()]).await)
+                one(c.to_served(vec![working.clone()], false).await)
             }
             // `to` is the storage version.
             (Some(Conversion::Remote(c)), _) => c.to_stored(working.clone()).await.map_err(failed),
@@ -174,7 +174,7 @@ impl Store {
                 if def.api_version() == view.api_version() {
                     Ok(served)
                 } else {
-                    one(c.to_served(vec![served]).await)
+                    one(c.to_served(vec![served], false).await)
                 }
             }
             (_, Some(Conversion::Local(c))) => Ok(c.to_stored(served)),

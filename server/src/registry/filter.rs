@@ -38,6 +38,20 @@ impl Filter {
                             r.field
                         )));
                     }
+                    // Selectors are matched on the stored form, which a
+                    // conversion webhook may shape differently: only the
+                    // identity fields mean the same in every version.
+                    if def.converts_remotely()
+                        && r.field != "metadata.name"
+                        && r.field != "metadata.namespace"
+                    {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {}: {} {} is converted by a webhook; only metadata.name and metadata.namespace can be selected in this version",
+                            r.field,
+                            def.api_version(),
+                            def.kind
+                        )));
+                    }
                 }
                 Some(sel)
             }

@@ -53,6 +53,21 @@ impl Registry {
         );
     }
 
+    /// The first definition `pred` accepts, preferring one that reads and
+    /// writes the storage version without a conversion webhook: what the
+    /// server's own controllers use to address a keyspace, so a tenant's
+    /// slow or broken webhook cannot hold them.
+    pub fn for_storage(&self, pred: impl Fn(&ResourceDef) -> bool) -> Option<&Arc<ResourceDef>> {
+        let mut fallback = None;
+        for d in self.all().filter(|d| pred(d)) {
+            if !d.converts_remotely() {
+                return Some(d);
+            }
+            fallback.get_or_insert(d);
+        }
+        fallback
+    }
+
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<ResourceDef>> {
         self.by_gvr
             .get(&(group.to_string(), version.to_string(), resource.to_string()))

@@ -29,10 +29,14 @@ pub trait Converter: Send + Sync + 'static {
 /// it takes time and may fail. The error is the message a client sees.
 pub trait RemoteConverter: Send + Sync + 'static {
     /// Objects in any version of the resource → this version, in order
-    /// (those already in it are not sent).
-    fn to_served(&self, objs: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, String>>;
+    /// (those already in it are not sent); `list`: they are a list's items
+    /// (which changes how failures are worded).
+    fn to_served(&self, objs: Vec<Value>, list: bool) -> BoxFuture<'_, Result<Vec<Value>, String>>;
     /// This version → the storage version.
     fn to_stored(&self, obj: Value) -> BoxFuture<'_, Result<Value, String>>;
+    /// Whether this version is the storage version (objects stored in it
+    /// need no call either way).
+    fn serves_stored(&self) -> bool;
 }
 
 /// How a served version relates to the stored form. It decides the
@@ -150,6 +154,14 @@ impl ResourceDef {
     /// and the codec knows its message.
     pub fn speaks_protobuf(&self) -> bool {
         self.protobuf && trellis_apis::proto::supports(&self.api_version(), &self.kind)
+    }
+
+    /// Whether objects stored in the storage version cross a conversion
+    /// webhook on their way through this definition. The server's own
+    /// controllers use a definition that does not (see
+    /// [`super::Registry::for_storage`]).
+    pub fn converts_remotely(&self) -> bool {
+        matches!(&self.converter, Some(Conversion::Remote(c)) if !c.serves_stored())
     }
 
     pub fn group_resource(&self) -> GroupResource {

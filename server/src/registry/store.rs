@@ -328,6 +328,25 @@ impl Store {
         self.policies.mutate(&req, object).await
     }
 
+    /// The answer to `ctx`'s caller for stored bytes: served, except that
+    /// the server's own callers (no user), which never read it, take the
+    /// stored form rather than wait on a conversion webhook.
+    async fn answer(ctx: &WriteCtx<'_>, stored: &Bytes) -> ApiResult<Bytes> {
+        if ctx.user.is_none() && Self::converts_on_write(ctx.def) {
+            return Ok(stored.clone());
+        }
+        Self::served(ctx.def, stored).await
+    }
+
+    /// The answer when nothing was written: `old` is `stored` in the
+    /// working form already, so a remote conversion is not asked again.
+    async fn unchanged(ctx: &WriteCtx<'_>, stored: &Bytes, old: &Value) -> ApiResult<Bytes> {
+        if Self::converts_on_write(ctx.def) {
+            return Ok(to_json(&Self::served_value(ctx.def, old.clone())));
+        }
+        Self::served(ctx.def, stored).await
+    }
+
     /// `obj` (working form) as written to storage.
     async fn encode(
         &self,
@@ -780,6 +799,13 @@ impl Store {
         // Last, as kube's quota plugin, and only once nothing else can
         // refuse the object: it takes a place in the quotas, and holds the
         // namespace's quota lock until the object is written.
+        // A conversion webhook is called before the quota lock is taken: a
+        // slow one must not hold the namespace's other writers.
+        let mut stored = if !ctx.dry_run && Self::converts_on_write(def) {
+            Some(Self::storage_form(def, obj.clone()).await?)
+        } else {
+            None
+        };
         let _quota = self.admit_quota(ctx, &name).await?;
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
@@ -793,12 +819,15 @@ impl Store {
         let mut attempts = 0;
         loop {
             let key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
-            let value = self.encode(def, &mut obj).await?;
+            let value = match stored.as_mut() {
+                Some(s) => self.sentinel.encode(s),
+                None => self.sentinel.encode(&mut obj),
+            };
             match self.storage.create(key, value, Some(uid.clone())).await {
                 Ok(rec) => {
                     warnings.dedup();
                     return Ok(WriteResult {
-                        object: Self::served(def, &rec.value).await?,
+                        object: Self::answer(ctx, &rec.value).await?,
                         created: true,
                         warnings,
                     });
@@ -808,6 +837,9 @@ impl Store {
                 {
                     attempts += 1;
                     let n = meta::generate_name(meta::str_field(&obj, "generateName"));
+                    if let Some(s) = stored.as_mut() {
+                        meta::meta_mut(s).insert("name".into(), Value::String(n.clone()));
+                    }
                     meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
                 }
                 Err(e) => {
@@ -974,7 +1006,7 @@ impl Store {
                 } => (body, pinned_rv, warnings),
                 Mutation::Unchanged => {
                     return Ok(WriteResult {
-                        object: Self::served(def, &cur.value).await?,
+                        object: Self::unchanged(ctx, &cur.value, &old).await?,
                         created: false,
                         warnings: Vec::new(),
                     });
@@ -1000,7 +1032,7 @@ impl Store {
             let now = meta::now_rfc3339();
             let Some(mut new) = self.prepare_update(ctx, &old, new, &now)? else {
                 return Ok(WriteResult {
-                    object: Self::served(def, &cur.value).await?,
+                    object: Self::unchanged(ctx, &cur.value, &old).await?,
                     created: false,
                     warnings,
                 });
@@ -1019,7 +1051,7 @@ impl Store {
             {
                 let Some(again) = self.prepare_update(ctx, &old, new, &now)? else {
                     return Ok(WriteResult {
-                        object: Self::served(def, &cur.value).await?,
+                        object: Self::unchanged(ctx, &cur.value, &old).await?,
                         created: false,
                         warnings,
                     });
@@ -1071,7 +1103,7 @@ impl Store {
                             .await
                             .map_err(|e| ApiError::from_storage(e, &gr, name))?;
                         return Ok(WriteResult {
-                            object: Self::served(def, &gone.value).await?,
+                            object: Self::answer(ctx, &gone.value).await?,
                             created: false,
                             warnings,
                         });
@@ -1098,7 +1130,7 @@ impl Store {
                 Ok(rec) => {
                     warnings.dedup();
                     return Ok(WriteResult {
-                        object: Self::served(def, &rec.value).await?,
+                        object: Self::answer(ctx, &rec.value).await?,
                         created: false,
                         warnings,
                     });
@@ -1182,7 +1214,7 @@ impl Store {
             }
             // Admission sees the working form; the delete itself only edits
             // metadata, in the stored form.
-            let working = if Self::converts_on_write(def) {
+            let working = if ctx.user.is_some() && Self::converts_on_write(def) {
                 Some(Self::working(def, obj.clone()).await?)
             } else {
                 None
@@ -1233,7 +1265,7 @@ impl Store {
             if graceful {
                 let already = meta::is_deleting(&obj);
                 if already && !gc_finalizer_added {
-                    return Ok(Deleted::Pending(Self::served(def, &cur.value).await?));
+                    return Ok(Deleted::Pending(Self::answer(ctx, &cur.value).await?));
                 }
                 if already {
                     // Already going: only the finalizer changes.
@@ -1264,14 +1296,14 @@ impl Store {
                     .update(key.clone(), value, Some(cur.revision))
                     .await
                 {
-                    Ok(rec) => return Ok(Deleted::Pending(Self::served(def, &rec.value).await?)),
+                    Ok(rec) => return Ok(Deleted::Pending(Self::answer(ctx, &rec.value).await?)),
                     Err(trellis_storage::Error::Conflict { .. }) => continue,
                     Err(e) => return Err(ApiError::from_storage(e, &gr, name)),
                 }
             }
             if opts.dry_run || ctx.dry_run {
                 return Ok(Deleted::Gone {
-                    object: Self::served(def, &cur.value).await?,
+                    object: Self::answer(ctx, &cur.value).await?,
                     uid,
                 });
             }
@@ -1288,7 +1320,7 @@ impl Store {
             {
                 Ok(rec) => {
                     return Ok(Deleted::Gone {
-                        object: Self::served(def, &rec.value).await?,
+                        object: Self::answer(ctx, &rec.value).await?,
                         uid,
                     });
                 }
