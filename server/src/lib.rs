@@ -22,6 +22,7 @@ pub mod auth;
 pub mod authz;
 pub mod builtin;
 pub mod bulk;
+pub mod certificates;
 pub mod cluster;
 pub mod controllers;
 pub mod custom;
@@ -309,7 +310,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| Error::Io(format!("creating {}: {e}", opts.data_dir.display())))?;
     let pki_paths = pki::Paths::new(&opts.data_dir);
-    let ca = pki::Ca::load_or_create(&pki_paths)?;
+    let ca = Arc::new(pki::Ca::load_or_create(&pki_paths)?);
     let token = pki::admin_token(&pki_paths)?;
     let (cert_pem, key_pem) = match (&opts.tls_cert, &opts.tls_key) {
         (Some(c), Some(k)) => (
@@ -392,6 +393,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let sharing_revision = controllers::sharing::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));
     let gc_controller = tokio::spawn(controllers::gc::run(state.clone()));
+    let csr_signer = tokio::spawn(certificates::signer::run(state.clone(), ca.clone()));
     let crd_controller = tokio::spawn(controllers::crd::run(state.clone(), crd_revision));
     let ws_controller = tokio::spawn(controllers::workspace::run(state.clone(), ws_revision));
     let rbac_controller = tokio::spawn(controllers::rbac::run(state.clone()));
@@ -451,6 +453,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let _ = rbac_controller.await;
     let _ = sharing_controller.await;
     let _ = gc_controller.await;
+    let _ = csr_signer.await;
     if let Some(a) = state.audit.get() {
         a.close().await;
     }

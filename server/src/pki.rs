@@ -166,6 +166,71 @@ impl Ca {
     }
 }
 
+/// What a signed client certificate may say it is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientUsage {
+    DigitalSignature,
+    KeyEncipherment,
+}
+
+impl Ca {
+    /// Signs a client certificate for `public_key` (DER
+    /// SubjectPublicKeyInfo) with subject CN = `user`, O = `groups` (at
+    /// most two, see [`Ca::issue_client`]), valid from five minutes ago
+    /// (clock skew, as kube's signer backdates) for `lifetime`; returns
+    /// the certificate's PEM.
+    pub fn sign_client(
+        &self,
+        public_key: &[u8],
+        user: &str,
+        groups: &[String],
+        usages: &[ClientUsage],
+        lifetime: std::time::Duration,
+    ) -> Result<String, Error> {
+        if groups.len() > 2 {
+            return Err(Error::Pki(
+                "client certificates carry at most two groups".into(),
+            ));
+        }
+        let key = rcgen::SubjectPublicKeyInfo::from_der(public_key)
+            .map_err(|e| Error::Pki(format!("public key: {e}")))?;
+        let mut p = CertificateParams::default();
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, user);
+        let o_types = [
+            DnType::OrganizationName,
+            DnType::CustomDnType(vec![2, 5, 4, 10]),
+        ];
+        for (g, ty) in groups.iter().zip(o_types) {
+            p.distinguished_name.push(ty, g.as_str());
+        }
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.key_usages = usages
+            .iter()
+            .map(|u| match u {
+                ClientUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+                ClientUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+            })
+            .collect();
+        let now = jiff::Timestamp::now().as_second();
+        let at = |s: i64| {
+            time::OffsetDateTime::from_unix_timestamp(s)
+                .map_err(|e| Error::Pki(format!("validity: {e}")))
+        };
+        p.not_before = at(now - 300)?;
+        p.not_after = at(now.saturating_add(lifetime.as_secs() as i64))?;
+        // A random positive serial (the high bit clear).
+        let mut serial = *uuid::Uuid::new_v4().as_bytes();
+        serial[0] &= 0x7f;
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let cert = p
+            .signed_by(&key, &self.issuer())
+            .map_err(|e| Error::Pki(e.to_string()))?;
+        Ok(cert.pem())
+    }
+}
+
 /// The admin bearer token, created on first use.
 pub fn admin_token(paths: &Paths) -> Result<String, Error> {
     if let Ok(t) = std::fs::read_to_string(paths.token()) {

@@ -32,7 +32,7 @@ fn b64url(b: &[u8]) -> String {
 }
 
 /// Lets every authenticated user into `root`, so `whoami` answers.
-fn open_root(s: &Server) {
+pub(crate) fn open_root(s: &Server) {
     s.kubectl_ok(&[
         "create",
         "clusterrolebinding",
@@ -44,7 +44,7 @@ fn open_root(s: &Server) {
 
 /// The user kubectl authenticates as with `args` (credential flags):
 /// `status.userInfo` of `kubectl auth whoami`, which must succeed.
-fn whoami(s: &Server, args: &[&str]) -> Value {
+pub(crate) fn whoami(s: &Server, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend_from_slice(&["auth", "whoami", "-o", "json"]);
     let v: Value = serde_json::from_str(&s.kubectl_ok(&all)).expect("whoami JSON");
@@ -198,7 +198,12 @@ fn a_malformed_token_file_stops_the_server() {
     );
 }
 
-fn kubeconfig_with_cert(s: &Server, name: &str, cert_pem: &str, key_pem: &str) -> PathBuf {
+pub(crate) fn kubeconfig_with_cert(
+    s: &Server,
+    name: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> PathBuf {
     let enc = |p: &str| base64::engine::general_purpose::STANDARD.encode(p);
     let ca_pem = std::fs::read_to_string(s.data_dir.join("pki/ca.crt")).unwrap();
     s.file(

@@ -11,6 +11,7 @@ mod api_kubectl;
 mod api_wire;
 mod authn;
 mod authz;
+mod certificates;
 mod conversion_webhooks;
 mod crds;
 mod garbage_collection;

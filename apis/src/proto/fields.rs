@@ -181,6 +181,20 @@ scalar_kinds!(
         .ok_or_else(|| p.err(format!("expected boolean, got {}", type_name(v))))
 );
 
+// Go `[]byte`: standard base64 with padding in JSON.
+scalar_kinds!(
+    bytes,
+    bytes_keep,
+    Vec<u8>,
+    Vec::<u8>::new(),
+    |b: &Vec<u8>| Value::String(B64.encode(b)),
+    |v: &Value, p: &Path<'_>| {
+        let s = expect_str(v, p)?;
+        B64.decode(s)
+            .map_err(|e| p.err(format!("invalid base64: {e}")))
+    }
+);
+
 // ---------------------------------------------------------------- timestamps
 
 /// Seconds of Go's zero `time.Time` (0001-01-01T00:00:00Z) relative to the Unix epoch.

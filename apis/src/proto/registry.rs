@@ -1,8 +1,8 @@
 //! The table of supported (apiVersion, kind) pairs and their message types.
 
 use k8s_pb::api::{
-    authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord,
-    core::v1 as core, events::v1 as events, rbac::v1 as rbac,
+    authentication::v1 as authn, authorization::v1 as authz, certificates::v1 as certs,
+    coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac,
 };
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use prost::Message;
@@ -91,6 +91,7 @@ registry! {
         "v1" "LimitRange" => core::LimitRange;
         "events.k8s.io/v1" "Event" => events::Event;
         "coordination.k8s.io/v1" "Lease" => coord::Lease;
+        "certificates.k8s.io/v1" "CertificateSigningRequest" => certs::CertificateSigningRequest;
         "authentication.k8s.io/v1" "TokenRequest" => authn::TokenRequest;
         "authentication.k8s.io/v1" "SelfSubjectReview" => authn::SelfSubjectReview;
         "authorization.k8s.io/v1" "SubjectAccessReview" => authz::SubjectAccessReview;
@@ -115,6 +116,7 @@ registry! {
         "v1" "LimitRangeList" => core::LimitRangeList;
         "events.k8s.io/v1" "EventList" => events::EventList;
         "coordination.k8s.io/v1" "LeaseList" => coord::LeaseList;
+        "certificates.k8s.io/v1" "CertificateSigningRequestList" => certs::CertificateSigningRequestList;
         "rbac.authorization.k8s.io/v1" "RoleList" => rbac::RoleList;
         "rbac.authorization.k8s.io/v1" "ClusterRoleList" => rbac::ClusterRoleList;
         "rbac.authorization.k8s.io/v1" "RoleBindingList" => rbac::RoleBindingList;

@@ -454,6 +454,28 @@ pub fn builtins() -> Builtins {
                 converter: None,
             },
         ),
+        ResourceDef {
+            admission: Some(Arc::new(crate::certificates::strategy::CsrAdmission)),
+            ..def::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>(
+                &mut defs,
+                Spec {
+                    group: crate::certificates::GROUP,
+                    version: "v1",
+                    resource: crate::certificates::RESOURCE,
+                    singular: "certificatesigningrequest",
+                    kind: "CertificateSigningRequest",
+                    namespaced: false,
+                    short_names: &["csr"],
+                    categories: &[],
+                    verbs: &ALL_VERBS,
+                    storage: None,
+                    status_subresource: true,
+                    extra_subresources: &["approval"],
+                    strategy: Arc::new(crate::certificates::strategy::CsrStrategy),
+                    converter: None,
+                },
+            )
+        },
     ];
     // Writes to RBAC objects must not grant more than the writer holds.
     for d in list.iter_mut() {

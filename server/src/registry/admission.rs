@@ -28,6 +28,8 @@ pub struct AdmitCtx<'a> {
     /// The caller; `None` for the server's own controllers.
     pub user: Option<&'a UserInfo>,
     pub dry_run: bool,
+    /// The subresource written (`status`, `approval`, ...), if any.
+    pub subresource: Option<&'a str>,
 }
 
 impl AdmitCtx<'_> {

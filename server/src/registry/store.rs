@@ -290,6 +290,7 @@ impl Store {
             cluster: ctx.cluster,
             user: ctx.user,
             dry_run: ctx.dry_run,
+            subresource: ctx.subresource,
         }
     }
 
@@ -899,6 +900,23 @@ impl Store {
                 }
                 if merged["status"].is_null() {
                     merged.as_object_mut().expect("object").remove("status");
+                }
+                meta::meta_mut(&mut merged).remove("resourceVersion");
+                new = merged;
+            }
+            Some("approval") => {
+                // Only the conditions change through /approval (kube's
+                // approval strategy).
+                let mut merged = old.clone();
+                let conditions = new
+                    .pointer("/status/conditions")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                match merged.get_mut("status").and_then(Value::as_object_mut) {
+                    Some(st) => {
+                        st.insert("conditions".into(), conditions);
+                    }
+                    None => merged["status"] = json!({"conditions": conditions}),
                 }
                 meta::meta_mut(&mut merged).remove("resourceVersion");
                 new = merged;

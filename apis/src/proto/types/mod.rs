@@ -7,6 +7,7 @@
 
 pub(crate) mod authentication;
 pub(crate) mod authorization;
+pub(crate) mod certificates;
 pub(crate) mod coordination;
 pub(crate) mod core;
 pub(crate) mod events;
