@@ -173,6 +173,8 @@ fn an_operator_onboards_a_user_with_kubectl() {
             .cloned()
     });
     assert_eq!(failed["reason"], "SignerValidationFailure");
+    let v = json_of(&admin.ok(&["get", "csr", "kcp-admin", "-o", "json"]));
+    assert!(v["status"].get("certificate").is_none(), "{v}");
     assert!(
         failed["message"]
             .as_str()
@@ -226,8 +228,33 @@ subjects:
         err.contains("user not permitted to sign requests with signerName \"kubernetes.io/kube-apiserver-client\""),
         "{err}"
     );
+    // Nor can the clerk approve through the main resource (status is
+    // ignored there) or fail the request through /status (kube's
+    // CertificateSigning guards conditions too).
+    clerk.ok(&[
+        "patch",
+        "csr",
+        "bob",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Approved","status":"True"}]}}"#,
+    ]);
+    let err = clerk.denied(&[
+        "patch",
+        "csr",
+        "bob",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Failed","status":"True"}]}}"#,
+    ]);
+    assert!(
+        err.contains("user not permitted to sign requests with signerName"),
+        "{err}"
+    );
     let bob = json_of(&admin.ok(&["get", "csr", "bob", "-o", "json"]));
     assert!(bob["status"].get("certificate").is_none(), "{bob}");
+    assert!(bob["status"].get("conditions").is_none(), "{bob}");
     assert_eq!(bob["spec"]["username"], "clerk");
 
     // A tenant approves its own request in its own workspace: never signed.

@@ -165,7 +165,7 @@ fn checks(r: &Requested, actor: &UserInfo) -> Vec<Attributes> {
 pub const NOT_ALLOWED: &str = "forbidden: impersonation is not allowed for the requestor";
 
 /// Whether `name` is a server-global identity (group or user).
-pub(crate) fn privileged(name: &str) -> bool {
+fn privileged(name: &str) -> bool {
     name == trellis_apis::rbac::SYSTEM_MASTERS || name.starts_with("system:kcp:")
 }
 

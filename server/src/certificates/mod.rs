@@ -17,8 +17,8 @@
 //! Invariant: a certificate is only ever minted for a request made and
 //! approved in the **root** workspace (the operator's), never for one in a
 //! tenant's workspace, whose owner may approve anything there; and never
-//! for a privileged subject (`system:masters`, `system:kcp:*`, a `system:`
-//! user), whoever approved it.
+//! for a privileged subject (a `system:` group other than
+//! `system:authenticated`, a `system:` user), whoever approved it.
 
 pub mod request;
 pub mod signer;

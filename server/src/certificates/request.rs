@@ -19,13 +19,22 @@ pub struct Request {
 /// Parses and verifies a PEM CSR.
 pub fn parse(pem: &[u8]) -> Result<Request, String> {
     const BAD_PEM: &str = "PEM block type must be CERTIFICATE REQUEST";
-    let mut reader = pem;
+    // Go's pem.Decode takes the first block whatever its label (the
+    // reader below would skip unknown ones): it must be the request.
+    let first = memchr::memmem::find(pem, b"-----BEGIN ").ok_or(BAD_PEM)?;
+    if !pem[first..].starts_with(b"-----BEGIN CERTIFICATE REQUEST-----") {
+        return Err(BAD_PEM.into());
+    }
+    let mut reader = &pem[first..];
     let der = match rustls_pemfile::read_one(&mut reader) {
         Ok(Some(rustls_pemfile::Item::Csr(der))) => der,
         _ => return Err(BAD_PEM.into()),
     };
-    let (_, csr) = X509CertificationRequest::from_der(der.as_ref())
+    let (rest, csr) = X509CertificationRequest::from_der(der.as_ref())
         .map_err(|e| format!("x509: malformed certificate request: {e}"))?;
+    if !rest.is_empty() {
+        return Err("x509: trailing data after the certificate request".into());
+    }
     csr.verify_signature()
         .map_err(|_| "x509: certificate request signature verification failed".to_string())?;
     let info = &csr.certification_request_info;
@@ -81,6 +90,12 @@ pub(crate) mod tests {
 
         assert_eq!(
             parse(b"not pem").unwrap_err(),
+            "PEM block type must be CERTIFICATE REQUEST"
+        );
+        // Another block first: refused, as Go reads only the first.
+        let other_first = format!("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n{pem}");
+        assert_eq!(
+            parse(other_first.as_bytes()).unwrap_err(),
             "PEM block type must be CERTIFICATE REQUEST"
         );
         let cert = rcgen::CertificateParams::default()

@@ -9,8 +9,11 @@
 //! `--cluster-signing-duration`); requests outside the root workspace are
 //! never signed (a workspace owner may approve anything in its workspace,
 //! and the certificate would be valid server-wide); privileged subjects
-//! are never signed (`system:masters` and `system:kcp:*` groups, `system:`
-//! user names). What is not signed gets kube's `Failed` condition
+//! are never signed (any `system:` group but `system:authenticated`: a
+//! workspace's service-account groups, kcp's, masters, monitoring; any
+//! `system:` user name). As in kube, the subject is the request's, not
+//! the requester's: `approve` on this signer in root is the power to name
+//! any other user. What is not signed gets kube's `Failed` condition
 //! (`SignerValidationFailure`) with the reason, so `kubectl get csr`
 //! shows it.
 
@@ -116,10 +119,14 @@ fn judge(
             request.common_name
         ));
     }
+    // Every `system:` group means something to the server (masters, kcp's
+    // own identities, a workspace's service accounts, monitoring), and a
+    // certificate would carry it into every workspace; only the group
+    // every authenticated user has anyway is let through.
     if let Some(g) = request
         .organizations
         .iter()
-        .find(|g| crate::authz::impersonation::privileged(g))
+        .find(|g| g.starts_with("system:") && *g != "system:authenticated")
     {
         return Err(format!("the group {g:?} is not granted by certificates"));
     }
@@ -169,7 +176,9 @@ pub async fn reconcile(
     state
         .store
         .update_existing(&ctx, name, |cur| {
-            if !pending(cur) {
+            // Still waiting, and still the request judged (not another one
+            // recreated under its name since).
+            if !pending(cur) || cur.pointer("/metadata/uid") != obj.pointer("/metadata/uid") {
                 return Ok(());
             }
             let status = &mut cur["status"];
@@ -245,6 +254,12 @@ mod tests {
                 vec!["dev", "system:kcp:admin"],
                 "system:kcp:admin",
             ),
+            (
+                "mallory",
+                vec!["system:serviceaccounts:ci"],
+                "system:serviceaccounts:ci",
+            ),
+            ("mallory", vec!["system:monitoring"], "system:monitoring"),
             ("system:admin", vec![], "reserved"),
             ("", vec![], "no common name"),
         ] {

@@ -237,20 +237,6 @@ impl Strategy for CsrStrategy {
                 }
             }
         }
-        // kube's `populateConditionTimestamps`.
-        let now = crate::meta::now_rfc3339();
-        if let Some(cs) = new
-            .pointer_mut("/status/conditions")
-            .and_then(Value::as_array_mut)
-        {
-            for c in cs.iter_mut().filter(|c| c.is_object()) {
-                for f in ["lastUpdateTime", "lastTransitionTime"] {
-                    if c.get(f).is_none_or(Value::is_null) {
-                        c[f] = json!(now);
-                    }
-                }
-            }
-        }
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -438,40 +424,49 @@ impl Admission for CsrAdmission {
         new: &mut Value,
         old: &Value,
     ) -> ApiResult<()> {
+        populate_timestamps(new, old);
         let name = crate::meta::name(new).to_string();
         let signer = str_at(old, "/spec/signerName").to_string();
         let sub = ctx.subresource.unwrap_or("");
-        let mut errs = Vec::new();
-        let approval_changed = ["Approved", "Denied"]
-            .iter()
-            .any(|t| of_type(new, t) != of_type(old, t));
-        if approval_changed {
-            if sub != "approval" {
-                for t in ["Approved", "Denied"] {
-                    let (n, o) = (of_type(new, t), of_type(old, t));
-                    if n.len() > o.len() {
-                        errs.push(FieldError::forbidden(
-                            "status.conditions",
-                            format!("updates may not add a condition of type {t:?}"),
-                        ));
-                    } else if n.len() == o.len() && n != o {
-                        errs.push(FieldError::forbidden(
-                            "status.conditions",
-                            format!("updates may not modify a condition of type {t:?}"),
-                        ));
-                    }
-                }
-            } else if !may(ctx, "approve", &signer).await? {
-                return Err(forbidden(
-                    &name,
-                    format!("user not permitted to approve requests with signerName {signer:?}"),
-                ));
-            }
+        // kube's CertificateApproval: every write of /approval needs
+        // `approve`; CertificateSigning: a /status write changing the
+        // certificate or the conditions needs `sign`.
+        if sub == "approval" && !may(ctx, "approve", &signer).await? {
+            return Err(forbidden(
+                &name,
+                format!("user not permitted to approve requests with signerName {signer:?}"),
+            ));
         }
         let (cert_new, cert_old) = (
             str_at(new, "/status/certificate"),
             str_at(old, "/status/certificate"),
         );
+        if sub == "status"
+            && (cert_new != cert_old || conditions(new) != conditions(old))
+            && !may(ctx, "sign", &signer).await?
+        {
+            return Err(forbidden(
+                &name,
+                format!("user not permitted to sign requests with signerName {signer:?}"),
+            ));
+        }
+        let mut errs = Vec::new();
+        if sub != "approval" {
+            for t in ["Approved", "Denied"] {
+                let (n, o) = (of_type(new, t), of_type(old, t));
+                if n.len() > o.len() {
+                    errs.push(FieldError::forbidden(
+                        "status.conditions",
+                        format!("updates may not add a condition of type {t:?}"),
+                    ));
+                } else if n.len() == o.len() && n != o {
+                    errs.push(FieldError::forbidden(
+                        "status.conditions",
+                        format!("updates may not modify a condition of type {t:?}"),
+                    ));
+                }
+            }
+        }
         if cert_new != cert_old {
             if sub != "status" {
                 errs.push(FieldError::forbidden(
@@ -483,11 +478,6 @@ impl Admission for CsrAdmission {
                     "status.certificate",
                     "updates may not modify existing certificate content",
                 ));
-            } else if !may(ctx, "sign", &signer).await? {
-                return Err(forbidden(
-                    &name,
-                    format!("user not permitted to sign requests with signerName {signer:?}"),
-                ));
             }
         }
         if errs.is_empty() {
@@ -498,6 +488,33 @@ impl Admission for CsrAdmission {
             kind: "CertificateSigningRequest".into(),
         };
         Err(Status::invalid(&gk, &name, &errs).into())
+    }
+}
+
+/// kube's `populateConditionTimestamps`: a condition without times gets
+/// the old one's when unchanged in status, else now.
+fn populate_timestamps(new: &mut Value, old: &Value) {
+    let now = crate::meta::now_rfc3339();
+    let old_conditions = conditions(old).to_vec();
+    let Some(cs) = new
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for c in cs.iter_mut().filter(|c| c.is_object()) {
+        let before = old_conditions
+            .iter()
+            .find(|o| o.get("type") == c.get("type"));
+        for f in ["lastUpdateTime", "lastTransitionTime"] {
+            if c.get(f).is_none_or(Value::is_null) {
+                let keep = before
+                    .filter(|o| o.get("status") == c.get("status"))
+                    .and_then(|o| o.get(f))
+                    .filter(|v| !v.is_null());
+                c[f] = keep.cloned().unwrap_or_else(|| json!(now));
+            }
+        }
     }
 }
 

@@ -87,7 +87,8 @@ impl<'a> WriteCtx<'a> {
     /// Which part of the object this write's manager may own.
     pub fn scope(&self) -> Scope {
         match (self.subresource, self.def.status_subresource) {
-            (Some("status"), _) => Scope::Status,
+            // /approval writes conditions, a part of status.
+            (Some("status" | "approval"), _) => Scope::Status,
             (_, true) => Scope::Main,
             _ => Scope::Whole,
         }
@@ -908,15 +909,22 @@ impl Store {
                 // Only the conditions change through /approval (kube's
                 // approval strategy).
                 let mut merged = old.clone();
-                let conditions = new
-                    .pointer("/status/conditions")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                match merged.get_mut("status").and_then(Value::as_object_mut) {
-                    Some(st) => {
-                        st.insert("conditions".into(), conditions);
+                let conditions = new.pointer("/status/conditions").cloned();
+                match (
+                    merged.get_mut("status").and_then(Value::as_object_mut),
+                    conditions,
+                ) {
+                    (Some(st), Some(c)) => {
+                        st.insert("conditions".into(), c);
                     }
-                    None => merged["status"] = json!({"conditions": conditions}),
+                    (Some(st), None) => {
+                        st.remove("conditions");
+                    }
+                    (None, Some(c)) => merged["status"] = json!({"conditions": c}),
+                    (None, None) => {}
+                }
+                if let Some(mf) = new.pointer("/metadata/managedFields") {
+                    meta::meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
                 }
                 meta::meta_mut(&mut merged).remove("resourceVersion");
                 new = merged;
