@@ -76,8 +76,13 @@ pub fn name(obj: &Value) -> &str {
 }
 
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    meta(obj)
-        .get("finalizers")
+    strings_at(obj, "/metadata/finalizers")
+}
+
+/// The strings of the array at JSON pointer `ptr` (others skipped; none
+/// when absent).
+pub fn strings_at(obj: &Value, ptr: &str) -> Vec<String> {
+    obj.pointer(ptr)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()

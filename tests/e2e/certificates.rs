@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::authn::{kubeconfig_with_cert, open_root, whoami};
 use crate::common::eventually_sync;
-use crate::common::users::{create_workspace, start_with_users};
+use crate::common::users::{As, create_workspace, start_with_users};
 
 const TOKENS: &str = "\
 team-token,team,uid-team,system:kcp:workspace-creators
@@ -37,6 +37,22 @@ fn csr_manifest(name: &str, pem: &str, extra_spec: &str) -> String {
     format!(
         "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n  expirationSeconds: 86400\n{extra_spec}",
         base64::engine::general_purpose::STANDARD.encode(pem)
+    )
+}
+
+/// `kubectl patch csr <name> --subresource=<sub> --type=merge -p <body>`.
+fn patch_sub(who: &As<'_>, name: &str, sub: &str, body: &str) -> std::process::Output {
+    who.run(
+        None,
+        &[
+            "patch",
+            "csr",
+            name,
+            &format!("--subresource={sub}"),
+            "--type=merge",
+            "-p",
+            body,
+        ],
     )
 }
 
@@ -99,17 +115,11 @@ fn an_operator_onboards_a_user_with_kubectl() {
     // it; and what is not a certificate is refused as such.
     let other_cert = base64::engine::general_purpose::STANDARD
         .encode(std::fs::read(s.data_dir.join("pki/ca.crt")).unwrap());
-    let o = admin.run(
-        None,
-        &[
-            "patch",
-            "csr",
-            "alice",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"status":{{"certificate":"{other_cert}"}}}}"#),
-        ],
+    let o = patch_sub(
+        &admin,
+        "alice",
+        "status",
+        &format!(r#"{{"status":{{"certificate":"{other_cert}"}}}}"#),
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -133,17 +143,11 @@ fn an_operator_onboards_a_user_with_kubectl() {
         "{err}"
     );
     // Conditions are never removed.
-    let o = admin.run(
-        None,
-        &[
-            "patch",
-            "csr",
-            "alice",
-            "--subresource=approval",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"conditions":[]}}"#,
-        ],
+    let o = patch_sub(
+        &admin,
+        "alice",
+        "approval",
+        r#"{"status":{"conditions":[]}}"#,
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -211,17 +215,11 @@ subjects:
         err.contains("user not permitted to approve requests with signerName \"kubernetes.io/kube-apiserver-client\""),
         "{err}"
     );
-    let o = clerk.run(
-        None,
-        &[
-            "patch",
-            "csr",
-            "bob",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"status":{{"certificate":"{other_cert}"}}}}"#),
-        ],
+    let o = patch_sub(
+        &clerk,
+        "bob",
+        "status",
+        &format!(r#"{{"status":{{"certificate":"{other_cert}"}}}}"#),
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -20,6 +20,7 @@ use trellis_apis::{FieldError, GroupResource, Status};
 
 use super::{GROUP, KUBE_APISERVER_CLIENT, RESOURCE};
 use crate::error::ApiResult;
+use crate::meta::str_at;
 use crate::registry::{Admission, AdmitCtx, Decoded, NameRule, Strategy};
 use crate::request::params::FieldValidation;
 use crate::table::{self, AGE, Column, NAME};
@@ -67,10 +68,6 @@ fn of_type<'a>(obj: &'a Value, t: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|c| c.get("type").and_then(Value::as_str) == Some(t))
         .collect()
-}
-
-fn str_at<'a>(obj: &'a Value, path: &str) -> &'a str {
-    obj.pointer(path).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The PEM of `spec.request` (base64 in JSON).

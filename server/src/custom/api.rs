@@ -139,16 +139,7 @@ impl ConversionWebhook {
                     .decode(b)
                     .map_err(|e| format!("clientConfig.caBundle is not base64: {e}")),
             },
-            review_versions: c
-                .pointer("/webhook/conversionReviewVersions")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            review_versions: crate::meta::strings_at(c, "/webhook/conversionReviewVersions"),
         })
     }
 }
