@@ -362,6 +362,40 @@ fn fixtures() -> Vec<(&'static str, Value)> {
             "/apis/coordination.k8s.io/v1/namespaces/default/leases",
             json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "pblease"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15, "renewTime": "2026-01-01T00:00:00.000000Z", "leaseTransitions": 1}}),
         ),
+        // Admission configuration, in the defaulted form the server keeps
+        // (rules inline in JSON, nested messages on the wire); they match
+        // nothing this test writes.
+        (
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "pbvap"},
+                "spec": {"failurePolicy": "Fail",
+                    "matchConstraints": {"matchPolicy": "Equivalent", "namespaceSelector": {}, "objectSelector": {},
+                        "resourceRules": [{"apiGroups": ["example.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["things"], "scope": "*"}]},
+                    "validations": [{"expression": "true", "message": "m"}]}}),
+        ),
+        (
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "pbvapb"},
+                "spec": {"policyName": "pbvap", "validationActions": ["Deny"]}}),
+        ),
+        (
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": "pbmwc"},
+                "webhooks": [{"name": "m.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                    "failurePolicy": "Fail", "matchPolicy": "Equivalent", "timeoutSeconds": 10, "reinvocationPolicy": "Never",
+                    "namespaceSelector": {}, "objectSelector": {},
+                    "rules": [{"operations": ["CREATE"], "apiGroups": ["example.invalid"], "apiVersions": ["v1"], "resources": ["things"], "scope": "*"}],
+                    "clientConfig": {"url": "https://hook.example.com/m", "caBundle": "Zm9v"}}]}),
+        ),
+        (
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "pbvwc"},
+                "webhooks": [{"name": "v.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                    "failurePolicy": "Ignore", "matchPolicy": "Exact", "timeoutSeconds": 5,
+                    "namespaceSelector": {}, "objectSelector": {},
+                    "rules": [{"operations": ["CREATE"], "apiGroups": ["example.invalid"], "apiVersions": ["v1"], "resources": ["things"], "scope": "*"}],
+                    "clientConfig": {"service": {"namespace": "ns", "name": "svc", "path": "/v", "port": 443}}}]}),
+        ),
     ]
 }
 

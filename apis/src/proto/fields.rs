@@ -14,6 +14,7 @@
 //! * `string_keep`, `int32_keep`, `int64_keep`, `boolean_keep`: Go *pointer* fields
 //!   (`*string`, `*int32`, `*bool`...) and value fields *without* `omitempty`. Any value
 //!   present on the wire is kept, zero included; an absent wire field is an absent key.
+//! * `bytes`, `bytes_keep`: Go `[]byte` (base64 in JSON), with the same omit/keep rules.
 //! * `strings`, `objects`, maps: omitted when empty (repeated/map fields cannot carry
 //!   nil-vs-empty on the wire). `objects_keep` always emits an array (list `items`).
 //! * `object`: present on the wire => JSON object (possibly `{}`), absent => absent key.

@@ -1,8 +1,9 @@
 //! The table of supported (apiVersion, kind) pairs and their message types.
 
 use k8s_pb::api::{
-    authentication::v1 as authn, authorization::v1 as authz, certificates::v1 as certs,
-    coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac,
+    admissionregistration::v1 as admission, authentication::v1 as authn,
+    authorization::v1 as authz, certificates::v1 as certs, coordination::v1 as coord,
+    core::v1 as core, events::v1 as events, rbac::v1 as rbac,
 };
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use prost::Message;
@@ -92,6 +93,10 @@ registry! {
         "events.k8s.io/v1" "Event" => events::Event;
         "coordination.k8s.io/v1" "Lease" => coord::Lease;
         "certificates.k8s.io/v1" "CertificateSigningRequest" => certs::CertificateSigningRequest;
+        "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicy" => admission::ValidatingAdmissionPolicy;
+        "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicyBinding" => admission::ValidatingAdmissionPolicyBinding;
+        "admissionregistration.k8s.io/v1" "ValidatingWebhookConfiguration" => admission::ValidatingWebhookConfiguration;
+        "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" => admission::MutatingWebhookConfiguration;
         "authentication.k8s.io/v1" "TokenRequest" => authn::TokenRequest;
         "authentication.k8s.io/v1" "SelfSubjectReview" => authn::SelfSubjectReview;
         "authorization.k8s.io/v1" "SubjectAccessReview" => authz::SubjectAccessReview;
@@ -117,6 +122,10 @@ registry! {
         "events.k8s.io/v1" "EventList" => events::EventList;
         "coordination.k8s.io/v1" "LeaseList" => coord::LeaseList;
         "certificates.k8s.io/v1" "CertificateSigningRequestList" => certs::CertificateSigningRequestList;
+        "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicyList" => admission::ValidatingAdmissionPolicyList;
+        "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicyBindingList" => admission::ValidatingAdmissionPolicyBindingList;
+        "admissionregistration.k8s.io/v1" "ValidatingWebhookConfigurationList" => admission::ValidatingWebhookConfigurationList;
+        "admissionregistration.k8s.io/v1" "MutatingWebhookConfigurationList" => admission::MutatingWebhookConfigurationList;
         "rbac.authorization.k8s.io/v1" "RoleList" => rbac::RoleList;
         "rbac.authorization.k8s.io/v1" "ClusterRoleList" => rbac::ClusterRoleList;
         "rbac.authorization.k8s.io/v1" "RoleBindingList" => rbac::RoleBindingList;

@@ -282,10 +282,7 @@ pub fn builtins() -> Builtins {
                     converter: None,
                 },
             ),
-        // JSON and YAML only: no protobuf messages for this group yet.
-        ResourceDef {
-            protobuf: false,
-            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>(
+        def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>(
             &mut defs,
             Spec {
                 group: crate::policy::GROUP,
@@ -303,12 +300,8 @@ pub fn builtins() -> Builtins {
                 strategy: Arc::new(admissionregistration::PolicyStrategy),
                 converter: None,
             },
-        )
-        },
-        // JSON and YAML only: no protobuf messages for this group yet.
-        ResourceDef {
-            protobuf: false,
-            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>(
+        ),
+        def::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>(
             &mut defs,
             Spec {
                 group: crate::policy::GROUP,
@@ -326,12 +319,8 @@ pub fn builtins() -> Builtins {
                 strategy: Arc::new(admissionregistration::BindingStrategy),
                 converter: None,
             },
-        )
-        },
-        // JSON and YAML only: no protobuf messages for this group yet.
-        ResourceDef {
-            protobuf: false,
-            ..def::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>(
+        ),
+        def::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>(
             &mut defs,
             Spec {
                 group: crate::policy::GROUP,
@@ -351,12 +340,8 @@ pub fn builtins() -> Builtins {
                 }),
                 converter: None,
             },
-        )
-        },
-        // JSON and YAML only: no protobuf messages for this group yet.
-        ResourceDef {
-            protobuf: false,
-            ..def::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>(
+        ),
+        def::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>(
             &mut defs,
             Spec {
                 group: crate::policy::GROUP,
@@ -376,8 +361,7 @@ pub fn builtins() -> Builtins {
                 }),
                 converter: None,
             },
-        )
-        },
+        ),
         def::<k8s_openapi::api::rbac::v1::Role>(
             &mut defs,
             Spec {

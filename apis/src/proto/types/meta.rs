@@ -109,3 +109,14 @@ message!(m::FieldSelectorRequirement {
     "operator" => operator: string_keep,
     "values" => values: strings,
 });
+
+// Go: `Type`, `Status`, `Reason`, `Message` without omitempty;
+// `ObservedGeneration int64 omitempty`; `LastTransitionTime metav1.Time`.
+message!(m::Condition {
+    "type" => r#type: string_keep,
+    "status" => status: string_keep,
+    "observedGeneration" => observed_generation: int64,
+    "lastTransitionTime" => last_transition_time: time,
+    "reason" => reason: string_keep,
+    "message" => message: string_keep,
+});

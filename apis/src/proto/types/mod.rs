@@ -5,6 +5,7 @@
 //! and for value fields without `omitempty`, the plain kind for value fields with
 //! `omitempty`.
 
+pub(crate) mod admissionregistration;
 pub(crate) mod authentication;
 pub(crate) mod authorization;
 pub(crate) mod certificates;
