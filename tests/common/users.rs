@@ -209,3 +209,50 @@ impl Server {
         )
     }
 }
+
+/// RBAC in a provider's workspace letting the group `consumers` bind
+/// APIExport `export`.
+pub fn bind_permission(export: &str) -> String {
+    format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: bind-{export}
+rules:
+- apiGroups: ["apis.kcp.io"]
+  resources: ["apiexports"]
+  resourceNames: ["{export}"]
+  verbs: ["bind"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: bind-{export}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-{export}}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: consumers}}
+"#
+    )
+}
+
+/// `consumer` binds APIExport `export` of `provider_path` (an APIBinding
+/// of the same name), waits for it to be Bound and for `resource` to be
+/// served.
+pub fn bind_export(consumer: &As<'_>, provider_path: &str, export: &str, resource: &str) {
+    consumer.apply(&format!(
+        "apiVersion: apis.kcp.io/v1alpha1\nkind: APIBinding\nmetadata:\n  name: {export}\nspec:\n  reference:\n    export:\n      path: {provider_path}\n      name: {export}\n"
+    ));
+    consumer.ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Bound",
+        &format!("apibinding/{export}"),
+        "--timeout=30s",
+    ]);
+    super::eventually_sync(std::time::Duration::from_secs(20), || {
+        consumer
+            .run(None, &["get", resource, "-A"])
+            .status
+            .success()
+            .then_some(())
+    });
+}

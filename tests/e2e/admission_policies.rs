@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::users::{create_workspace, start_with_users};
+use crate::common::users::{bind_export, bind_permission, create_workspace, start_with_users};
 
 const TOKENS: &str = "\
 team-token,team,uid-team,system:kcp:workspace-creators
@@ -253,24 +253,6 @@ spec:
     schema: v1.gadgets.example.io
     storage:
       crd: {}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: bind-gadgets
-rules:
-- apiGroups: ["apis.kcp.io"]
-  resources: ["apiexports"]
-  resourceNames: ["gadgets"]
-  verbs: ["bind"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: bind-gadgets
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-gadgets}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: consumers}
 "#;
 
 const PROVIDER_POLICY: &str = r#"apiVersion: admissionregistration.k8s.io/v1
@@ -314,23 +296,9 @@ fn a_providers_policy_follows_its_resource_into_consumers() {
     let consumer = s.as_user(Some("consumer-token"), "root:consumer");
     provider.apply(SCHEMA);
     provider.apply(EXPORT);
+    provider.apply(&bind_permission("gadgets"));
     provider.apply(PROVIDER_POLICY);
-    consumer.apply(
-        "apiVersion: apis.kcp.io/v1alpha1\nkind: APIBinding\nmetadata:\n  name: gadgets\nspec:\n  reference:\n    export:\n      path: root:provider\n      name: gadgets\n",
-    );
-    consumer.ok(&[
-        "wait",
-        "--for=jsonpath={.status.phase}=Bound",
-        "apibinding/gadgets",
-        "--timeout=30s",
-    ]);
-    crate::common::eventually_sync(Duration::from_secs(20), || {
-        consumer
-            .run(None, &["get", "gadgets", "-A"])
-            .status
-            .success()
-            .then_some(())
-    });
+    bind_export(&consumer, "root:provider", "gadgets", "gadgets");
     let o = consumer.create(&gadget("small", 3));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = consumer.create(&gadget("huge", 30));

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::users::{create_workspace, start_with_users};
+use crate::common::users::{bind_export, bind_permission, create_workspace, start_with_users};
 use crate::common::webhook::Webhook;
 
 const TOKENS: &str = "\
@@ -432,24 +432,6 @@ spec:
     schema: v1alpha1.cowboys.wildwest.dev
     storage:
       crd: {}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: bind-cowboys
-rules:
-- apiGroups: ["apis.kcp.io"]
-  resources: ["apiexports"]
-  resourceNames: ["cowboys"]
-  verbs: ["bind"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: bind-cowboys
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-cowboys}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: consumers}
 "#;
 
 fn cowboy(name: &str, intent: &str) -> String {
@@ -474,6 +456,7 @@ fn a_providers_webhook_judges_every_consumers_objects() {
     let consumer = s.as_user(Some("consumer-token"), "root:consumer");
     provider.apply(SCHEMA);
     provider.apply(EXPORT);
+    provider.apply(&bind_permission("cowboys"));
     // Registered once, in the provider's workspace (kcp's example).
     provider.apply(&format!(
         r#"apiVersion: admissionregistration.k8s.io/v1
@@ -497,22 +480,7 @@ webhooks:
 "#,
         hook.url, hook.ca_bundle
     ));
-    consumer.apply(
-        "apiVersion: apis.kcp.io/v1alpha1\nkind: APIBinding\nmetadata:\n  name: cowboys\nspec:\n  reference:\n    export:\n      path: root:provider\n      name: cowboys\n",
-    );
-    consumer.ok(&[
-        "wait",
-        "--for=jsonpath={.status.phase}=Bound",
-        "apibinding/cowboys",
-        "--timeout=30s",
-    ]);
-    crate::common::eventually_sync(Duration::from_secs(20), || {
-        consumer
-            .run(None, &["get", "cowboys", "-A"])
-            .status
-            .success()
-            .then_some(())
-    });
+    bind_export(&consumer, "root:provider", "cowboys", "cowboys");
     let o = consumer.create(&cowboy("bad-intent", "bad"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "the provider's webhook did not apply");

@@ -16,7 +16,7 @@ use kube::discovery::ApiResource;
 use serde_json::Value;
 
 use crate::common::eventually_sync;
-use crate::common::users::{As, create_workspace, start_with_users};
+use crate::common::users::{As, bind_export, bind_permission, create_workspace, start_with_users};
 use crate::common::webhook::Webhook;
 
 const TOKENS: &str = "\
@@ -464,45 +464,18 @@ spec:
     schema: today.gadgets.example.io
     storage:
       crd: {{}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: bind-gadgets
-rules:
-- apiGroups: ["apis.kcp.io"]
-  resources: ["apiexports"]
-  resourceNames: ["gadgets"]
-  verbs: ["bind"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: bind-gadgets
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-gadgets}}
-subjects:
-- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: consumers}}
 "#,
         hook.url,
         hook.ca_bundle,
         versions(false)
     ));
-    consumer.apply(
-        "apiVersion: apis.kcp.io/v1alpha1\nkind: APIBinding\nmetadata:\n  name: gadgets\nspec:\n  reference:\n    export:\n      path: root:provider\n      name: gadgets\n",
+    provider.apply(&bind_permission("gadgets"));
+    bind_export(
+        &consumer,
+        "root:provider",
+        "gadgets",
+        "gadgets.v2.example.io",
     );
-    consumer.ok(&[
-        "wait",
-        "--for=jsonpath={.status.phase}=Bound",
-        "apibinding/gadgets",
-        "--timeout=30s",
-    ]);
-    eventually_sync(Duration::from_secs(20), || {
-        consumer
-            .run(None, &["get", "gadgets.v2.example.io", "-A"])
-            .status
-            .success()
-            .then_some(())
-    });
     consumer.apply(&gadget_v2("g1", "red"));
     assert_eq!(
         get(&consumer, "gadgets.v1.example.io", "g1")["spec"]["color"],

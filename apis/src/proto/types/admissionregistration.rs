@@ -106,26 +106,38 @@ message!(a::Rule {
     "scope" => scope: string_keep,
 });
 
+/// Go's `json:",inline"` embedding with one string list beside it: the
+/// embedded message's JSON object, plus `key`.
+fn inlined<T: Conv>(
+    inner: &Option<T>,
+    key: &str,
+    list: &[String],
+    path: &Path<'_>,
+) -> Result<Value> {
+    let mut obj = match inner {
+        Some(r) => r.to_json(path)?,
+        None => Value::Object(Default::default()),
+    };
+    if let (Some(v), Some(m)) = (strings::to_json(list, &path.key(key))?, obj.as_object_mut()) {
+        m.insert(key.into(), v);
+    }
+    Ok(obj)
+}
+
+/// The string list `key` beside an inlined message.
+fn list_beside(value: &Value, key: &str, path: &Path<'_>) -> Result<Vec<String>> {
+    strings::from_json(expect_object(value, path)?.get(key), &path.key(key))
+}
+
 /// `{operations, <Rule's fields>}`.
 impl Conv for a::RuleWithOperations {
     fn to_json(&self, path: &Path<'_>) -> Result<Value> {
-        let mut obj = match &self.rule {
-            Some(r) => r.to_json(path)?,
-            None => Value::Object(Default::default()),
-        };
-        if let (Some(ops), Some(m)) = (
-            strings::to_json(&self.operations, &path.key("operations"))?,
-            obj.as_object_mut(),
-        ) {
-            m.insert("operations".into(), ops);
-        }
-        Ok(obj)
+        inlined(&self.rule, "operations", &self.operations, path)
     }
 
     fn from_json(value: &Value, path: &Path<'_>) -> Result<Self> {
-        let obj = expect_object(value, path)?;
         Ok(a::RuleWithOperations {
-            operations: strings::from_json(obj.get("operations"), &path.key("operations"))?,
+            operations: list_beside(value, "operations", path)?,
             rule: Some(a::Rule::from_json(value, path)?),
         })
     }
@@ -134,26 +146,17 @@ impl Conv for a::RuleWithOperations {
 /// `{resourceNames, <RuleWithOperations' fields>}`.
 impl Conv for a::NamedRuleWithOperations {
     fn to_json(&self, path: &Path<'_>) -> Result<Value> {
-        let mut obj = match &self.rule_with_operations {
-            Some(r) => r.to_json(path)?,
-            None => Value::Object(Default::default()),
-        };
-        if let (Some(names), Some(m)) = (
-            strings::to_json(&self.resource_names, &path.key("resourceNames"))?,
-            obj.as_object_mut(),
-        ) {
-            m.insert("resourceNames".into(), names);
-        }
-        Ok(obj)
+        inlined(
+            &self.rule_with_operations,
+            "resourceNames",
+            &self.resource_names,
+            path,
+        )
     }
 
     fn from_json(value: &Value, path: &Path<'_>) -> Result<Self> {
-        let obj = expect_object(value, path)?;
         Ok(a::NamedRuleWithOperations {
-            resource_names: strings::from_json(
-                obj.get("resourceNames"),
-                &path.key("resourceNames"),
-            )?,
+            resource_names: list_beside(value, "resourceNames", path)?,
             rule_with_operations: Some(a::RuleWithOperations::from_json(value, path)?),
         })
     }
