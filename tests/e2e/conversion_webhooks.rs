@@ -145,7 +145,7 @@ fn switch(who: &As<'_>, hook: &Webhook, path: &str, expect: Option<&str>) {
 fn a_two_version_crd_converts_through_its_webhook() {
     let hook = Webhook::start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_with_users(
+    let mut s = start_with_users(
         "conversion_webhooks",
         &dir,
         TOKENS,
@@ -412,6 +412,21 @@ fn a_two_version_crd_converts_through_its_webhook() {
             .contains("is not allowed by the server's webhook egress policy")
             .then_some(())
     });
+
+    // A definition whose webhook cannot be called does not hold a
+    // restart: the server comes back on the same data, the storage
+    // version reads, the converted version still gives the reason.
+    s.restart();
+    let team = s.as_user(Some("team-token"), "root:team");
+    assert_eq!(
+        get(&team, "gadgets.v1.example.io", "g1")["spec"]["color"],
+        "purple"
+    );
+    let err = team.err(&["get", "gadgets.v2.example.io", "g1", "-n", "default"]);
+    assert!(
+        err.contains("is not allowed by the server's webhook egress policy"),
+        "{err}"
+    );
 
     // Back to a working webhook: everything reads again.
     switch(&team, &hook, "/convert", None);
