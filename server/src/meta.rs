@@ -231,7 +231,9 @@ impl Sentinel {
     /// `metadata.resourceVersion` removed from `obj`.
     pub fn encode(&self, obj: &mut Value) -> trellis_storage::Value {
         meta_mut(obj).insert("resourceVersion".into(), Value::String(self.raw.clone()));
-        let bytes = serde_json::to_vec(obj).expect("JSON values serialise");
+        // Stored bytes are served as they are, so they are written in
+        // kube-apiserver's key order once, here.
+        let bytes = trellis_apis::proto::order::to_vec(obj);
         meta_mut(obj).remove("resourceVersion");
         let pos =
             memchr::memmem::find(&bytes, &self.needle).expect("the sentinel is in the output");

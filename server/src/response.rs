@@ -1,8 +1,10 @@
 //! Encoding responses in the representation the client negotiated.
 //!
-//! Objects of the storage version go out as the stored bytes; lists are
-//! assembled by concatenating item bytes, never re-serialising them. Only
-//! Table, PartialObjectMetadata and YAML output parse objects.
+//! Objects of the storage version go out as the stored bytes (already in
+//! kube's key order, `trellis_apis::proto::order`); lists are assembled by
+//! concatenating item bytes, never re-serialising them (a built-in list
+//! only drops each item's leading `kind`/`apiVersion`). Only Table,
+//! PartialObjectMetadata and YAML output parse objects.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -30,7 +32,7 @@ pub fn json(code: StatusCode, v: &Value) -> Response {
     raw(
         code,
         "application/json",
-        serde_json::to_vec(v).expect("JSON values serialise"),
+        trellis_apis::proto::order::to_vec(v),
     )
 }
 
@@ -311,6 +313,19 @@ pub fn list(
             RowKind::Metadata { v1beta1 },
         ),
     };
+    // kube encodes a built-in list as its Go type, whose items have no
+    // `kind`/`apiVersion`; a custom resource list keeps them (it is a list
+    // of maps). Stored built-ins begin with exactly this (see
+    // `trellis_apis::proto::order`); objects written before that keep it.
+    let type_meta: Option<Bytes> = (matches!(kind, RowKind::Object)
+        && trellis_apis::proto::supports(&def.api_version(), &def.kind))
+    .then(|| {
+        Bytes::from(format!(
+            "{{\"kind\":{},\"apiVersion\":{},",
+            Value::from(def.kind.clone()),
+            Value::from(def.api_version())
+        ))
+    });
     let def = def.clone();
     let now = jiff::Timestamp::now();
     struct St {
@@ -327,6 +342,7 @@ pub fn list(
     };
     let stream = futures::stream::unfold(state, move |mut st| {
         let def = def.clone();
+        let type_meta = type_meta.clone();
         async move {
             if st.done {
                 return None;
@@ -354,7 +370,13 @@ pub fn list(
                     out.put_u8(b',');
                 }
                 st.first = false;
-                out.put_slice(&encoded);
+                match &type_meta {
+                    Some(prefix) if encoded.starts_with(prefix) => {
+                        out.put_u8(b'{');
+                        out.put_slice(&encoded[prefix.len()..]);
+                    }
+                    _ => out.put_slice(&encoded),
+                }
             }
             Some((Ok::<Bytes, std::io::Error>(out.freeze()), st))
         }

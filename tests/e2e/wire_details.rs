@@ -1,6 +1,6 @@
 //! Small wire details where kube's answer is the contract: base64 that Go
-//! decodes, events.k8s.io's own field labels, and the token an expired
-//! continue offers.
+//! decodes, events.k8s.io's own field labels, the token an expired
+//! continue offers, and the order of a built-in object's keys.
 
 use serde_json::{Value, json};
 
@@ -184,4 +184,125 @@ fn an_expired_continue_offers_a_token_at_the_latest_revision() {
         .parse()
         .unwrap();
     assert!(latest > old);
+}
+
+/// kube-apiserver writes a built-in object in its Go struct's field order
+/// (`kind`, `apiVersion`, `metadata`, …, nested structs likewise) and a
+/// custom resource or kcp object — an unstructured map — with sorted keys.
+/// Clients that compare bytes, or people reading `curl` output, see the
+/// same text from Trellis.
+#[test]
+fn built_in_objects_are_written_in_kubes_key_order() {
+    let s = Server::start("wire_key_order");
+    // Keys sent in an order of their own: the answer is kube's, not ours.
+    let role = r#"{"rules":[{"resources":["configmaps"],"verbs":["get"],"apiGroups":[""]}],
+                   "metadata":{"namespace":"default","name":"reader","labels":{"b":"1","a":"2"}},
+                   "apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role"}"#;
+    let (code, created) = s.curl(
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+        Some(role),
+    );
+    assert_eq!(code, 201, "{created}");
+    let head = r#"{"kind":"Role","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"name":"reader","namespace":"default","uid":""#;
+    let rules = r#"},"rules":[{"verbs":["get"],"apiGroups":[""],"resources":["configmaps"]}]}"#;
+    for (what, body) in [
+        ("create", created),
+        (
+            "get",
+            s.curl(
+                "GET",
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/reader",
+                None,
+            )
+            .1,
+        ),
+    ] {
+        assert!(body.starts_with(head), "{what}: {body}");
+        assert!(body.ends_with(rules), "{what}: {body}");
+        // metadata in ObjectMeta's order, map keys sorted.
+        let order = [
+            "\"uid\":",
+            "\"resourceVersion\":",
+            "\"creationTimestamp\":",
+            "\"labels\":{\"a\":\"2\",\"b\":\"1\"}",
+            "\"managedFields\":",
+        ];
+        let at: Vec<usize> = order
+            .iter()
+            .map(|k| {
+                body.find(k)
+                    .unwrap_or_else(|| panic!("{what}: {k} in {body}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{what}: {body}");
+    }
+
+    // A list: its items in the same order.
+    let (code, list) = s.curl(
+        "GET",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+        None,
+    );
+    assert_eq!(code, 200, "{list}");
+    assert!(
+        list.starts_with(r#"{"kind":"RoleList","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"resourceVersion":""#),
+        "{list}"
+    );
+    // Items of a built-in list have no kind/apiVersion (kube encodes the
+    // Go list type; a custom resource list keeps them).
+    assert!(
+        list.contains(r#""items":[{"metadata":{"name":"reader","namespace":"default","uid":"#)
+            && list.ends_with(&format!("{rules}]}}")),
+        "{list}"
+    );
+
+    // A Status, as every kube error reads.
+    let (code, missing) = s.curl("GET", "/api/v1/namespaces/default/configmaps/nope", None);
+    assert_eq!(code, 404, "{missing}");
+    assert_eq!(
+        missing,
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"nope\" not found","reason":"NotFound","details":{"name":"nope","kind":"configmaps"},"code":404}"#
+    );
+
+    // Watch events carry the stored bytes: the same order.
+    let cm = r#"{"data":{"k":"v"},"metadata":{"name":"c1"},"kind":"ConfigMap","apiVersion":"v1"}"#;
+    let (code, body) = s.curl("POST", "/api/v1/namespaces/default/configmaps", Some(cm));
+    assert_eq!(code, 201, "{body}");
+    let (code, events) = s.curl(
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dc1",
+        None,
+    );
+    assert_eq!(code, 200, "{events}");
+    assert!(
+        events.starts_with(r#"{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c1","namespace":"default","uid":"#),
+        "{events}"
+    );
+    assert!(
+        events.contains(r#"]},"data":{"k":"v"}}}"#),
+        "data follows metadata: {events}"
+    );
+
+    // kcp's objects are custom resources in kcp: sorted keys, as there.
+    let (code, ws) = s.curl(
+        "POST",
+        "/apis/tenancy.kcp.io/v1alpha1/workspaces",
+        Some(r#"{"kind":"Workspace","apiVersion":"tenancy.kcp.io/v1alpha1","metadata":{"name":"sorted"}}"#),
+    );
+    assert_eq!(code, 201, "{ws}");
+    assert!(
+        ws.starts_with(
+            r#"{"apiVersion":"tenancy.kcp.io/v1alpha1","kind":"Workspace","metadata":{"#
+        ),
+        "{ws}"
+    );
+    let (code, list) = s.curl("GET", "/apis/tenancy.kcp.io/v1alpha1/workspaces", None);
+    assert_eq!(code, 200, "{list}");
+    assert!(
+        list.contains(
+            r#""items":[{"apiVersion":"tenancy.kcp.io/v1alpha1","kind":"Workspace","metadata":{"#
+        ),
+        "the items of a custom resource list keep their type: {list}"
+    );
 }

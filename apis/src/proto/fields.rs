@@ -34,6 +34,11 @@ pub(crate) type Result<T> = std::result::Result<T, ProtoError>;
 pub(crate) trait Conv: Sized {
     fn to_json(&self, path: &Path<'_>) -> Result<Value>;
     fn from_json(value: &Value, path: &Path<'_>) -> Result<Self>;
+    /// The message's JSON keys in Go's order (`crate::proto::order`); `None`
+    /// for a type that is not a JSON object of known fields.
+    fn fields() -> Option<&'static crate::proto::order::Fields> {
+        None
+    }
 }
 
 /// Declares the JSON mapping of a prost message: one `"jsonName" => rust_field: kind` line
@@ -67,10 +72,41 @@ macro_rules! message {
                     $( $field: $crate::proto::fields::$kind::from_json(obj.get($json), &path.key($json))?, )*
                 })
             }
+
+            fn fields() -> Option<&'static $crate::proto::order::Fields> {
+                static FIELDS: ::std::sync::OnceLock<$crate::proto::order::Fields> =
+                    ::std::sync::OnceLock::new();
+                $crate::proto::order::cached(&FIELDS, || {
+                    $crate::proto::order::Fields::new(vec![
+                        $( ($json, $crate::proto::fields::nested!($kind, |m: &$ty| &m.$field)), )*
+                    ])
+                })
+            }
         }
     };
 }
 pub(crate) use message;
+
+/// The ordering of a field of kind `$kind` (`crate::proto::order::Nested`);
+/// `$get` names the field so that its message type is inferred.
+macro_rules! nested {
+    (object, $get:expr) => {
+        $crate::proto::fields::object::nested($get)
+    };
+    (objects, $get:expr) => {
+        $crate::proto::fields::objects_keep::nested($get)
+    };
+    (objects_keep, $get:expr) => {
+        $crate::proto::fields::objects_keep::nested($get)
+    };
+    (object_map, $get:expr) => {
+        $crate::proto::fields::object_map::nested($get)
+    };
+    ($other:ident, $get:expr) => {
+        $crate::proto::order::Nested::Leaf
+    };
+}
+pub(crate) use nested;
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
@@ -308,6 +344,10 @@ pub(crate) mod object {
     pub(crate) fn from_json<T: Conv>(v: Option<&Value>, p: &Path<'_>) -> Result<Option<T>> {
         present(v).map(|v| T::from_json(v, p)).transpose()
     }
+
+    pub(crate) fn nested<P, T: Conv>(_: fn(&P) -> &Option<T>) -> crate::proto::order::Nested {
+        crate::proto::order::message_of::<T>()
+    }
 }
 
 /// A repeated message field; omitted when empty.
@@ -345,6 +385,10 @@ pub(crate) mod objects_keep {
             .enumerate()
             .map(|(i, item)| T::from_json(item, &p.index(i)))
             .collect()
+    }
+
+    pub(crate) fn nested<P, T: Conv>(_: fn(&P) -> &Vec<T>) -> crate::proto::order::Nested {
+        crate::proto::order::message_of::<T>()
     }
 }
 
@@ -451,6 +495,12 @@ pub(crate) mod object_map {
         p: &Path<'_>,
     ) -> Result<BTreeMap<String, T>> {
         map_from_json(v, p, |v, p| T::from_json(v, p))
+    }
+
+    pub(crate) fn nested<P, T: Conv>(
+        _: fn(&P) -> &BTreeMap<String, T>,
+    ) -> crate::proto::order::Nested {
+        crate::proto::order::message_map_of::<T>()
     }
 }
 

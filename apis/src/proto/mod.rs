@@ -33,6 +33,7 @@
 
 mod error;
 mod fields;
+pub mod order;
 mod registry;
 mod types;
 

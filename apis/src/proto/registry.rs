@@ -29,6 +29,8 @@ pub(crate) struct Entry {
     pub(crate) decode: fn(&[u8], &str) -> Result<Value>,
     /// For list kinds: (listMeta, items) -> serialized list message.
     pub(crate) encode_list: Option<EncodeList>,
+    /// The JSON key order of the message (`crate::proto::order`).
+    pub(crate) fields: fn() -> Option<&'static crate::proto::order::Fields>,
 }
 
 fn encode_msg<T: Conv + Message>(value: &Value, kind: &str) -> Result<Vec<u8>> {
@@ -69,6 +71,7 @@ macro_rules! registry {
                 encode: encode_msg::<$ty>,
                 decode: decode_msg::<$ty>,
                 encode_list: None,
+                fields: <$ty as Conv>::fields,
             }, )*
             $( Entry {
                 api_version: $lav,
@@ -76,6 +79,7 @@ macro_rules! registry {
                 encode: encode_msg::<$lty>,
                 decode: decode_msg::<$lty>,
                 encode_list: Some(encode_list_msg::<$lty>),
+                fields: <$lty as Conv>::fields,
             }, )*
         ];
     };

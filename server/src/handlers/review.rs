@@ -251,7 +251,7 @@ pub async fn handle(
         output,
         include,
         StatusCode::CREATED,
-        Bytes::from(serde_json::to_vec(&answer).expect("JSON values serialise")),
+        Bytes::from(trellis_apis::proto::order::to_vec(&answer)),
     )?;
     Ok(response::with_warnings(resp, &warnings))
 }

@@ -74,7 +74,7 @@ impl Encoder {
                 }
             };
         }
-        self.frame(kind, obj.to_string().as_bytes())
+        self.frame(kind, &trellis_apis::proto::order::to_vec(obj))
     }
 
     /// A frame for a stored-form object.

@@ -616,7 +616,7 @@ async fn annotate(resp: Response, cluster: &str) -> ApiResult<Response> {
         return Ok(Response::from_parts(parts, Body::from(bytes)));
     }
     meta::set_annotation(&mut obj, meta::CLUSTER_ANNOTATION, cluster);
-    let out = serde_json::to_vec(&obj).expect("JSON");
+    let out = trellis_apis::proto::order::to_vec(&obj);
     parts.headers.remove(http::header::CONTENT_LENGTH);
     Ok(Response::from_parts(parts, Body::from(out)))
 }

@@ -267,8 +267,9 @@ fn parse(bytes: &[u8]) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal("stored object is not valid JSON", e))
 }
 
+/// An object's bytes as kube-apiserver writes them (Go's key order).
 fn to_json(v: &Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(v).expect("JSON values serialise"))
+    Bytes::from(trellis_apis::proto::order::to_vec(v))
 }
 
 impl Store {

@@ -7,9 +7,11 @@
 
 use k8s_pb::api::admissionregistration::v1 as a;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 use crate::proto::error::Path;
 use crate::proto::fields::{Conv, Result, expect_object, message, strings};
+use crate::proto::order::{self, Fields, Nested};
 use crate::proto::types::list;
 
 message!(a::ValidatingAdmissionPolicy {
@@ -141,6 +143,13 @@ impl Conv for a::RuleWithOperations {
             rule: Some(a::Rule::from_json(value, path)?),
         })
     }
+
+    fn fields() -> Option<&'static Fields> {
+        static FIELDS: OnceLock<Fields> = OnceLock::new();
+        order::cached(&FIELDS, || {
+            Fields::inlined(("operations", Nested::Leaf), a::Rule::fields())
+        })
+    }
 }
 
 /// `{resourceNames, <RuleWithOperations' fields>}`.
@@ -158,6 +167,16 @@ impl Conv for a::NamedRuleWithOperations {
         Ok(a::NamedRuleWithOperations {
             resource_names: list_beside(value, "resourceNames", path)?,
             rule_with_operations: Some(a::RuleWithOperations::from_json(value, path)?),
+        })
+    }
+
+    fn fields() -> Option<&'static Fields> {
+        static FIELDS: OnceLock<Fields> = OnceLock::new();
+        order::cached(&FIELDS, || {
+            Fields::inlined(
+                ("resourceNames", Nested::Leaf),
+                a::RuleWithOperations::fields(),
+            )
         })
     }
 }
