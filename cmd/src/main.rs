@@ -89,6 +89,14 @@ struct ServeArgs {
     /// special-purpose ranges. The server's own port is never allowed.
     #[arg(long, value_delimiter = ',', value_parser = parse_network)]
     admission_webhook_allowed_networks: Vec<trellis_server::webhook::Network>,
+    /// Most objects a workspace (logical cluster) may hold, kcp's flag: a
+    /// create beyond it is refused with 403 (Events, LogicalClusters and the
+    /// workspace-admin binding excepted). 0 disables the default; a
+    /// LogicalCluster's `core.kcp.io/max-total-objects` annotation overrides
+    /// it for that workspace (and is the only limit root and `system:`
+    /// clusters get).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    logical_cluster_total_object_limit: i64,
     // Each flattened group sets the help heading of every flag after it.
     #[command(flatten)]
     limits: LimitArgs,
@@ -353,6 +361,7 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             opts.server.fairness = args.limits.fairness();
+            opts.server.total_object_limit = args.logical_cluster_total_object_limit;
             opts.server.bookmark_interval =
                 Duration::from_secs(args.bookmark_interval_seconds.max(1));
             opts.history_events = args.watch_history_events;

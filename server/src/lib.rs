@@ -389,6 +389,19 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         .follow()
         .await
         .map_err(|e| Error::Config(format!("loading admission policies: {e}")))?;
+    state
+        .store
+        .object_limits
+        .set_default_limit(state.config.total_object_limit);
+    state
+        .store
+        .object_limits
+        .follow(
+            storage.clone(),
+            tenancy::types::logical_clusters().all_clusters(),
+        )
+        .await
+        .map_err(|e| Error::Config(format!("following object limits: {e}")))?;
     let crd_revision = controllers::crd::load(&state).await;
     let sharing_revision = controllers::sharing::load(&state).await;
     let controller = tokio::spawn(controllers::namespace::run(state.clone()));

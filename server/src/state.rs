@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub external_address: String,
     /// Requests and watches in flight per user and per workspace.
     pub fairness: crate::fairness::Limits,
+    /// kcp's `--logical-cluster-total-object-limit` (0: none).
+    pub total_object_limit: i64,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             default_watch_timeout: Duration::from_secs(1800),
             external_address: "127.0.0.1:6443".into(),
             fairness: Default::default(),
+            total_object_limit: 0,
         }
     }
 }

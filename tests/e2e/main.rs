@@ -18,6 +18,7 @@ mod garbage_collection;
 mod go_clients;
 mod hostile;
 mod http_edge;
+mod object_limits;
 mod openapi;
 mod rbac_api;
 mod readme;

@@ -5,6 +5,7 @@ pub mod admission;
 mod convert;
 pub mod filter;
 pub mod hooked;
+pub mod object_limit;
 mod quota;
 pub mod resource;
 pub mod store;

@@ -258,6 +258,8 @@ pub struct Store {
     /// ResourceQuotas' definition, for the quota step (`registry/quota.rs`).
     pub(crate) quota_def: std::sync::OnceLock<Arc<ResourceDef>>,
     pub(crate) quota_locks: super::quota::Stripes,
+    /// kcp's total object limit per logical cluster.
+    pub object_limits: Arc<super::object_limit::ObjectLimits>,
     sentinel: Sentinel,
     namespaces: Keyspace,
 }
@@ -279,6 +281,7 @@ impl Store {
             policies: Arc::new(crate::policy::Policies::new(storage.clone())),
             quota_def: std::sync::OnceLock::new(),
             quota_locks: Default::default(),
+            object_limits: Default::default(),
             storage,
             sentinel: Sentinel::default(),
             namespaces: Keyspace::new("", "namespaces", None).expect("valid keyspace"),
@@ -809,6 +812,11 @@ impl Store {
         } else {
             None
         };
+        let mut place = if ctx.subresource.is_none() {
+            self.object_limits.admit(ctx.cluster, def, &name).await?
+        } else {
+            None
+        };
         let _quota = self.admit_quota(ctx, &name).await?;
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
@@ -828,6 +836,9 @@ impl Store {
             };
             match self.storage.create(key, value, Some(uid.clone())).await {
                 Ok(rec) => {
+                    if let Some(place) = place.take() {
+                        place.written(rec.revision);
+                    }
                     warnings.dedup();
                     return Ok(WriteResult {
                         object: Self::answer(ctx, &rec.value).await?,
