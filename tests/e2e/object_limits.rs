@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::users::{create_workspace, start_with_users};
 use crate::common::{Server, eventually_sync};
 
 const LIMIT_FLAG: &str = "--logical-cluster-total-object-limit";
@@ -215,12 +216,18 @@ fn a_workspace_holds_at_most_its_object_limit() {
 }
 
 /// Without the flag nothing is counted or refused until a LogicalCluster
-/// asks for a limit.
+/// asks for a limit; the workspace's owner cannot lift it.
 #[test]
 fn an_annotation_alone_limits_its_workspace() {
-    let s = Server::start("object_limits_annotation");
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_users(
+        "object_limits_annotation",
+        &dir,
+        "owner-token,owner,uid-owner,\"system:kcp:workspace-creators\"\n",
+        &[],
+    );
     ready_workspace(&s, "free");
-    ready_workspace(&s, "tight");
+    create_workspace(&s, "owner-token", "tight");
     let tight = cluster_of(&s, "tight");
     for i in 0..50 {
         let (code, body) = create_cm(&s, "root:free", &format!("f{i}"));
@@ -231,6 +238,25 @@ fn an_annotation_alone_limits_its_workspace() {
     let (count, limit) = refused(code, &body, &tight, "x");
     assert_eq!(limit, 2);
     assert!(count >= 2, "{count}");
+    // The owner is admin inside its workspace, yet the limit is the
+    // operator's: the LogicalCluster is written by masters only.
+    let owner = s.as_user(Some("owner-token"), "root:tight");
+    let err = owner.err(&[
+        "annotate",
+        "logicalcluster",
+        "cluster",
+        "core.kcp.io/max-total-objects=100000",
+        "--overwrite",
+    ]);
+    assert!(
+        err.contains("Forbidden") || err.contains("forbidden"),
+        "{err}"
+    );
+    let err = owner.err(&["create", "configmap", "mine"]);
+    assert!(
+        err.contains("has reached its total object count limit"),
+        "{err}"
+    );
     // Other workspaces are unaffected.
     let (code, body) = create_cm(&s, "root:free", "still-free");
     assert_eq!(code, 201, "{body}");
