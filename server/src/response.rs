@@ -317,15 +317,14 @@ pub fn list(
     // `kind`/`apiVersion`; a custom resource list keeps them (it is a list
     // of maps). Stored built-ins begin with exactly this (see
     // `trellis_apis::proto::order`); objects written before that keep it.
-    let type_meta: Option<Bytes> = (matches!(kind, RowKind::Object)
-        && trellis_apis::proto::supports(&def.api_version(), &def.kind))
-    .then(|| {
-        Bytes::from(format!(
-            "{{\"kind\":{},\"apiVersion\":{},",
-            Value::from(def.kind.clone()),
-            Value::from(def.api_version())
-        ))
-    });
+    let type_meta: Option<Bytes> =
+        (matches!(kind, RowKind::Object) && def.speaks_protobuf()).then(|| {
+            Bytes::from(format!(
+                "{{\"kind\":{},\"apiVersion\":{},",
+                Value::from(def.kind.clone()),
+                Value::from(def.api_version())
+            ))
+        });
     let def = def.clone();
     let now = jiff::Timestamp::now();
     struct St {

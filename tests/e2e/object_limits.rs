@@ -129,7 +129,8 @@ fn a_workspace_holds_at_most_its_object_limit() {
             && out.contains("has reached its total object count limit (40/40 objects)"),
         "{out}"
     );
-    // Events are exempt (they are how a full workspace is debugged).
+    // Events are exempt (they are how a full workspace is debugged) and,
+    // as in kcp, not counted: the workspace stays exactly full.
     let (code, body) = at(
         &s,
         "root:capped",
@@ -142,26 +143,32 @@ fn a_workspace_holds_at_most_its_object_limit() {
         ),
     );
     assert_eq!(code, 201, "{body}");
-    // Deletes free places (the count follows storage's watch); the Event
-    // took one.
-    let delete = |name: &str| {
-        let (code, body) = at(
-            &s,
-            "root:capped",
-            "DELETE",
-            &format!("/api/v1/namespaces/default/configmaps/{name}"),
-            None,
-        );
-        assert_eq!(code, 200, "{body}");
-    };
-    delete("c000");
-    let (code, body) = create_cm(&s, "root:capped", "after-delete");
-    assert_eq!(refused(code, &body, &capped, "after-delete"), (40, 40));
-    delete("c001");
+    let (code, body) = create_cm(&s, "root:capped", "after-event");
+    assert_eq!(refused(code, &body, &capped, "after-event"), (40, 40));
+    // A delete frees a place (the count follows storage's watch).
+    let (code, body) = at(
+        &s,
+        "root:capped",
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps/c000",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
     let (code, body) = create_cm(&s, "root:capped", "after-delete");
     assert_eq!(code, 201, "{body}");
     let (code, body) = create_cm(&s, "root:capped", "over");
     assert_eq!(refused(code, &body, &capped, "over"), (40, 40));
+    // A generated name takes a place like any other.
+    let (code, body) = at(
+        &s,
+        "root:capped",
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}),
+        ),
+    );
+    assert_eq!(code, 403, "{body}");
     // root gets no default limit.
     for i in 0..45 {
         let (code, body) = s.curl(
@@ -257,6 +264,22 @@ fn an_annotation_alone_limits_its_workspace() {
         err.contains("has reached its total object count limit"),
         "{err}"
     );
+    // Nor through a subresource: server-side apply to the status of an
+    // object that does not exist is kube's 404, not a create.
+    let token = std::fs::read_to_string(s.data_dir.join("pki/admin.token")).unwrap();
+    let (code, body) = s.curl_url(
+        "PATCH",
+        &format!(
+            "{}/clusters/root:tight/api/v1/namespaces/ghost/status?fieldManager=t",
+            base(&s)
+        ),
+        token.trim(),
+        &["Content-Type: application/apply-patch+yaml"],
+        Some(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ghost"},"status":{"phase":"Active"}}"#),
+    );
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = at(&s, "root:tight", "GET", "/api/v1/namespaces/ghost", None);
+    assert_eq!(code, 404, "{body}");
     // Other workspaces are unaffected.
     let (code, body) = create_cm(&s, "root:free", "still-free");
     assert_eq!(code, 201, "{body}");

@@ -88,6 +88,17 @@ pub fn to_vec(obj: &Value) -> Vec<u8> {
         .and_then(Value::as_str)
         .zip(obj.get("kind").and_then(Value::as_str))
         .and_then(|(av, kind)| crate::proto::registry::lookup(av, kind))
+        // meta/v1's kinds are registered for any apiVersion (protobuf
+        // accepts them so); a custom resource that happens to be called
+        // `Status` is a map like any other.
+        .filter(|entry| {
+            entry.api_version != "*"
+                || obj.get("apiVersion").and_then(Value::as_str) == Some("v1")
+                || obj
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .is_some_and(|av| av.starts_with("meta.k8s.io/"))
+        })
         .and_then(|entry| (entry.fields)());
     match fields {
         Some(fields) => serde_json::to_vec(&Ordered {
@@ -307,6 +318,8 @@ mod tests {
             json!({"kind": "Widget", "apiVersion": "example.io/v1", "spec": {"b": 1, "a": 2}, "metadata": {"name": "w", "annotations": {}}}),
             json!({"kind": "ConfigMap", "apiVersion": "v2", "metadata": {"name": "x"}}),
             json!({"metadata": {"name": "x"}}),
+            // A custom resource called Status is not meta's Status.
+            json!({"kind": "Status", "apiVersion": "example.io/v1", "status": "s", "code": 1, "metadata": {}}),
             json!([1, 2]),
         ] {
             assert_eq!(to_vec(&obj), serde_json::to_vec(&obj).unwrap());

@@ -719,6 +719,11 @@ impl Call<'_> {
             .store
             .update_with(&ctx, name, |cur| {
                 let creating = cur.is_none();
+                if creating && sub.is_some() {
+                    // A subresource never creates its object (kube's status
+                    // storage refuses to): 404, as kube answers.
+                    return Err(Status::not_found(&def.group_resource(), name).into());
+                }
                 let live = cur.unwrap_or_else(|| {
                     let mut o = serde_json::json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
                     if let Some(ns) = self.namespace.filter(|_| def.namespaced) {

@@ -8,27 +8,29 @@
 //! annotation, else `--logical-cluster-total-object-limit` (0: none),
 //! which does not apply to `root` and `system:` clusters (the server writes
 //! bootstrap content there). As in kcp it is enforced only once the
-//! LogicalCluster is `Ready`, on creates of objects (not subresources),
-//! and never for Events (needed to debug a full workspace), LogicalClusters
-//! or the `workspace-admin` ClusterRoleBinding. Every object counts,
-//! exempt kinds included.
+//! LogicalCluster is `Ready`, on every create, and never for Events
+//! (needed to debug a full workspace), LogicalClusters or the
+//! `workspace-admin` ClusterRoleBinding. Every object counts but Events,
+//! which kcp's count leaves out too.
 //!
 //! Counting: kcp scans etcd every minute and adds the creates it admitted
 //! since. Here two [`Reflector`]s keep it exact, fed by storage watches
 //! (so every replica sees every replica's writes): one follows the
-//! LogicalClusters (limit and phase), the other — started only once a
-//! limit exists anywhere, since it lists every key — counts every
-//! cluster's keys. A create in a limited cluster holds a [`Slot`] from its
-//! check until its write is visible to the count: the count is the
-//! reflected keys plus the slots whose write is in flight or not yet
-//! reflected, so concurrent creates in one server never pass the limit
-//! together. Across replicas the same window kcp has remains (two replicas
-//! may each admit the last place). While the count is being rebuilt (its
-//! watch history expired) creates are admitted, as kcp fails open.
+//! LogicalClusters (limit and phase), the other — started in the
+//! background once a limit exists anywhere, since it lists every key —
+//! counts every cluster's keys. A create in a limited cluster holds a
+//! [`Slot`] for its storage key from its check until the count sees that
+//! key added (under the count's own lock, so no moment counts it twice or
+//! not at all), or until the create fails; concurrent creates in one
+//! server never pass the limit together. Across replicas the same window
+//! kcp has remains (two replicas may each admit the last place). Until the
+//! count is ready (up to [`SYNC_WAIT`] after it is first needed) and while
+//! it is rebuilt (its watch history expired) creates are admitted, as kcp
+//! fails open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -96,10 +98,47 @@ impl Sink for Clusters {
     }
 }
 
-/// Keys per cluster, over every keyspace.
+/// Events' keyspace (core and events.k8s.io Events share it): not counted.
+const EVENTS: &str = "core/events";
+
+/// A create's place, from its check until its key is counted.
+struct Pending {
+    id: u64,
+    key: Bytes,
+    /// Its write was acknowledged (a relist then counts it).
+    written: bool,
+}
+
+#[derive(Default)]
+struct CountState {
+    /// Keys per cluster, over every keyspace but Events'.
+    by_cluster: HashMap<String, i64>,
+    /// Places taken by creates not yet counted, per cluster.
+    pending: HashMap<String, Vec<Pending>>,
+}
+
+impl CountState {
+    fn held(&self, cluster: &str) -> i64 {
+        self.by_cluster.get(cluster).copied().unwrap_or(0)
+            + self.pending.get(cluster).map_or(0, |p| p.len() as i64)
+    }
+
+    fn release(&mut self, cluster: &str, matches: impl Fn(&Pending) -> bool) {
+        if let Some(v) = self.pending.get_mut(cluster) {
+            if let Some(i) = v.iter().position(matches) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
+                self.pending.remove(cluster);
+            }
+        }
+    }
+}
+
+/// The count (see the module docs).
 #[derive(Default)]
 struct Counts {
-    by_cluster: Mutex<HashMap<String, i64>>,
+    state: Mutex<CountState>,
 }
 
 impl Sink for Counts {
@@ -110,31 +149,38 @@ impl Sink for Counts {
             ChangeKind::Modified => return,
         };
         let Some(parts) = change.parts() else { return };
-        let mut counts = self.by_cluster.lock();
-        match counts.get_mut(parts.cluster) {
+        if parts.keyspace == EVENTS {
+            return;
+        }
+        let mut st = self.state.lock();
+        if step > 0 {
+            // The key is counted now: its create's place goes.
+            st.release(parts.cluster, |p| p.key == change.key);
+        }
+        match st.by_cluster.get_mut(parts.cluster) {
             Some(n) => {
                 *n += step;
                 if *n <= 0 {
-                    counts.remove(parts.cluster);
+                    st.by_cluster.remove(parts.cluster);
                 }
             }
             None if step > 0 => {
-                counts.insert(parts.cluster.to_string(), step);
+                st.by_cluster.insert(parts.cluster.to_string(), step);
             }
             None => {}
         }
     }
 
     fn reset(&self, _prefix: &[u8]) {
-        self.by_cluster.lock().clear();
+        let mut st = self.state.lock();
+        st.by_cluster.clear();
+        // What was written is in the relist; creates still in flight are
+        // not.
+        for v in st.pending.values_mut() {
+            v.retain(|p| !p.written);
+        }
+        st.pending.retain(|_, v| !v.is_empty());
     }
-}
-
-/// A create's place, from its check until its object is counted.
-struct Pending {
-    id: u64,
-    /// The revision that wrote it; `u64::MAX` while the write is in flight.
-    revision: u64,
 }
 
 /// The limit step of the store's create (see the module docs).
@@ -144,8 +190,9 @@ pub struct ObjectLimits {
     clusters: Arc<Clusters>,
     clusters_reflector: Mutex<Option<Arc<Reflector>>>,
     counts: Arc<Counts>,
-    counts_reflector: tokio::sync::OnceCell<Arc<Reflector>>,
-    pending: Mutex<HashMap<String, Vec<Pending>>>,
+    counts_reflector: std::sync::OnceLock<Reflector>,
+    counting_started: AtomicBool,
+    counting_ready: tokio::sync::Notify,
     next_id: AtomicU64,
 }
 
@@ -157,35 +204,42 @@ impl Default for ObjectLimits {
             clusters: Default::default(),
             clusters_reflector: Mutex::new(None),
             counts: Default::default(),
-            counts_reflector: tokio::sync::OnceCell::new(),
-            pending: Default::default(),
+            counts_reflector: std::sync::OnceLock::new(),
+            counting_started: AtomicBool::new(false),
+            counting_ready: tokio::sync::Notify::new(),
             next_id: AtomicU64::new(0),
         }
     }
 }
 
-/// A create's hold on its place: dropped without [`Slot::written`] (the
-/// create failed), the place is free again.
+/// A create's hold on its place; dropped, the place is free again unless
+/// the count has taken the key over.
 pub(crate) struct Slot {
     limits: Arc<ObjectLimits>,
     cluster: String,
     id: u64,
+    key: Bytes,
     written: bool,
 }
 
 impl Slot {
-    /// The object was written at `revision`: it keeps its place until the
-    /// count has seen that revision.
-    pub(crate) fn written(mut self, revision: u64) {
-        if let Some(p) = self
-            .limits
-            .pending
-            .lock()
+    fn with_mine<R>(&self, f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
+        let mut st = self.limits.counts.state.lock();
+        st.pending
             .get_mut(&self.cluster)
             .and_then(|v| v.iter_mut().find(|p| p.id == self.id))
-        {
-            p.revision = revision;
-        }
+            .map(f)
+    }
+
+    /// The create moved to another key (a generated name was taken).
+    pub(crate) fn rekey(&mut self, key: Bytes) {
+        self.key = key.clone();
+        self.with_mine(|p| p.key = key);
+    }
+
+    /// The object was written: its place stays until the count sees it.
+    pub(crate) fn written(mut self) {
+        self.with_mine(|p| p.written = true);
         self.written = true;
     }
 }
@@ -195,12 +249,21 @@ impl Drop for Slot {
         if self.written {
             return;
         }
-        let mut pending = self.limits.pending.lock();
-        if let Some(v) = pending.get_mut(&self.cluster) {
-            v.retain(|p| p.id != self.id);
-            if v.is_empty() {
-                pending.remove(&self.cluster);
-            }
+        let mut st = self.limits.counts.state.lock();
+        let id = self.id;
+        let mine = st
+            .pending
+            .get(&self.cluster)
+            .is_some_and(|v| v.iter().any(|p| p.id == id));
+        if mine {
+            st.release(&self.cluster, |p| p.id == id);
+        } else {
+            // The count saw this key added and took a place for it — ours,
+            // although the create that wrote it is another one (same name,
+            // at the same time; this one failed): that one's place is the
+            // one to give back.
+            let key = self.key.clone();
+            st.release(&self.cluster, |p| p.key == key);
         }
     }
 }
@@ -221,8 +284,8 @@ impl ObjectLimits {
     }
 
     /// Follows the LogicalClusters under `prefix` (every cluster's); until
-    /// this has run nothing is limited. Starts counting at once when a
-    /// limit applies anywhere.
+    /// this has run nothing is limited. Starts counting (in the
+    /// background) when a limit applies anywhere.
     pub async fn follow(
         self: &Arc<Self>,
         storage: Arc<dyn Storage>,
@@ -239,7 +302,7 @@ impl ObjectLimits {
         .await?;
         *self.clusters_reflector.lock() = Some(Arc::new(reflector));
         if self.active() {
-            self.counting().await?;
+            self.start_counting();
         }
         Ok(())
     }
@@ -249,26 +312,59 @@ impl ObjectLimits {
             || self.clusters.limited.load(Ordering::Relaxed) > 0
     }
 
-    /// The count's reflector, started (listing every key) on first use.
-    async fn counting(&self) -> trellis_storage::Result<Arc<Reflector>> {
-        self.counts_reflector
-            .get_or_try_init(|| async {
-                let storage = self.storage.lock().clone().ok_or_else(|| {
-                    trellis_storage::Error::Engine("object limits not started".into())
-                })?;
-                tracing::info!("counting objects per logical cluster for the object limit");
-                Reflector::start(
-                    "object-counts",
-                    storage,
-                    vec![Bytes::new()],
-                    self.counts.clone(),
-                    Backoff::default(),
-                )
-                .await
-                .map(Arc::new)
-            })
+    /// Starts the count's reflector (listing every key) in the background,
+    /// once; a failed start is tried again by the next create that needs it.
+    fn start_counting(self: &Arc<Self>) {
+        if self.counting_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(storage) = self.storage.lock().clone() else {
+            self.counting_started.store(false, Ordering::Release);
+            return;
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            tracing::info!("counting objects per logical cluster for the object limit");
+            match Reflector::start(
+                "object-counts",
+                storage,
+                vec![Bytes::new()],
+                this.counts.clone(),
+                Backoff::default(),
+            )
             .await
-            .cloned()
+            {
+                Ok(r) => {
+                    let _ = this.counts_reflector.set(r);
+                    this.counting_ready.notify_waiters();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "counting objects failed; creates are not limited");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    this.counting_started.store(false, Ordering::Release);
+                }
+            }
+        });
+    }
+
+    /// The count's reflector, waiting up to [`SYNC_WAIT`] for its start.
+    async fn counting(self: &Arc<Self>) -> Option<&Reflector> {
+        if let Some(r) = self.counts_reflector.get() {
+            return Some(r);
+        }
+        self.start_counting();
+        let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+        loop {
+            let ready = self.counting_ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if let Some(r) = self.counts_reflector.get() {
+                return Some(r);
+            }
+            if tokio::time::timeout_at(deadline, ready).await.is_err() {
+                return self.counts_reflector.get();
+            }
+        }
     }
 
     /// The limit of `cluster`, if one is enforced now.
@@ -285,13 +381,15 @@ impl ObjectLimits {
         (limit > 0).then_some(limit)
     }
 
-    /// Checks a create of `name` (a `def` object) in `cluster` against the
-    /// limit and takes its place; `None` when no limit applies.
+    /// Checks a create of `name` (a `def` object, stored at `key`) in
+    /// `cluster` against the limit and takes its place; `None` when no
+    /// limit applies.
     pub(crate) async fn admit(
         self: &Arc<Self>,
         cluster: &str,
         def: &ResourceDef,
         name: &str,
+        key: Bytes,
     ) -> ApiResult<Option<Slot>> {
         if !self.active() || exempt(def, name) {
             return Ok(None);
@@ -302,38 +400,39 @@ impl ObjectLimits {
         };
         // The LogicalCluster as committed before this create (its phase,
         // a limit just set).
-        clusters.synced(SYNC_WAIT).await;
+        if !clusters.synced(SYNC_WAIT).await {
+            tracing::warn!(
+                cluster,
+                "LogicalClusters behind; checking the limit as known"
+            );
+        }
         let Some(limit) = self.limit_of(cluster) else {
             return Ok(None);
         };
-        let counting = match self.counting().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "object count unavailable; create admitted");
-                return Ok(None);
-            }
+        let Some(counting) = self.counting().await else {
+            tracing::warn!(cluster, "object count not ready; create admitted");
+            return Ok(None);
         };
         if !counting.synced(SYNC_WAIT).await {
             tracing::warn!(cluster, "object count behind; create admitted");
             return Ok(None);
         }
-        // Slots whose object the count has seen are counted there.
-        let applied = counting.applied().unwrap_or(0);
-        let mut pending = self.pending.lock();
-        let slots = pending.entry(cluster.to_string()).or_default();
-        slots.retain(|p| p.revision > applied);
-        let stored = self
-            .counts
-            .by_cluster
-            .lock()
-            .get(cluster)
-            .copied()
-            .unwrap_or(0);
-        let count = stored + slots.len() as i64;
+        self.take_place(cluster, def, name, key, limit).map(Some)
+    }
+
+    /// Refuses the create if `cluster` holds `limit` objects (stored or
+    /// with a place), else takes a place for `key`.
+    fn take_place(
+        self: &Arc<Self>,
+        cluster: &str,
+        def: &ResourceDef,
+        name: &str,
+        key: Bytes,
+        limit: i64,
+    ) -> ApiResult<Slot> {
+        let mut st = self.counts.state.lock();
+        let count = st.held(cluster);
         if count >= limit {
-            if slots.is_empty() {
-                pending.remove(cluster);
-            }
             return Err(Status::forbidden(
                 &def.group_resource(),
                 name,
@@ -344,16 +443,21 @@ impl ObjectLimits {
             .into());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        slots.push(Pending {
-            id,
-            revision: u64::MAX,
-        });
-        Ok(Some(Slot {
+        st.pending
+            .entry(cluster.to_string())
+            .or_default()
+            .push(Pending {
+                id,
+                key: key.clone(),
+                written: false,
+            });
+        Ok(Slot {
             limits: self.clone(),
             cluster: cluster.to_string(),
             id,
+            key,
             written: false,
-        }))
+        })
     }
 }
 
@@ -382,13 +486,75 @@ mod tests {
             ),
             (ChangeKind::Deleted, "core/configmaps/a/default/x"),
             (ChangeKind::Added, "not-a-key"),
+            (ChangeKind::Added, "core/events/c/default/e1"),
         ] {
             c.apply(&change(kind, key, Value::Null));
         }
-        let counts = c.by_cluster.lock();
-        assert_eq!(counts.get("a"), Some(&1));
-        assert_eq!(counts.get("b"), Some(&1));
-        assert_eq!(counts.len(), 2);
+        let st = c.state.lock();
+        assert_eq!(st.by_cluster.get("a"), Some(&1));
+        assert_eq!(st.by_cluster.get("b"), Some(&1));
+        assert_eq!(st.by_cluster.len(), 2, "Events are not counted");
+    }
+
+    #[test]
+    fn a_place_is_held_until_the_count_sees_its_key() {
+        let limits = Arc::new(ObjectLimits::default());
+        let def = crate::builtin::builtins()
+            .registry
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
+        let key = |n: &str| Bytes::from(format!("core/configmaps/c/default/{n}"));
+        let add = |n: &str| {
+            limits.counts.apply(&change(
+                ChangeKind::Added,
+                &format!("core/configmaps/c/default/{n}"),
+                Value::Null,
+            ))
+        };
+        let held = || limits.counts.state.lock().held("c");
+        add("old");
+        // Two places taken: 1 stored + 2 pending = the limit of 3.
+        let a = limits.take_place("c", &def, "a", key("a"), 3).unwrap();
+        let mut b = limits.take_place("c", &def, "b", key("b"), 3).unwrap();
+        let refused = limits
+            .take_place("c", &def, "x", key("x"), 3)
+            .err()
+            .unwrap();
+        assert!(
+            format!("{refused:?}").contains("(3/3 objects)"),
+            "{refused:?}"
+        );
+        // a's write is seen by the count before a hears it was acknowledged:
+        // counted once, never twice.
+        add("a");
+        assert_eq!(held(), 3);
+        a.written();
+        assert_eq!(held(), 3);
+        // b's generated name changed, then its create failed: its place goes.
+        b.rekey(key("b2"));
+        drop(b);
+        assert_eq!(held(), 2);
+        // Two creates of one name race; the count sees the key once (taking
+        // the first place), the
+        // loser's drop gives back the winner's.
+        let l = limits
+            .take_place("c", &def, "same", key("same"), 10)
+            .unwrap();
+        let w = limits
+            .take_place("c", &def, "same", key("same"), 10)
+            .unwrap();
+        add("same");
+        assert_eq!(held(), 4);
+        drop(l);
+        w.written();
+        assert_eq!(held(), 3);
+        // A relist counts what was written; a create in flight keeps its place.
+        let f = limits.take_place("c", &def, "f", key("f"), 10).unwrap();
+        limits.counts.reset(b"");
+        assert_eq!(held(), 1);
+        drop(f);
+        assert_eq!(held(), 0);
     }
 
     #[test]

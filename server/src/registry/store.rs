@@ -812,11 +812,15 @@ impl Store {
         } else {
             None
         };
-        let mut place = if ctx.subresource.is_none() {
-            self.object_limits.admit(ctx.cluster, def, &name).await?
-        } else {
-            None
-        };
+        let mut place = self
+            .object_limits
+            .admit(
+                ctx.cluster,
+                def,
+                &name,
+                Self::key(def, ctx.cluster, ctx.namespace, &name)?,
+            )
+            .await?;
         let _quota = self.admit_quota(ctx, &name).await?;
         if ctx.dry_run {
             let served = Self::served_value(def, obj);
@@ -837,7 +841,7 @@ impl Store {
             match self.storage.create(key, value, Some(uid.clone())).await {
                 Ok(rec) => {
                     if let Some(place) = place.take() {
-                        place.written(rec.revision);
+                        place.written();
                     }
                     warnings.dedup();
                     return Ok(WriteResult {
@@ -855,6 +859,14 @@ impl Store {
                         meta::meta_mut(s).insert("name".into(), Value::String(n.clone()));
                     }
                     meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
+                    if let Some(place) = place.as_mut() {
+                        place.rekey(Self::key(
+                            def,
+                            ctx.cluster,
+                            ctx.namespace,
+                            meta::name(&obj),
+                        )?);
+                    }
                 }
                 Err(e) => {
                     return Err(ApiError::from_storage(

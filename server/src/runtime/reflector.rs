@@ -154,18 +154,6 @@ impl Reflector {
         }
     }
 
-    /// The revision up to which every prefix's changes are applied; `None`
-    /// while one is being reset and refilled.
-    pub fn applied(&self) -> Option<u64> {
-        self.prefixes
-            .iter()
-            .map(|(_, c)| {
-                (!c.resetting.load(Ordering::Acquire)).then(|| c.applied.load(Ordering::Acquire))
-            })
-            .min()
-            .flatten()
-    }
-
     /// Whether every change committed before now has been applied, waiting
     /// up to `timeout` for it; `false` means the caller must not trust the
     /// sink for this read.
