@@ -520,3 +520,120 @@ fn deleting_a_workspace_removes_its_subtree_and_every_key() {
         ""
     );
 }
+
+/// kcp's terminators: a WorkspaceType with `terminator: true` puts itself
+/// in the LogicalCluster's `status.terminators`, and deleting a workspace
+/// of that type leaves it, content and all, Terminating until the
+/// terminator (here the workspace's owner, with RBAC on
+/// `logicalclusters/status`) removes itself — which it may only do then.
+#[test]
+fn a_terminator_holds_deletion_until_it_lets_go() {
+    use crate::common::users::start_with_users;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with_users(
+        "ws_terminators",
+        &dir,
+        "owner-token,owner,uid-owner,\"system:kcp:workspace-creators\"\n",
+        &[],
+    );
+    s.as_user(None, "root").apply(
+        r#"
+apiVersion: tenancy.kcp.io/v1alpha1
+kind: WorkspaceType
+metadata: {name: cleanup}
+spec:
+  terminator: true
+  extend:
+    with: [{name: universal, path: root}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: use-cleanup}
+rules:
+- {apiGroups: [tenancy.kcp.io], resources: [workspacetypes], resourceNames: [cleanup], verbs: [use]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: owner-uses-cleanup}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: use-cleanup}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: owner}
+"#,
+    );
+    let root_owner = s.as_user(Some("owner-token"), "root");
+    let o = root_owner.create(&ws_manifest("held", Some("cleanup")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Ready",
+        "workspace/held",
+        "--timeout=20s",
+    ]);
+    let owner = s.as_user(Some("owner-token"), "root:held");
+    let lc: Value =
+        serde_json::from_str(&owner.ok(&["get", "logicalcluster", "cluster", "-o", "json"]))
+            .unwrap();
+    assert_eq!(
+        lc["spec"]["terminators"],
+        serde_json::json!(["root:cleanup"])
+    );
+    assert_eq!(
+        lc["status"]["terminators"],
+        serde_json::json!(["root:cleanup"])
+    );
+    let drop_terminator = [
+        "patch",
+        "logicalcluster",
+        "cluster",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"terminators":[]}}"#,
+    ];
+    // Not before the workspace is being deleted.
+    let err = owner.err(&drop_terminator);
+    assert!(
+        err.contains("terminators can only be removed once the workspace is being deleted"),
+        "{err}"
+    );
+    owner.ok(&["create", "configmap", "state", "--from-literal=k=v"]);
+
+    s.kubectl_ok(&["delete", "ws", "held", "--wait=false"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(eventually(Duration::from_secs(15), || async {
+        let ws: Value =
+            serde_json::from_str(&s.kubectl_ok(&["get", "ws", "held", "-o", "json"])).ok()?;
+        (ws["status"]["terminators"] == serde_json::json!(["root:cleanup"])
+            && ws["status"]["phase"] == "Terminating")
+            .then_some(())
+    }));
+    // Held: the content stays for the terminator to work on.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        owner
+            .ok(&["get", "configmap", "state", "-o", "name"])
+            .contains("state")
+    );
+    let lc: Value =
+        serde_json::from_str(&owner.ok(&["get", "logicalcluster", "cluster", "-o", "json"]))
+            .unwrap();
+    assert_eq!(lc["status"]["phase"], "Terminating");
+    // Terminators never grow.
+    let err = owner.err(&[
+        "patch",
+        "logicalcluster",
+        "cluster",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"terminators":["root:cleanup","x:y"]}}"#,
+    ]);
+    assert!(err.contains("terminators can only be removed"), "{err}");
+    // The terminator lets go: the workspace and its content go.
+    owner.ok(&drop_terminator);
+    rt.block_on(eventually(Duration::from_secs(20), || async {
+        let o = s.kubectl(&["get", "ws", "held", "-o", "name"]);
+        (!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("NotFound"))
+            .then_some(())
+    }));
+}

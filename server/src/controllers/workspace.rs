@@ -13,9 +13,13 @@
 //!   the `default` namespace) runs at once; other initializers are external
 //!   controllers that remove themselves from the LogicalCluster's
 //!   `status.initializers`. With none left, both objects become `Ready`.
-//! * **Terminating** (deletion) → child workspaces are deleted first, then
-//!   every object of the logical cluster is removed from storage, its
-//!   served APIs are dropped, and the Workspace's finalizer is dropped.
+//! * **Terminating** (deletion) → the type's terminators (WorkspaceTypes
+//!   with `terminator: true`, in the LogicalCluster's
+//!   `status.terminators` since scheduling) work on the content and
+//!   remove themselves; with none left, child workspaces are deleted
+//!   first, then every object of the logical cluster is removed from
+//!   storage, its served APIs are dropped, and the Workspace's finalizer is
+//!   dropped.
 //!
 //! The key is a Workspace (cluster, name); work is driven by watch events
 //! on Workspaces and on the LogicalClusters they own, with requeues for
@@ -327,7 +331,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
                 &ctx(cluster, &ws_def, None),
                 &ws,
                 FINALIZER,
-                || delete_subtree(state, &child),
+                || delete_subtree(state, cluster, name, &child),
             )
             .await;
         }
@@ -363,27 +367,32 @@ async fn schedule(
         .pointer("/spec/type/name")
         .and_then(Value::as_str)
         .unwrap_or("universal");
-    let (initializers, default_bindings) = match types::get_type(storage, tpath, tname).await {
-        Ok(Some(t)) => match types::aliases(storage, &t).await {
-            Ok(all) => {
-                let mut v: Vec<String> = all
-                    .iter()
-                    .filter(|t| t.is_initializer())
-                    .map(types::Type::qualified)
-                    .collect();
-                v.dedup();
-                let bindings = default_bindings(&all);
-                if !bindings.is_empty() {
-                    v.push(APIBINDINGS.to_string());
+    let (initializers, default_bindings, terminators) =
+        match types::get_type(storage, tpath, tname).await {
+            Ok(Some(t)) => match types::aliases(storage, &t).await {
+                Ok(all) => {
+                    let flagged = |f: fn(&types::Type) -> bool| {
+                        let mut v: Vec<String> = all
+                            .iter()
+                            .filter(|t| f(t))
+                            .map(types::Type::qualified)
+                            .collect();
+                        v.dedup();
+                        v
+                    };
+                    let mut v = flagged(types::Type::is_initializer);
+                    let bindings = default_bindings(&all);
+                    if !bindings.is_empty() {
+                        v.push(APIBINDINGS.to_string());
+                    }
+                    (v, bindings, flagged(types::Type::is_terminator))
                 }
-                (v, bindings)
-            }
+                Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
+            },
+            // The type was deleted since admission: nothing to initialize.
+            Ok(None) => (Vec::new(), Vec::new(), Vec::new()),
             Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
-        },
-        // The type was deleted since admission: nothing to initialize.
-        Ok(None) => (Vec::new(), Vec::new()),
-        Err(e) => return Err(Error::Read(format!("resolving workspace type: {e}"))),
-    };
+        };
     // The server's own initializer runs before the LogicalCluster exists,
     // so a workspace of the built-in types is Ready in one pass (five
     // writes) instead of going through Initializing.
@@ -424,6 +433,7 @@ async fn schedule(
                 "UID": meta::str_field(ws, "uid"),
             },
             "initializers": initializers,
+            "terminators": terminators,
         },
     });
     super::create_ignoring_conflict(state, MANAGER, child, &lc_def, lc).await?;
@@ -442,7 +452,7 @@ async fn schedule(
         if s.get("phase").is_some() {
             return false;
         }
-        *s = json!({"phase": phase, "initializers": inits, "URL": u});
+        *s = json!({"phase": phase, "initializers": inits, "terminators": terminators, "URL": u});
         true
     })
     .await?;
@@ -580,11 +590,16 @@ async fn initialize(
     Ok(Action::await_change())
 }
 
-/// Deletes the subtree of a deleted Workspace (logical cluster `child`):
-/// its child workspaces first (each runs this same flow), then every
-/// stored object. Done once nothing is left; the Workspace's finalizer
-/// then goes.
-async fn delete_subtree(state: &AppState, child: &str) -> Result<Cleanup, Error> {
+/// Deletes the subtree of a deleted Workspace (`name` in `cluster`,
+/// logical cluster `child`) once its terminators are done: its child
+/// workspaces first (each runs this same flow), then every stored object.
+/// Done once nothing is left; the Workspace's finalizer then goes.
+async fn delete_subtree(
+    state: &AppState,
+    cluster: &str,
+    name: &str,
+    child: &str,
+) -> Result<Cleanup, Error> {
     if child.is_empty() {
         return Ok(Cleanup::Done);
     }
@@ -599,6 +614,33 @@ async fn delete_subtree(state: &AppState, child: &str) -> Result<Cleanup, Error>
         true
     })
     .await?;
+    // Terminators work on the content, so it stays until the last has
+    // removed itself from the LogicalCluster's status.terminators (whose
+    // change brings the Workspace back here).
+    let terminators = match types::get(
+        &state.store.storage,
+        &logical_clusters(),
+        child,
+        LOGICAL_CLUSTER,
+    )
+    .await
+    .map_err(Error::Read)?
+    {
+        Some(lc) => meta::strings_at(&lc, "/status/terminators"),
+        None => Vec::new(),
+    };
+    super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
+        let mirrored = json!(terminators);
+        if s.get("terminators").unwrap_or(&json!([])) == &mirrored {
+            return false;
+        }
+        s["terminators"] = mirrored;
+        true
+    })
+    .await?;
+    if !terminators.is_empty() {
+        return Ok(Cleanup::Pending(Action::await_change()));
+    }
     let kids = list_all(
         state,
         workspaces().cluster(child).expect("valid cluster"),

@@ -1,16 +1,19 @@
 //! `LogicalCluster` objects: one per workspace, always named `cluster`.
 //!
 //! The object is the workspace seen from inside: its phase, its owner (the
-//! `Workspace` in the parent) and the initializers that still have to run.
-//! Initializers remove themselves from `status.initializers` through the
-//! status subresource; the workspace controller notices and completes the
-//! workspace once none is left.
+//! `Workspace` in the parent) and the initializers and terminators that
+//! still have to run. Initializers remove themselves from
+//! `status.initializers` through the status subresource, terminators from
+//! `status.terminators` once the workspace is being deleted (phase
+//! `Terminating`); the workspace controller notices and completes the
+//! workspace, or its deletion, once none is left.
 //!
 //! Everything else on it is the server's: its annotations place the
 //! workspace in the tree and give its type, which admission of child
 //! workspaces trusts. Only masters write the object itself
 //! (`authz::system`), and [`LogicalClusterAdmission`] lets everyone else
-//! change nothing in its status but removing initializers.
+//! change nothing in its status but removing initializers, and
+//! terminators while it terminates.
 
 use serde_json::Value;
 use trellis_apis::FieldError;
@@ -36,31 +39,29 @@ impl Hooks for LogicalClusterHooks {
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        // Initializers only ever shrink: a workspace cannot be sent back
-        // into initialization.
-        let list = |v: &Value| -> Vec<String> {
-            v.pointer("/status/initializers")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        // Initializers and terminators only ever shrink: a workspace cannot
+        // be sent back into initialization, nor given a terminator it did
+        // not start with.
         if old.pointer("/status/phase").is_none() {
             // Initialization has not started: the controller sets them.
             return Vec::new();
         }
-        let (n, o) = (list(new), list(old));
-        match n.iter().find(|i| !o.contains(i)) {
-            Some(added) => vec![FieldError::invalid(
-                "status.initializers",
-                Value::String(added.clone()),
-                "initializers can only be removed",
-            )],
-            None => Vec::new(),
+        let mut errs = Vec::new();
+        for (field, what) in [
+            ("initializers", "initializers"),
+            ("terminators", "terminators"),
+        ] {
+            let ptr = format!("/status/{field}");
+            let (n, o) = (meta::strings_at(new, &ptr), meta::strings_at(old, &ptr));
+            if let Some(added) = n.iter().find(|i| !o.contains(i)) {
+                errs.push(FieldError::invalid(
+                    format!("status.{field}"),
+                    Value::String(added.clone()),
+                    format!("{what} can only be removed"),
+                ));
+            }
         }
+        errs
     }
 }
 
@@ -83,21 +84,35 @@ impl Admission for LogicalClusterAdmission {
         if ctx.privileged() {
             return Ok(());
         }
+        let forbidden = |why: &str| -> ApiResult<()> {
+            Err(trellis_apis::Status::forbidden(
+                &trellis_apis::GroupResource::new("core.kcp.io", "logicalclusters"),
+                meta::name(new),
+                why,
+            )
+            .into())
+        };
         let mut rest = new.get("status").cloned().unwrap_or(Value::Null);
         let was = old.get("status").cloned().unwrap_or(Value::Null);
         if let Some(m) = rest.as_object_mut() {
-            match was.get("initializers") {
-                Some(i) => m.insert("initializers".into(), i.clone()),
-                None => m.remove("initializers"),
-            };
+            for field in ["initializers", "terminators"] {
+                match was.get(field) {
+                    Some(i) => m.insert(field.into(), i.clone()),
+                    None => m.remove(field),
+                };
+            }
         }
         if rest != was {
-            return Err(trellis_apis::Status::forbidden(
-                &trellis_apis::GroupResource::new("core.kcp.io", "logicalclusters"),
-                meta::name(new),
-                "only removing initializers from status.initializers is supported",
-            )
-            .into());
+            return forbidden(
+                "only removing initializers from status.initializers and terminators from status.terminators is supported",
+            );
+        }
+        let terminating = was.get("phase").and_then(Value::as_str) == Some("Terminating");
+        let terminators = |v: &Value| meta::strings_at(v, "/status/terminators");
+        if !terminating && terminators(new) != terminators(old) {
+            return forbidden(
+                "terminators can only be removed once the workspace is being deleted",
+            );
         }
         Ok(())
     }

@@ -111,6 +111,10 @@ impl Type {
         self.spec("initializer").as_bool().unwrap_or(false)
     }
 
+    pub fn is_terminator(&self) -> bool {
+        self.spec("terminator").as_bool().unwrap_or(false)
+    }
+
     /// `(none, allowed qualified names)` of limitAllowedParents/Children.
     pub fn limit(&self, field: &str) -> Option<(bool, Vec<String>)> {
         let l = self.spec(field);
