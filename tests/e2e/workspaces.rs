@@ -628,7 +628,10 @@ subjects:
         "-p",
         r#"{"status":{"terminators":["root:cleanup","x:y"]}}"#,
     ]);
-    assert!(err.contains("terminators can only be removed"), "{err}");
+    assert!(
+        err.contains("status.terminators") && err.contains("terminators can only be removed"),
+        "{err}"
+    );
     // The terminator lets go: the workspace and its content go.
     owner.ok(&drop_terminator);
     rt.block_on(eventually(Duration::from_secs(20), || async {

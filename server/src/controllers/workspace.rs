@@ -188,16 +188,23 @@ fn ctx<'a>(
     WriteCtx::system(cluster, def, None, subresource, MANAGER)
 }
 
-async fn list_all(state: &AppState, prefix: bytes::Bytes, at: ReadAt) -> Vec<(String, Value)> {
-    super::scan(state, prefix, at)
+/// Every object under `prefix` with its cluster; a failed read is an
+/// error (taken for "nothing there", a deletion would purge what it had
+/// to wait for).
+async fn list_all(
+    state: &AppState,
+    prefix: bytes::Bytes,
+    at: ReadAt,
+) -> Result<Vec<(String, Value)>, Error> {
+    Ok(super::list(state, prefix, at)
         .await
-        .unwrap_or_default()
+        .map_err(|e| Error::Read(e.to_string()))?
         .into_iter()
         .filter_map(|rec| {
             let cluster = keys::parse(&rec.key)?.cluster.to_string();
             Some((cluster, serde_json::from_slice(&rec.value).ok()?))
         })
-        .collect()
+        .collect())
 }
 
 /// Creates root's LogicalCluster and the built-in types if missing, and
@@ -606,9 +613,24 @@ async fn delete_subtree(
     let ws_def = def(state, "tenancy.kcp.io", "workspaces");
     // No new children from now on (admission checks this phase).
     let lc_def = def(state, "core.kcp.io", "logicalclusters");
+    let spec_terminators = types::get(
+        &state.store.storage,
+        &logical_clusters(),
+        child,
+        LOGICAL_CLUSTER,
+    )
+    .await
+    .map_err(Error::Read)?
+    .map(|lc| meta::strings_at(&lc, "/spec/terminators"))
+    .unwrap_or_default();
     super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
         if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
             return false;
+        }
+        if s.get("phase").is_none() {
+            // Scheduling stopped before the status was written: the
+            // terminators are still the spec's.
+            s["terminators"] = json!(spec_terminators);
         }
         s["phase"] = json!("Terminating");
         true
@@ -631,9 +653,14 @@ async fn delete_subtree(
     };
     super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         let mirrored = json!(terminators);
-        if s.get("terminators").unwrap_or(&json!([])) == &mirrored {
+        if s.get("terminators").unwrap_or(&json!([])) == &mirrored
+            && s.get("phase").and_then(Value::as_str) == Some("Terminating")
+        {
             return false;
         }
+        // A scheduling or initializing pass racing the deletion may have
+        // written its own phase.
+        s["phase"] = json!("Terminating");
         s["terminators"] = mirrored;
         true
     })
@@ -646,7 +673,7 @@ async fn delete_subtree(
         workspaces().cluster(child).expect("valid cluster"),
         ReadAt::Latest,
     )
-    .await;
+    .await?;
     if !kids.is_empty() {
         for (_, kid) in &kids {
             if !meta::is_deleting(kid) {
