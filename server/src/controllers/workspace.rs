@@ -623,34 +623,24 @@ async fn delete_subtree(
     .map_err(Error::Read)?
     .map(|lc| meta::strings_at(&lc, "/spec/terminators"))
     .unwrap_or_default();
+    // Terminators work on the content, so it stays until the last has
+    // removed itself from the LogicalCluster's status.terminators (whose
+    // change brings the Workspace back here).
+    let mut terminators = Vec::new();
     super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
-        if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
-            return false;
-        }
         if s.get("phase").is_none() {
             // Scheduling stopped before the status was written: the
             // terminators are still the spec's.
             s["terminators"] = json!(spec_terminators);
         }
+        terminators = meta::strings_at(s, "/terminators");
+        if s.get("phase").and_then(Value::as_str) == Some("Terminating") {
+            return false;
+        }
         s["phase"] = json!("Terminating");
         true
     })
     .await?;
-    // Terminators work on the content, so it stays until the last has
-    // removed itself from the LogicalCluster's status.terminators (whose
-    // change brings the Workspace back here).
-    let terminators = match types::get(
-        &state.store.storage,
-        &logical_clusters(),
-        child,
-        LOGICAL_CLUSTER,
-    )
-    .await
-    .map_err(Error::Read)?
-    {
-        Some(lc) => meta::strings_at(&lc, "/status/terminators"),
-        None => Vec::new(),
-    };
     super::set_status(state, MANAGER, cluster, &ws_def, name, |s| {
         let mirrored = json!(terminators);
         if s.get("terminators").unwrap_or(&json!([])) == &mirrored
