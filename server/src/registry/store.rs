@@ -812,14 +812,10 @@ impl Store {
         } else {
             None
         };
+        let mut key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
         let mut place = self
             .object_limits
-            .admit(
-                ctx.cluster,
-                def,
-                &name,
-                Self::key(def, ctx.cluster, ctx.namespace, &name)?,
-            )
+            .admit(ctx.cluster, def, &name, key.clone())
             .await?;
         let _quota = self.admit_quota(ctx, &name).await?;
         if ctx.dry_run {
@@ -833,12 +829,15 @@ impl Store {
         let uid: Arc<str> = Arc::from(meta::str_field(&obj, "uid"));
         let mut attempts = 0;
         loop {
-            let key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
             let value = match stored.as_mut() {
                 Some(s) => self.sentinel.encode(s),
                 None => self.sentinel.encode(&mut obj),
             };
-            match self.storage.create(key, value, Some(uid.clone())).await {
+            match self
+                .storage
+                .create(key.clone(), value, Some(uid.clone()))
+                .await
+            {
                 Ok(rec) => {
                     if let Some(place) = place.take() {
                         place.written();
@@ -859,13 +858,9 @@ impl Store {
                         meta::meta_mut(s).insert("name".into(), Value::String(n.clone()));
                     }
                     meta::meta_mut(&mut obj).insert("name".into(), Value::String(n));
+                    key = Self::key(def, ctx.cluster, ctx.namespace, meta::name(&obj))?;
                     if let Some(place) = place.as_mut() {
-                        place.rekey(Self::key(
-                            def,
-                            ctx.cluster,
-                            ctx.namespace,
-                            meta::name(&obj),
-                        )?);
+                        place.rekey(key.clone());
                     }
                 }
                 Err(e) => {
