@@ -131,55 +131,40 @@ fn list_beside(value: &Value, key: &str, path: &Path<'_>) -> Result<Vec<String>>
     strings::from_json(expect_object(value, path)?.get(key), &path.key(key))
 }
 
-/// `{operations, <Rule's fields>}`.
-impl Conv for a::RuleWithOperations {
-    fn to_json(&self, path: &Path<'_>) -> Result<Value> {
-        inlined(&self.rule, "operations", &self.operations, path)
-    }
+/// A message that Go's JSON inlines (`json:",inline"`) beside one string
+/// list: `{<list key>, <the inner message's fields>}` in JSON, the inner
+/// message nested on the wire.
+macro_rules! inlined_beside {
+    ($ty:ty { $json:literal => $list:ident, $inner:ident: $inner_ty:ty }) => {
+        impl Conv for $ty {
+            fn to_json(&self, path: &Path<'_>) -> Result<Value> {
+                inlined(&self.$inner, $json, &self.$list, path)
+            }
 
-    fn from_json(value: &Value, path: &Path<'_>) -> Result<Self> {
-        Ok(a::RuleWithOperations {
-            operations: list_beside(value, "operations", path)?,
-            rule: Some(a::Rule::from_json(value, path)?),
-        })
-    }
+            fn from_json(value: &Value, path: &Path<'_>) -> Result<Self> {
+                Ok(Self {
+                    $list: list_beside(value, $json, path)?,
+                    $inner: Some(<$inner_ty>::from_json(value, path)?),
+                })
+            }
 
-    fn fields() -> Option<&'static Fields> {
-        static FIELDS: OnceLock<Fields> = OnceLock::new();
-        order::cached(&FIELDS, || {
-            Fields::inlined(("operations", Nested::Leaf), a::Rule::fields())
-        })
-    }
+            fn fields() -> Option<&'static Fields> {
+                static FIELDS: OnceLock<Fields> = OnceLock::new();
+                order::cached(&FIELDS, || {
+                    Fields::inlined(($json, Nested::Leaf), <$inner_ty>::fields())
+                })
+            }
+        }
+    };
 }
 
-/// `{resourceNames, <RuleWithOperations' fields>}`.
-impl Conv for a::NamedRuleWithOperations {
-    fn to_json(&self, path: &Path<'_>) -> Result<Value> {
-        inlined(
-            &self.rule_with_operations,
-            "resourceNames",
-            &self.resource_names,
-            path,
-        )
-    }
-
-    fn from_json(value: &Value, path: &Path<'_>) -> Result<Self> {
-        Ok(a::NamedRuleWithOperations {
-            resource_names: list_beside(value, "resourceNames", path)?,
-            rule_with_operations: Some(a::RuleWithOperations::from_json(value, path)?),
-        })
-    }
-
-    fn fields() -> Option<&'static Fields> {
-        static FIELDS: OnceLock<Fields> = OnceLock::new();
-        order::cached(&FIELDS, || {
-            Fields::inlined(
-                ("resourceNames", Nested::Leaf),
-                a::RuleWithOperations::fields(),
-            )
-        })
-    }
-}
+// `{operations, <Rule's fields>}`.
+inlined_beside!(a::RuleWithOperations { "operations" => operations, rule: a::Rule });
+// `{resourceNames, <RuleWithOperations' fields>}`.
+inlined_beside!(a::NamedRuleWithOperations {
+    "resourceNames" => resource_names,
+    rule_with_operations: a::RuleWithOperations
+});
 
 message!(a::ValidatingWebhookConfiguration {
     "metadata" => metadata: object,
