@@ -35,6 +35,19 @@ fn at_ok(s: &Server, path: &str, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// kubectl's arguments for a merge patch of the LogicalCluster's status.
+fn lc_status_patch(patch: &str) -> [&str; 7] {
+    [
+        "patch",
+        "logicalcluster",
+        "cluster",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    ]
+}
+
 fn base(s: &Server) -> String {
     s.url.split("/clusters/").next().unwrap().to_string()
 }
@@ -298,15 +311,7 @@ spec:
     let o = at(
         &s,
         "root:gate",
-        &[
-            "patch",
-            "logicalcluster",
-            "cluster",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"initializers":["root:gated","x:y"]}}"#,
-        ],
+        &lc_status_patch(r#"{"status":{"initializers":["root:gated","x:y"]}}"#),
     );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("initializers can only be removed"));
@@ -314,15 +319,7 @@ spec:
     at_ok(
         &s,
         "root:gate",
-        &[
-            "patch",
-            "logicalcluster",
-            "cluster",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"initializers":[]}}"#,
-        ],
+        &lc_status_patch(r#"{"status":{"initializers":[]}}"#),
     );
     s.kubectl_ok(&[
         "wait",
@@ -581,15 +578,7 @@ subjects:
         lc["status"]["terminators"],
         serde_json::json!(["root:cleanup"])
     );
-    let drop_terminator = [
-        "patch",
-        "logicalcluster",
-        "cluster",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"terminators":[]}}"#,
-    ];
+    let drop_terminator = lc_status_patch(r#"{"status":{"terminators":[]}}"#);
     // Not before the workspace is being deleted.
     let err = owner.err(&drop_terminator);
     assert!(
@@ -619,15 +608,9 @@ subjects:
             .unwrap();
     assert_eq!(lc["status"]["phase"], "Terminating");
     // Terminators never grow.
-    let err = owner.err(&[
-        "patch",
-        "logicalcluster",
-        "cluster",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
+    let err = owner.err(&lc_status_patch(
         r#"{"status":{"terminators":["root:cleanup","x:y"]}}"#,
-    ]);
+    ));
     assert!(
         err.contains("status.terminators") && err.contains("terminators can only be removed"),
         "{err}"
