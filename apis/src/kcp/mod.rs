@@ -26,6 +26,7 @@ pub mod apibinding;
 pub mod apiexport;
 pub mod export_label;
 pub mod schema_name;
+pub mod types;
 
 use serde_json::{Map, Value, json};
 
