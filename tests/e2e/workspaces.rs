@@ -117,6 +117,14 @@ fn workspace_tree_addressing_and_isolation() {
     assert_eq!(lc["status"]["phase"], "Ready");
     assert_eq!(lc["spec"]["owner"]["name"], "team");
     assert_eq!(lc["spec"]["owner"]["cluster"], cluster.as_str());
+    // kcp's field is `uid`, lower case (its controllers read that name).
+    assert_eq!(lc["spec"]["owner"]["uid"], team["metadata"]["uid"]);
+    assert!(
+        team["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
+    assert!(lc["spec"]["owner"].get("UID").is_none(), "{lc}");
     assert_eq!(
         lc["metadata"]["annotations"]["kcp.io/path"],
         "root:org:team"

@@ -30,9 +30,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use trellis_apis::crd::Condition;
 use trellis_apis::kcp::export_label::{EXPORT_LABEL, export_label_value};
+use trellis_apis::kcp::types::{
+    self as kcp, APIBinding, APIBindingStatus, APIExport, APIResourceSchema, OwnerUserInfo,
+    PermissionClaim,
+};
 use trellis_apis::rbac::attributes::{Attributes, UserInfo};
 use trellis_storage::keys::Keyspace;
 use trellis_storage::{ListOptions, ReadAt};
@@ -42,8 +47,8 @@ use crate::authz::cache::scope_to_cluster;
 use crate::cluster::{ApiSet, Source};
 use crate::meta;
 use crate::meta::str_at;
+use crate::registry::BoundFrom;
 use crate::registry::store::WriteCtx;
-use crate::registry::{BoundFrom, ResourceDef};
 use crate::runtime::Action;
 use crate::runtime::finalizer::{self, Cleanup, Phase};
 use crate::sharing::bound;
@@ -66,15 +71,6 @@ fn crds() -> Keyspace {
         .expect("valid keyspace")
 }
 
-pub(crate) fn binding_def(state: &AppState) -> Arc<ResourceDef> {
-    state
-        .clusters
-        .builtin_registry()
-        .get(trellis_apis::kcp::GROUP, "v1alpha2", "apibindings")
-        .expect("served in every cluster")
-        .clone()
-}
-
 async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Result<Vec<Value>, Error> {
     let Ok(prefix) = ks.cluster(cluster) else {
         return Ok(Vec::new());
@@ -86,23 +82,40 @@ async fn list(state: &AppState, ks: &Keyspace, cluster: &str) -> Result<Vec<Valu
         .collect())
 }
 
-/// The group/resources a binding's status says it serves.
-fn bound_resources(b: &Value) -> Vec<(String, String, String, String)> {
-    b.pointer("/status/boundResources")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        str_at(r, "/group").to_string(),
-                        str_at(r, "/resource").to_string(),
-                        str_at(r, "/schema/name").to_string(),
-                        str_at(r, "/schema/identityHash").to_string(),
-                    )
-                })
-                .collect()
+/// The (group, resource, schema name, identity hash) a binding's status
+/// says it serves.
+fn bound_resources(status: &APIBindingStatus) -> Vec<(String, String, String, String)> {
+    status
+        .bound_resources
+        .iter()
+        .map(|r| {
+            (
+                r.group.clone(),
+                r.resource.clone(),
+                r.schema.name.clone(),
+                r.schema.identity_hash.clone(),
+            )
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// Reads stored bindings; one that does not decode fails the pass.
+/// Reads stored bindings typed. One that does not decode (the schema
+/// admits none such) is left out with a warning, so it cannot hold up the
+/// others of its cluster.
+fn typed(cluster: &str, bindings: &mut Vec<Value>) -> Vec<APIBinding> {
+    let mut out = Vec::with_capacity(bindings.len());
+    bindings.retain(|b| match kcp::from_value(b) {
+        Ok(t) => {
+            out.push(t);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(cluster, binding = meta::name(b), error = %e, "an APIBinding does not decode; skipped");
+            false
+        }
+    });
+    out
 }
 
 /// The keyspace of one bound resource.
@@ -115,10 +128,10 @@ pub fn bound_keyspace(group: &str, resource: &str, identity: &str) -> Option<Key
 pub async fn instance_counts(
     storage: &Arc<dyn trellis_storage::Storage>,
     cluster: &str,
-    binding: &Value,
+    binding: &APIBinding,
 ) -> Result<BTreeMap<String, usize>, String> {
     let mut out = BTreeMap::new();
-    for (group, resource, _, identity) in bound_resources(binding) {
+    for (group, resource, _, identity) in bound_resources(&binding.status) {
         let Some(prefix) =
             bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
         else {
@@ -136,36 +149,16 @@ pub async fn instance_counts(
 }
 
 /// The user recorded on a binding; `None` for bindings the server made.
-fn binder(b: &Value) -> Option<UserInfo> {
-    let raw = b
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(BINDER_ANNOTATION))
-        .and_then(Value::as_str)?;
-    let v: Value = serde_json::from_str(raw).ok()?;
-    let strs = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let extra = v
-        .get("extra")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, vals)| (k.clone(), strs(Some(vals))))
-                .collect()
-        })
-        .unwrap_or_default();
+/// An annotation that does not decode is a user nobody is (the `bind`
+/// check then fails), never "no check".
+fn binder(b: &APIBinding) -> Option<UserInfo> {
+    let raw = b.metadata.annotations.as_ref()?.get(BINDER_ANNOTATION)?;
+    let u: OwnerUserInfo = serde_json::from_str(raw).unwrap_or_default();
     Some(UserInfo {
-        name: v.get("username")?.as_str()?.to_string(),
-        uid: str_at(&v, "/uid").to_string(),
-        groups: strs(v.get("groups")),
-        extra,
+        name: u.username,
+        uid: u.uid,
+        groups: u.groups,
+        extra: u.extra,
     })
 }
 
@@ -191,27 +184,22 @@ fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
 async fn reference(
     state: &AppState,
     consumer: &str,
-    b: &Value,
+    b: &APIBinding,
 ) -> Option<(String, String, String)> {
-    let name = str_at(b, "/spec/reference/export/name");
+    let (path, name) = b.export();
     if name.is_empty() {
         return None;
     }
-    let path = match str_at(b, "/spec/reference/export/path") {
-        "" => consumer,
-        p => p,
-    };
+    let path = if path.is_empty() { consumer } else { path };
     let lc = state.clusters.resolve(path).await?;
     Some((lc.name, lc.path, name.to_string()))
 }
 
 /// How a binding refers to its export in messages: kcp's `path|name`.
-fn export_label(b: &Value, consumer_path: &str) -> String {
-    let path = match str_at(b, "/spec/reference/export/path") {
-        "" => consumer_path,
-        p => p,
-    };
-    format!("{path}|{}", str_at(b, "/spec/reference/export/name"))
+fn export_label(b: &APIBinding, consumer_path: &str) -> String {
+    let (path, name) = b.export();
+    let path = if path.is_empty() { consumer_path } else { path };
+    format!("{path}|{name}")
 }
 
 /// Who holds each group/resource in a cluster while its bindings are
@@ -251,17 +239,19 @@ impl Holders {
 async fn evaluate(
     state: &AppState,
     consumer_path: &str,
-    b: &Value,
+    (raw, b): (&Value, &APIBinding),
     holders: &Holders,
     now: &str,
 ) -> Evaluated {
-    let mut status = b.get("status").cloned().unwrap_or_else(|| json!({}));
+    // The status is edited as JSON: what this controller does not know
+    // of it stays.
+    let mut status = raw.get("status").cloned().unwrap_or_else(|| json!({}));
     if !status.is_object() {
         status = json!({});
     }
-    let was_bound = !bound_resources(b).is_empty();
+    let was_bound = !b.status.bound_resources.is_empty();
     let label = export_label(b, consumer_path);
-    let name = meta::name(b);
+    let name = b.metadata.name.as_deref().unwrap_or("");
     // Sets the outcome when the export cannot be used (yet).
     let export_invalid = |status: &mut Value, reason: &str, message: String| {
         super::put_condition(
@@ -298,31 +288,32 @@ async fn evaluate(
         };
     };
     let storage = &state.store.storage;
-    let export = match types::get(storage, &exports(), &provider, &export_name).await {
-        Ok(Some(e)) if !meta::is_deleting(&e) => e,
-        Ok(_) => {
-            export_invalid(
-                &mut status,
-                "APIExportNotFound",
-                format!("APIExport {label} not found"),
-            );
-            return Evaluated {
-                status,
-                retry: true,
-            };
-        }
-        Err(e) => {
-            export_invalid(
-                &mut status,
-                "InternalError",
-                format!("Error getting APIExport {label}: {e}"),
-            );
-            return Evaluated {
-                status,
-                retry: true,
-            };
-        }
-    };
+    let export =
+        match types::get_as::<APIExport>(storage, &exports(), &provider, &export_name).await {
+            Ok(Some(e)) if e.metadata.deletion_timestamp.is_none() => e,
+            Ok(_) => {
+                export_invalid(
+                    &mut status,
+                    "APIExportNotFound",
+                    format!("APIExport {label} not found"),
+                );
+                return Evaluated {
+                    status,
+                    retry: true,
+                };
+            }
+            Err(e) => {
+                export_invalid(
+                    &mut status,
+                    "InternalError",
+                    format!("Error getting APIExport {label}: {e}"),
+                );
+                return Evaluated {
+                    status,
+                    retry: true,
+                };
+            }
+        };
     // Only an identity that verifies against the export's key: objects
     // bound under a hash are visible to whoever serves that hash.
     let identity = match super::apiexport::verified_identity(state, &provider, &export).await {
@@ -388,20 +379,11 @@ async fn evaluate(
     }
 
     // The export's resources, each with its schema.
-    let resources = export
-        .pointer("/spec/resources")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut wanted: Vec<(String, String, Value)> = Vec::new();
+    let mut wanted: Vec<(String, String, APIResourceSchema)> = Vec::new();
     let mut problem: Option<(&str, String)> = None;
-    for r in &resources {
-        let (group, plural, schema_name) = (
-            str_at(r, "/group"),
-            str_at(r, "/name"),
-            str_at(r, "/schema"),
-        );
-        if r.pointer("/storage/crd").is_none() {
+    for r in &export.spec.resources {
+        let (group, plural, schema_name) = (r.group.as_str(), r.name.as_str(), r.schema.as_str());
+        if r.storage.crd.is_none() {
             problem = Some((
                 "APIResourceSchemaInvalid",
                 format!(
@@ -410,11 +392,9 @@ async fn evaluate(
             ));
             break;
         }
-        match types::get(storage, &schemas(), &provider, schema_name).await {
-            Ok(Some(s))
-                if str_at(&s, "/spec/group") == group
-                    && str_at(&s, "/spec/names/plural") == plural =>
-            {
+        match types::get_as::<APIResourceSchema>(storage, &schemas(), &provider, schema_name).await
+        {
+            Ok(Some(s)) if s.spec.group == group && s.spec.names.plural == plural => {
                 wanted.push((group.to_string(), plural.to_string(), s));
             }
             Ok(Some(_)) => {
@@ -469,58 +449,37 @@ async fn evaluate(
         };
     }
 
-    let previous: BTreeMap<(String, String), Vec<String>> = b
-        .pointer("/status/boundResources")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    let versions = r
-                        .get("storageVersions")
-                        .and_then(Value::as_array)
-                        .map(|v| {
-                            v.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (
-                        (
-                            str_at(r, "/group").to_string(),
-                            str_at(r, "/resource").to_string(),
-                        ),
-                        versions,
-                    )
-                })
-                .collect()
+    let previous: BTreeMap<(&str, &str), &[String]> = b
+        .status
+        .bound_resources
+        .iter()
+        .map(|r| {
+            (
+                (r.group.as_str(), r.resource.as_str()),
+                r.storage_versions.as_slice(),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     let bound: Vec<Value> = wanted
         .iter()
         .map(|(group, plural, s)| {
             let mut versions: BTreeSet<String> = previous
-                .get(&(group.clone(), plural.clone()))
-                .cloned()
+                .get(&(group.as_str(), plural.as_str()))
+                .map(|v| v.to_vec())
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
-            if let Some(v) = s
-                .pointer("/spec/versions")
-                .and_then(Value::as_array)
-                .and_then(|vs| {
-                    vs.iter()
-                        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                })
-                .and_then(|v| v.get("name"))
-                .and_then(Value::as_str)
-            {
+            if let Some(v) = s.storage_version() {
                 versions.insert(v.to_string());
             }
             json!({
                 "group": group,
                 "resource": plural,
-                "schema": {"name": meta::name(s), "UID": str_at(s, "/metadata/uid"), "identityHash": identity},
+                "schema": {
+                    "name": s.metadata.name.as_deref().unwrap_or(""),
+                    "UID": s.metadata.uid.as_deref().unwrap_or(""),
+                    "identityHash": identity,
+                },
                 "storageVersions": versions,
             })
         })
@@ -555,50 +514,24 @@ fn not_up_to_date(status: &mut Value, was_bound: bool, reason: &str, message: &s
     }
 }
 
-/// A claim's identity: group, resource and identity hash.
-fn claim_key(c: &Value) -> (String, String, String) {
-    (
-        str_at(c, "/group").to_string(),
-        str_at(c, "/resource").to_string(),
-        str_at(c, "/identityHash").to_string(),
-    )
-}
-
-fn verbs(c: &Value) -> BTreeSet<String> {
-    c.get("verbs")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+fn verbs(c: &PermissionClaim) -> BTreeSet<&str> {
+    c.verbs.iter().map(String::as_str).collect()
 }
 
 /// Mirrors the export's claims and applies the ones the binding accepts.
-fn claims(status: &mut Value, b: &Value, export: &Value, now: &str) {
-    let offered: Vec<Value> = export
-        .pointer("/spec/permissionClaims")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let decided: Vec<Value> = b
-        .pointer("/spec/permissionClaims")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+fn claims(status: &mut Value, b: &APIBinding, export: &APIExport, now: &str) {
+    let offered = &export.spec.permission_claims;
     let mut invalid = Vec::new();
     let mut applied = Vec::new();
-    for c in &decided {
-        let key = claim_key(c);
+    for decided in &b.spec.permission_claims {
+        let c = &decided.scoped.claim;
         let matches = offered
             .iter()
-            .any(|o| claim_key(o) == key && verbs(o) == verbs(c));
+            .any(|o| o.gri() == c.gri() && verbs(o) == verbs(c));
         if !matches {
-            let (g, r, id) = &key;
+            let (g, r, id) = c.gri();
             let gr = if g.is_empty() {
-                r.clone()
+                r.to_string()
             } else {
                 format!("{r}.{g}")
             };
@@ -609,10 +542,16 @@ fn claims(status: &mut Value, b: &Value, export: &Value, now: &str) {
             });
             continue;
         }
-        if str_at(c, "/state") == "Accepted" {
-            let mut a = json!({"group": key.0, "resource": key.1, "verbs": verbs(c), "selector": c.get("selector").cloned().unwrap_or(json!({"matchAll": true}))});
-            if !key.2.is_empty() {
-                a["identityHash"] = json!(key.2);
+        if decided.state == "Accepted" {
+            // A claim without a selector (never admitted, but stored
+            // before that rule) covers everything.
+            let selector = match &decided.scoped.selector {
+                s if *s == Default::default() => json!({"matchAll": true}),
+                s => json!(s),
+            };
+            let mut a = json!({"group": c.group, "resource": c.resource, "verbs": verbs(c), "selector": selector});
+            if !c.identity_hash.is_empty() {
+                a["identityHash"] = json!(c.identity_hash);
             }
             applied.push(a);
         }
@@ -648,12 +587,13 @@ fn claims(status: &mut Value, b: &Value, export: &Value, now: &str) {
 /// will be written).
 /// A schema that could not be read leaves its resource out and fails the
 /// pass (after the rest is installed), so it is tried again.
-async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<(), Error> {
+async fn serve(state: &AppState, cluster: &str, bindings: &[APIBinding]) -> Result<(), Error> {
     let mut set = ApiSet::default();
     let mut failed = None;
     for b in bindings {
-        let provider = str_at(b, "/status/apiExportClusterName");
-        let resources = bound_resources(b);
+        let provider = b.status.api_export_cluster_name.as_str();
+        let name = b.metadata.name.as_deref().unwrap_or("");
+        let resources = bound_resources(&b.status);
         if provider.is_empty() || resources.is_empty() {
             continue;
         }
@@ -663,7 +603,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<()
             .await
             .map(|lc| lc.path)
             .unwrap_or_else(|| provider.to_string());
-        let terminating = meta::is_deleting(b);
+        let terminating = b.metadata.deletion_timestamp.is_some();
         for (_, _, schema_name, identity) in resources {
             let schema =
                 match types::get(&state.store.storage, &schemas(), provider, &schema_name).await {
@@ -671,7 +611,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<()
                     Ok(None) => {
                         tracing::warn!(
                             cluster,
-                            binding = meta::name(b),
+                            binding = name,
                             schema = %schema_name,
                             "a bound APIResourceSchema is gone; its resource is not served"
                         );
@@ -696,10 +636,10 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[Value]) -> Result<()
                 }
             };
             let from = Arc::new(BoundFrom {
-                binding: meta::name(b).to_string(),
+                binding: name.to_string(),
                 export_cluster: provider.to_string(),
                 export_path: provider_path.clone(),
-                export_name: str_at(b, "/spec/reference/export/name").to_string(),
+                export_name: b.export().1.to_string(),
                 identity_hash: identity.clone(),
             });
             bound::add(&built, &from, &mut set.defs, &mut set.definitions);
@@ -716,11 +656,11 @@ pub async fn load(state: &AppState, rev: u64) {
     else {
         return;
     };
-    let mut by_cluster: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut by_cluster: BTreeMap<String, Vec<APIBinding>> = BTreeMap::new();
     for rec in items {
         let (Some(parts), Ok(obj)) = (
             trellis_storage::keys::parse(&rec.key),
-            serde_json::from_slice::<Value>(&rec.value),
+            serde_json::from_slice::<APIBinding>(&rec.value),
         ) else {
             continue;
         };
@@ -751,6 +691,7 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
         let ts = |o: &Value| meta::str_field(o, "creationTimestamp").to_string();
         ts(a).cmp(&ts(b)).then(meta::name(a).cmp(meta::name(b)))
     });
+    let read = typed(cluster, &mut current);
     let builtin = state.clusters.builtin_registry();
     let mut holders = Holders {
         builtin: builtin
@@ -775,39 +716,38 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
         }
     }
     // Bound bindings hold what they serve against newcomers.
-    let describe = |b: &Value| -> String {
-        match str_at(b, "/spec/reference/export/path") {
-            "" => format!(
-                "local APIExport {:?}",
-                str_at(b, "/spec/reference/export/name")
-            ),
-            p => format!("APIExport {p}:{}", str_at(b, "/spec/reference/export/name")),
+    let describe = |b: &APIBinding| -> String {
+        match b.export() {
+            ("", name) => format!("local APIExport {name:?}"),
+            (p, name) => format!("APIExport {p}:{name}"),
         }
     };
-    for b in &current {
-        for (g, r, _, _) in bound_resources(b) {
+    let name_of = |b: &APIBinding| b.metadata.name.clone().unwrap_or_default();
+    for b in &read {
+        for (g, r, _, _) in bound_resources(&b.status) {
             holders
                 .bindings
                 .entry((g, r))
-                .or_insert_with(|| (meta::name(b).to_string(), describe(b)));
+                .or_insert_with(|| (name_of(b), describe(b)));
         }
     }
     let now = meta::now_rfc3339();
     let mut action = Action::await_change();
     let mut changed = Vec::new();
-    for b in current.iter_mut() {
+    for (b, typed_b) in current.iter_mut().zip(&read) {
         if meta::is_deleting(b) {
             continue;
         }
-        let e = evaluate(state, &consumer_path, b, &holders, &now).await;
+        let e = evaluate(state, &consumer_path, (b, typed_b), &holders, &now).await;
         if e.retry {
             action = action.min(Action::requeue(super::apiexport::RETRY));
         }
-        for (g, r, _, _) in bound_resources(&json!({"status": e.status})) {
+        let new_status = APIBindingStatus::deserialize(&e.status).unwrap_or_default();
+        for (g, r, _, _) in bound_resources(&new_status) {
             holders
                 .bindings
                 .entry((g, r))
-                .or_insert_with(|| (meta::name(b).to_string(), describe(b)));
+                .or_insert_with(|| (name_of(typed_b), describe(typed_b)));
         }
         if b.get("status") != Some(&e.status) {
             b["status"] = e.status;
@@ -815,8 +755,10 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
         }
     }
     // Every step runs even when one fails; the pass fails afterwards.
-    let mut failed = serve(state, cluster, &current).await.err();
-    let def = binding_def(state);
+    // Served as the statuses will be written.
+    let read = typed(cluster, &mut current);
+    let mut failed = serve(state, cluster, &read).await.err();
+    let def = super::kcp_def::<APIBinding>(state);
     for b in &current {
         if !changed.iter().any(|n| n == meta::name(b)) {
             continue;
@@ -838,12 +780,12 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
     // The export label names the export the binding is bound to; admission
     // sets it when the reference resolves at create, this covers bindings
     // that bound later (and those stored before the label existed).
-    for b in &current {
-        let export_cluster = str_at(b, "/status/apiExportClusterName");
+    for (b, typed_b) in current.iter().zip(&read) {
+        let export_cluster = typed_b.status.api_export_cluster_name.as_str();
         if meta::is_deleting(b) || export_cluster.is_empty() {
             continue;
         }
-        let want = export_label_value(export_cluster, str_at(b, "/spec/reference/export/name"));
+        let want = export_label_value(export_cluster, typed_b.export().1);
         if meta::label(b, EXPORT_LABEL) == Some(want.as_str()) {
             continue;
         }
@@ -860,12 +802,12 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
             failed = Some(Error::write("labelling a binding with its export")(e));
         }
     }
-    for b in &current {
+    for (b, typed_b) in current.iter().zip(&read) {
         if finalizer::phase(b, FINALIZER) != Phase::Cleanup {
             continue;
         }
         match finalizer::finalize(&state.store, &ctx, b, FINALIZER, || {
-            unbind(state, cluster, b, &now)
+            unbind(state, cluster, typed_b, &now)
         })
         .await
         {
@@ -880,12 +822,17 @@ pub async fn reconcile(state: &AppState, cluster: &str) -> Result<Action, Error>
 }
 
 /// Deletes a deleted binding's instances; done once none are left.
-async fn unbind(state: &AppState, cluster: &str, b: &Value, now: &str) -> Result<Cleanup, Error> {
-    let name = meta::name(b);
-    let def = binding_def(state);
+async fn unbind(
+    state: &AppState,
+    cluster: &str,
+    b: &APIBinding,
+    now: &str,
+) -> Result<Cleanup, Error> {
+    let name = b.metadata.name.as_deref().unwrap_or("");
+    let def = super::kcp_def::<APIBinding>(state);
     let registry = state.clusters.apis_of(cluster).registry.clone();
     let mut remaining = Vec::new();
-    for (group, resource, _, identity) in bound_resources(b) {
+    for (group, resource, _, identity) in bound_resources(&b.status) {
         let Some(prefix) =
             bound_keyspace(&group, &resource, &identity).and_then(|k| k.cluster(cluster).ok())
         else {
@@ -939,8 +886,12 @@ mod tests {
             vec!["c1".into()],
         );
         let b = json!({"metadata": {"annotations": {BINDER_ANNOTATION: binder_annotation(&user)}}});
-        assert_eq!(binder(&b), Some(user));
-        assert_eq!(binder(&json!({"metadata": {}})), None);
+        assert_eq!(binder(&kcp::from_value(&b).unwrap()), Some(user));
+        assert_eq!(binder(&APIBinding::default()), None);
+        // Fails closed: a mangled annotation is a user nobody is.
+        let mangled = json!({"metadata": {"annotations": {BINDER_ANNOTATION: "{not json"}}});
+        let nobody = binder(&kcp::from_value(&mangled).unwrap()).unwrap();
+        assert_eq!(nobody.name, "");
     }
 
     #[test]
@@ -953,7 +904,12 @@ mod tests {
             {"group": "", "resource": "configmaps", "verbs": ["get"], "state": "Accepted", "selector": {"matchAll": true}},
         ]}});
         let mut status = json!({});
-        claims(&mut status, &b, &export, "t");
+        claims(
+            &mut status,
+            &kcp::from_value(&b).unwrap(),
+            &kcp::from_value(&export).unwrap(),
+            "t",
+        );
         assert_eq!(
             status["appliedPermissionClaims"].as_array().unwrap().len(),
             1

@@ -18,10 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 use sha2::Digest;
 use trellis_apis::crd::Condition;
-use trellis_apis::kcp::GROUP;
+use trellis_apis::kcp::types::{
+    self as kcp, APIExport, APIExportEndpointSlice, APIExportEndpointSliceSpec,
+    ExportBindingReference,
+};
 
 use super::Error;
 use crate::meta;
@@ -73,24 +77,13 @@ pub fn identity_hash(secret: &Value) -> Result<String, String> {
 pub async fn verified_identity(
     state: &AppState,
     cluster: &str,
-    export: &Value,
+    export: &APIExport,
 ) -> Result<Option<String>, String> {
-    let claimed = export
-        .pointer("/status/identityHash")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let claimed = export.status.identity_hash.as_str();
     if claimed.is_empty() {
         return Ok(None);
     }
-    let name = meta::name(export);
-    let r = export.pointer("/spec/identity/secretRef");
-    let field = |f: &str, default: &str| {
-        r.and_then(|r| r.get(f))
-            .and_then(Value::as_str)
-            .unwrap_or(default)
-            .to_string()
-    };
-    let (ns, secret_name) = (field("namespace", IDENTITY_NAMESPACE), field("name", name));
+    let (ns, secret_name) = identity_secret(export);
     let key = def(state, "", "v1", "secrets")
         .keyspace
         .object(cluster, &ns, &secret_name)
@@ -107,6 +100,22 @@ pub async fn verified_identity(
         .filter(|h| h == claimed))
 }
 
+/// Where an export's identity Secret is: its `spec.identity.secretRef`,
+/// each part defaulting to `kcp-system` and the export's name.
+fn identity_secret(export: &APIExport) -> (String, String) {
+    let r = export
+        .spec
+        .identity
+        .as_ref()
+        .and_then(|i| i.secret_ref.as_ref());
+    let ns = r.and_then(|r| r.namespace.clone());
+    let name = r.and_then(|r| r.name.clone());
+    (
+        ns.unwrap_or_else(|| IDENTITY_NAMESPACE.to_string()),
+        name.unwrap_or_else(|| export.metadata.name.clone().unwrap_or_default()),
+    )
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -120,30 +129,22 @@ fn random_key() -> String {
 /// One pass over export `name` of `cluster`.
 pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let Some(export) = types::get(storage, &exports(), cluster, name)
+    let Some(export) = types::get_as::<APIExport>(storage, &exports(), cluster, name)
         .await
         .map_err(Error::Read)?
     else {
         return Ok(Action::await_change());
     };
-    if meta::is_deleting(&export) {
+    if export.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let export_def = def(state, GROUP, "v1alpha2", "apiexports");
-    let secret_ref = export.pointer("/spec/identity/secretRef").cloned();
-    let (ns, secret_name) = match &secret_ref {
-        Some(r) => (
-            r.get("namespace")
-                .and_then(Value::as_str)
-                .unwrap_or(IDENTITY_NAMESPACE)
-                .to_string(),
-            r.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or(name)
-                .to_string(),
-        ),
-        None => (IDENTITY_NAMESPACE.to_string(), name.to_string()),
-    };
+    let export_def = super::kcp_def::<APIExport>(state);
+    let has_secret_ref = export
+        .spec
+        .identity
+        .as_ref()
+        .is_some_and(|i| i.secret_ref.is_some());
+    let (ns, secret_name) = identity_secret(&export);
     let secret_def = def(state, "", "v1", "secrets");
     let secrets = secret_def.keyspace.clone();
     let Ok(key) = secrets.object(cluster, &ns, &secret_name) else {
@@ -154,7 +155,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
         .await?
         .and_then(|r| serde_json::from_slice(&r.value).ok());
     let now = meta::now_rfc3339();
-    if secret.is_none() && secret_ref.is_none() {
+    if secret.is_none() && !has_secret_ref {
         // Generate the default identity.
         let ns_def = def(state, "", "v1", "namespaces");
         let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": IDENTITY_NAMESPACE}});
@@ -187,7 +188,7 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
             .await?
             .and_then(|r| serde_json::from_slice(&r.value).ok());
     }
-    if secret_ref.is_none() {
+    if !has_secret_ref {
         let ctx = WriteCtx::system(cluster, &export_def, None, None, MANAGER);
         let res = state
             .store
@@ -240,14 +241,11 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     };
     // kcp's code looks for the annotation, its documentation tells users
     // to set a label: either opts out.
-    let skip = ["/metadata/annotations", "/metadata/labels"]
-        .iter()
-        .any(|p| {
-            export
-                .pointer(p)
-                .and_then(|m| m.get(SKIP_ENDPOINT_SLICE))
-                .is_some()
-        });
+    let meta = &export.metadata;
+    let skip = [&meta.annotations, &meta.labels].iter().any(|m| {
+        m.as_ref()
+            .is_some_and(|m| m.contains_key(SKIP_ENDPOINT_SLICE))
+    });
     if !skip {
         let path = state
             .clusters
@@ -255,12 +253,20 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
             .await
             .map(|lc| lc.path)
             .unwrap_or_else(|| cluster.to_string());
-        let slice_def = def(state, GROUP, "v1alpha1", "apiexportendpointslices");
-        let slice = json!({
-            "apiVersion": "apis.kcp.io/v1alpha1",
-            "kind": "APIExportEndpointSlice",
-            "metadata": {"name": name},
-            "spec": {"export": {"path": path, "name": name}},
+        let slice_def = super::kcp_def::<APIExportEndpointSlice>(state);
+        let slice = kcp::to_value(&APIExportEndpointSlice {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            spec: APIExportEndpointSliceSpec {
+                export: ExportBindingReference {
+                    path,
+                    name: name.into(),
+                },
+                partition: String::new(),
+            },
+            ..Default::default()
         });
         super::create_ignoring_conflict(state, MANAGER, cluster, &slice_def, slice).await?;
     }
@@ -272,15 +278,14 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
 /// (one server: one URL, whether or not anything is bound yet).
 pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let Some(slice) = types::get(storage, &slices(), cluster, name)
+    let Some(slice) = types::get_as::<APIExportEndpointSlice>(storage, &slices(), cluster, name)
         .await
         .map_err(Error::Read)?
     else {
         return Ok(Action::await_change());
     };
-    let at = |p: &str| slice.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let export_name = at("/spec/export/name").to_string();
-    let path = match at("/spec/export/path") {
+    let export_name = slice.spec.export.name;
+    let path = match slice.spec.export.path.as_str() {
         "" => cluster.to_string(),
         p => p.to_string(),
     };
@@ -308,7 +313,7 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
             ),
         ),
     };
-    let slice_def = def(state, GROUP, "v1alpha1", "apiexportendpointslices");
+    let slice_def = super::kcp_def::<APIExportEndpointSlice>(state);
     super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
         let changed = st.get("endpoints") != Some(&endpoints);
         st["endpoints"] = endpoints.clone();

@@ -33,6 +33,18 @@ use crate::registry::store::{DeleteOpts, Mutation, WriteCtx};
 use crate::runtime::Action;
 use crate::state::AppState;
 
+/// The built-in definition of kcp's kind `T` (served in every cluster).
+pub(crate) fn kcp_def<T: trellis_apis::kcp::types::KcpObject>(
+    state: &AppState,
+) -> Arc<ResourceDef> {
+    state
+        .clusters
+        .builtin_registry()
+        .get(T::group(), T::version(), T::PLURAL)
+        .expect("kcp's kinds are built in")
+        .clone()
+}
+
 /// The error policy every controller uses: log the failure with its key
 /// and retry the key with exponential backoff.
 pub(crate) fn error_policy<K: Debug>(

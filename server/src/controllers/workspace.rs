@@ -31,7 +31,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
+use trellis_apis::kcp::types::{
+    self as kcp, APIBinding, APIBindingSpec, APIExport, AcceptablePermissionClaim,
+    BindingReference, ExportBindingReference, LogicalCluster, LogicalClusterOwner,
+    LogicalClusterSpec, OwnerUserInfo, PermissionClaim, PermissionClaimSelector,
+    ScopedPermissionClaim, Workspace,
+};
 use trellis_storage::keys;
 use trellis_storage::{ListOptions, Preconditions, ReadAt};
 
@@ -64,14 +71,10 @@ const APIBINDINGS: &str = "system:apibindings";
 fn default_bindings(all: &[types::Type]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for t in all {
-        for b in t.default_api_bindings().as_array().into_iter().flatten() {
-            let export = b.get("export").and_then(Value::as_str).unwrap_or("");
-            let path = match b.get("path").and_then(Value::as_str) {
-                Some(p) if !p.is_empty() => p,
-                _ => t.path.as_str(),
-            };
-            let k = (path.to_string(), export.to_string());
-            if !export.is_empty() && !out.contains(&k) {
+        for b in t.default_api_bindings() {
+            let path = if b.path.is_empty() { &t.path } else { &b.path };
+            let k = (path.clone(), b.export.clone());
+            if !b.export.is_empty() && !out.contains(&k) {
                 out.push(k);
             }
         }
@@ -86,7 +89,7 @@ fn default_bindings(all: &[types::Type]) -> Vec<(String, String)> {
 /// the export makes, as kcp's initializer does.
 async fn default_binding(
     state: &AppState,
-    ws: &Value,
+    ws: &Workspace,
     child: &str,
     export_path: &str,
     export: &str,
@@ -95,22 +98,17 @@ async fn default_binding(
     let digest = sha2::Sha256::digest(format!("{child}|{export_path}|{export}").as_bytes());
     let suffix: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
     let prefix: String = export.chars().take(253 - 6).collect();
-    let mut b = json!({
-        "apiVersion": "apis.kcp.io/v1alpha2",
-        "kind": "APIBinding",
-        "metadata": {"name": format!("{prefix}-{}", &suffix[..5])},
-        "spec": {"reference": {"export": {"path": export_path, "name": export}}},
+    let annotations = owner_annotation(ws).map(|owner| {
+        [(
+            crate::controllers::apibinding::BINDER_ANNOTATION.to_string(),
+            owner.to_string(),
+        )]
+        .into()
     });
-    if let Some(owner) = ws
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(OWNER_ANNOTATION))
-    {
-        b["metadata"]["annotations"] =
-            json!({crate::controllers::apibinding::BINDER_ANNOTATION: owner});
-    }
     let provider = state.clusters.resolve(export_path).await.map(|lc| lc.name);
+    let mut permission_claims = Vec::new();
     if let Some(provider) = provider
-        && let Ok(Some(e)) = types::get(
+        && let Ok(Some(e)) = types::get_as::<APIExport>(
             &state.store.storage,
             &crate::sharing::keys::exports(),
             &provider,
@@ -118,42 +116,60 @@ async fn default_binding(
         )
         .await
     {
-        let claims: Vec<Value> = e
-            .pointer("/spec/permissionClaims")
-            .and_then(Value::as_array)
+        permission_claims = e
+            .spec
+            .permission_claims
             .into_iter()
-            .flatten()
-            .map(|c| {
-                let mut c = c.clone();
-                if let Some(m) = c.as_object_mut() {
-                    m.remove("defaultSelector");
-                    m.insert("state".into(), json!("Accepted"));
-                    m.insert("selector".into(), json!({"matchAll": true}));
-                }
-                c
+            .map(|c| AcceptablePermissionClaim {
+                scoped: ScopedPermissionClaim {
+                    claim: PermissionClaim {
+                        default_selector: None,
+                        ..c
+                    },
+                    selector: PermissionClaimSelector {
+                        match_all: true,
+                        ..Default::default()
+                    },
+                },
+                state: "Accepted".into(),
             })
             .collect();
-        if !claims.is_empty() {
-            b["spec"]["permissionClaims"] = json!(claims);
-        }
     }
-    b
+    kcp::to_value(&APIBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("{prefix}-{}", &suffix[..5])),
+            annotations,
+            ..Default::default()
+        },
+        spec: APIBindingSpec {
+            reference: BindingReference {
+                export: Some(ExportBindingReference {
+                    path: export_path.into(),
+                    name: export.into(),
+                }),
+            },
+            permission_claims,
+        },
+        ..Default::default()
+    })
+}
+
+/// The Workspace's owner annotation (the user who created it, as JSON).
+fn owner_annotation(ws: &Workspace) -> Option<&str> {
+    ws.metadata
+        .annotations
+        .as_ref()?
+        .get(OWNER_ANNOTATION)
+        .map(String::as_str)
 }
 
 /// kcp's `workspace-admin` binding: the user who created the workspace
 /// (its owner annotation) becomes `cluster-admin` inside it. Members of
 /// `system:masters` may do everything anyway and get no binding.
-fn owner_binding(ws: &Value) -> Option<Value> {
-    let owner: Value = ws
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(OWNER_ANNOTATION))
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str(s).ok())?;
-    let user = owner.get("username").and_then(Value::as_str)?;
-    let masters = owner
-        .get("groups")
-        .and_then(Value::as_array)
-        .is_some_and(|g| g.iter().any(|g| g == crate::auth::MASTERS));
+fn owner_binding(ws: &Workspace) -> Option<Value> {
+    let owner: OwnerUserInfo = serde_json::from_str(owner_annotation(ws)?).ok()?;
+    let user = owner.username;
+    let masters = owner.groups.iter().any(|g| g == crate::auth::MASTERS);
     if user.is_empty() || masters {
         return None;
     }
@@ -170,13 +186,12 @@ fn owner_binding(ws: &Value) -> Option<Value> {
     }))
 }
 
-fn def(state: &AppState, group: &str, resource: &str) -> Arc<ResourceDef> {
-    let version = if group.is_empty() { "v1" } else { "v1alpha1" };
+fn namespaces(state: &AppState) -> Arc<ResourceDef> {
     state
         .clusters
         .builtin_registry()
-        .get(group, version, resource)
-        .expect("tenancy types are built in")
+        .get("", "v1", "namespaces")
+        .expect("namespaces are built in")
         .clone()
 }
 
@@ -212,7 +227,7 @@ async fn list_all(
 /// ([`crate::tenancy::index`]). Returns the revision the controller's
 /// watches start from.
 pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
-    let lc_def = def(state, "core.kcp.io", "logicalclusters");
+    let lc_def = super::kcp_def::<LogicalCluster>(state);
     let root_lc = json!({
         "apiVersion": "core.kcp.io/v1alpha1",
         "kind": "LogicalCluster",
@@ -231,7 +246,7 @@ pub async fn bootstrap(state: &AppState) -> Result<u64, String> {
     })
     .await
     .unwrap_or_else(|e| tracing::warn!(error = %e, "marking root ready"));
-    let wt_def = def(state, "tenancy.kcp.io", "workspacetypes");
+    let wt_def = super::kcp_def::<kcp::WorkspaceType>(state);
     for t in types::builtin_types() {
         super::create_ignoring_conflict(state, MANAGER, ROOT, &wt_def, t)
             .await
@@ -266,7 +281,8 @@ pub async fn run(state: AppState, from: u64) {
             let Some(ws) = c.object() else {
                 return Vec::new();
             };
-            let ready = ws.pointer("/status/phase").and_then(Value::as_str) == Some("Ready");
+            let ready = kcp::from_value::<Workspace>(&ws)
+                .is_ok_and(|w| w.status.phase == kcp::phase::READY);
             if ready && !meta::is_deleting(&ws) {
                 return Vec::new();
             }
@@ -281,7 +297,10 @@ pub async fn run(state: AppState, from: u64) {
         if c.kind == ChangeKind::Listed {
             return Vec::new();
         }
-        c.object().and_then(|lc| owner(&lc)).into_iter().collect()
+        c.object()
+            .and_then(|lc| owner(&kcp::from_value(&lc).ok()?))
+            .into_iter()
+            .collect()
     })
     .from(from);
     Controller::new("workspace", state.shutdown.clone())
@@ -297,12 +316,12 @@ pub async fn run(state: AppState, from: u64) {
 }
 
 /// The Workspace a LogicalCluster belongs to.
-fn owner(lc: &Value) -> Option<Key> {
-    let o = lc.pointer("/spec/owner")?;
-    Some((
-        o.get("cluster")?.as_str()?.to_string(),
-        o.get("name")?.as_str()?.to_string(),
-    ))
+fn owner(lc: &LogicalCluster) -> Option<Key> {
+    let o = lc.spec.owner.as_ref()?;
+    if o.cluster.is_empty() || o.name.is_empty() {
+        return None;
+    }
+    Some((o.cluster.clone(), o.name.clone()))
 }
 
 /// One pass over Workspace `name` in `cluster`.
@@ -314,6 +333,9 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     else {
         return Ok(Action::await_change());
     };
+    // The JSON for the finalizer's writes, the typed object for reading.
+    let typed: Workspace =
+        kcp::from_value(&ws).map_err(|e| Error::Read(format!("decoding workspace {name}: {e}")))?;
     let Some(parent) = state.clusters.resolve(cluster).await else {
         // The parent itself is going away; its deletion handles this one.
         return Ok(if meta::is_deleting(&ws) {
@@ -322,17 +344,13 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
             Action::await_change()
         });
     };
-    let child = ws
-        .pointer("/spec/cluster")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let child = typed.spec.cluster.clone();
     let path = format!("{}:{name}", parent.path);
     match finalizer::phase(&ws, FINALIZER) {
         Phase::Apply => {}
         Phase::Released => return Ok(Action::await_change()),
         Phase::Cleanup => {
-            let ws_def = def(state, "tenancy.kcp.io", "workspaces");
+            let ws_def = super::kcp_def::<Workspace>(state);
             return finalizer::finalize(
                 &state.store,
                 &ctx(cluster, &ws_def, None),
@@ -346,13 +364,9 @@ pub async fn reconcile(state: &AppState, cluster: &str, name: &str) -> Result<Ac
     if child.is_empty() {
         return Ok(Action::await_change());
     }
-    match ws
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-    {
-        "" | "Scheduling" => schedule(state, cluster, name, &ws, &child, &path).await,
-        "Initializing" => initialize(state, cluster, name, &child).await,
+    match typed.status.phase.as_str() {
+        "" | kcp::phase::SCHEDULING => schedule(state, cluster, name, &typed, &child, &path).await,
+        kcp::phase::INITIALIZING => initialize(state, cluster, name, &child).await,
         _ => Ok(Action::await_change()),
     }
 }
@@ -361,19 +375,17 @@ async fn schedule(
     state: &AppState,
     cluster: &str,
     name: &str,
-    ws: &Value,
+    ws: &Workspace,
     child: &str,
     path: &str,
 ) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let tpath = ws
-        .pointer("/spec/type/path")
-        .and_then(Value::as_str)
-        .unwrap_or(ROOT);
-    let tname = ws
-        .pointer("/spec/type/name")
-        .and_then(Value::as_str)
-        .unwrap_or("universal");
+    // Admission always writes both; a type missing from storage is taken
+    // for the universal one.
+    let (tpath, tname) = match &ws.spec.type_ {
+        Some(t) => (t.path.as_str(), t.name.as_str()),
+        None => (ROOT, "universal"),
+    };
     let (initializers, default_bindings, terminators) =
         match types::get_type(storage, tpath, tname).await {
             Ok(Some(t)) => match types::aliases(storage, &t).await {
@@ -405,43 +417,47 @@ async fn schedule(
     // writes) instead of going through Initializing.
     let mut initializers = initializers;
     if initializers.iter().any(|i| i == UNIVERSAL) {
-        let ns_def = def(state, "", "namespaces");
+        let ns_def = namespaces(state);
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
         super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await?;
         initializers.retain(|i| i != UNIVERSAL);
     }
     for (export_path, export) in &default_bindings {
         let b = default_binding(state, ws, child, export_path, export).await;
-        let b_def = super::apibinding::binding_def(state);
+        let b_def = super::kcp_def::<APIBinding>(state);
         super::create_ignoring_conflict(state, MANAGER, child, &b_def, b).await?;
     }
     let ready = initializers.is_empty();
     let phase = if ready { "Ready" } else { "Initializing" };
     let url = root_url(state, path);
-    let lc_def = def(state, "core.kcp.io", "logicalclusters");
-    let mut annotations =
-        json!({TYPE_ANNOTATION: format!("{tpath}:{tname}"), PATH_ANNOTATION: path});
-    if let Some(owner) = ws
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(OWNER_ANNOTATION))
-    {
-        annotations[OWNER_ANNOTATION] = owner.clone();
+    let lc_def = super::kcp_def::<LogicalCluster>(state);
+    let mut annotations = std::collections::BTreeMap::from([
+        (TYPE_ANNOTATION.to_string(), format!("{tpath}:{tname}")),
+        (PATH_ANNOTATION.to_string(), path.to_string()),
+    ]);
+    if let Some(owner) = owner_annotation(ws) {
+        annotations.insert(OWNER_ANNOTATION.into(), owner.into());
     }
-    let lc = json!({
-        "apiVersion": "core.kcp.io/v1alpha1",
-        "kind": "LogicalCluster",
-        "metadata": {"name": LOGICAL_CLUSTER, "annotations": annotations},
-        "spec": {
-            "owner": {
-                "apiVersion": "tenancy.kcp.io/v1alpha1",
-                "resource": "workspaces",
-                "name": name,
-                "cluster": cluster,
-                "UID": meta::str_field(ws, "uid"),
-            },
-            "initializers": initializers,
-            "terminators": terminators,
+    let lc = kcp::to_value(&LogicalCluster {
+        metadata: ObjectMeta {
+            name: Some(LOGICAL_CLUSTER.into()),
+            annotations: Some(annotations),
+            ..Default::default()
         },
+        spec: LogicalClusterSpec {
+            owner: Some(LogicalClusterOwner {
+                api_version: <Workspace as kcp::KcpObject>::API_VERSION.into(),
+                resource: "workspaces".into(),
+                name: name.into(),
+                namespace: String::new(),
+                cluster: cluster.into(),
+                uid: ws.metadata.uid.clone().unwrap_or_default(),
+            }),
+            initializers: initializers.clone(),
+            terminators: terminators.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
     });
     super::create_ignoring_conflict(state, MANAGER, child, &lc_def, lc).await?;
     if let Some(binding) = owner_binding(ws) {
@@ -463,7 +479,7 @@ async fn schedule(
         true
     })
     .await?;
-    let ws_def = def(state, "tenancy.kcp.io", "workspaces");
+    let ws_def = super::kcp_def::<Workspace>(state);
     state
         .store
         .update_existing(&ctx(cluster, &ws_def, None), name, |cur| {
@@ -498,24 +514,17 @@ async fn initialize(
     child: &str,
 ) -> Result<Action, Error> {
     let storage = &state.store.storage;
-    let lc_def = def(state, "core.kcp.io", "logicalclusters");
-    let Some(lc) = types::get(storage, &logical_clusters(), child, LOGICAL_CLUSTER)
-        .await
-        .map_err(Error::Read)?
+    let lc_def = super::kcp_def::<LogicalCluster>(state);
+    let Some(lc) =
+        types::get_as::<LogicalCluster>(storage, &logical_clusters(), child, LOGICAL_CLUSTER)
+            .await
+            .map_err(Error::Read)?
     else {
         return Ok(Action::await_change());
     };
-    let mut inits: Vec<String> = lc
-        .pointer("/status/initializers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut inits = lc.status.initializers;
     if inits.iter().any(|i| i == UNIVERSAL) {
-        let ns_def = def(state, "", "namespaces");
+        let ns_def = namespaces(state);
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
         super::create_ignoring_conflict(state, MANAGER, child, &ns_def, ns).await?;
         super::set_status(state, MANAGER, child, &lc_def, LOGICAL_CLUSTER, |s| {
@@ -529,14 +538,14 @@ async fn initialize(
         inits.retain(|i| i != UNIVERSAL);
     }
     if inits.iter().any(|i| i == APIBINDINGS) {
-        let b_def = super::apibinding::binding_def(state);
+        let b_def = super::kcp_def::<APIBinding>(state);
         let Ok(prefix) = b_def.keyspace.cluster(child) else {
             return Ok(Action::await_change());
         };
         let items = super::list(state, prefix, ReadAt::Latest).await?;
         let all_bound = items.iter().all(|rec| {
-            serde_json::from_slice::<Value>(&rec.value)
-                .is_ok_and(|b| b.pointer("/status/phase").and_then(Value::as_str) == Some("Bound"))
+            serde_json::from_slice::<APIBinding>(&rec.value)
+                .is_ok_and(|b| b.status.phase == kcp::phase::BOUND)
         });
         if !all_bound {
             // Bindings in the child are not watched here.
@@ -552,7 +561,7 @@ async fn initialize(
         .await?;
         inits.retain(|i| i != APIBINDINGS);
     }
-    let ws_def = def(state, "tenancy.kcp.io", "workspaces");
+    let ws_def = super::kcp_def::<Workspace>(state);
     let now = meta::now_rfc3339();
     if !inits.is_empty() {
         // Waiting for external initializers (their writes to the
@@ -610,10 +619,10 @@ async fn delete_subtree(
     if child.is_empty() {
         return Ok(Cleanup::Done);
     }
-    let ws_def = def(state, "tenancy.kcp.io", "workspaces");
+    let ws_def = super::kcp_def::<Workspace>(state);
     // No new children from now on (admission checks this phase).
-    let lc_def = def(state, "core.kcp.io", "logicalclusters");
-    let spec_terminators = types::get(
+    let lc_def = super::kcp_def::<LogicalCluster>(state);
+    let spec_terminators = types::get_as::<LogicalCluster>(
         &state.store.storage,
         &logical_clusters(),
         child,
@@ -621,7 +630,7 @@ async fn delete_subtree(
     )
     .await
     .map_err(Error::Read)?
-    .map(|lc| meta::strings_at(&lc, "/spec/terminators"))
+    .map(|lc| lc.spec.terminators)
     .unwrap_or_default();
     // Terminators work on the content, so it stays until the last has
     // removed itself from the LogicalCluster's status.terminators (whose

@@ -48,6 +48,7 @@ use serde_json::Value;
 use trellis_apis::Status;
 use trellis_apis::kcp::GROUP;
 use trellis_apis::kcp::export_label::{EXPORT_LABEL, export_label_value};
+use trellis_apis::kcp::types as kcp;
 use trellis_apis::rbac::attributes::{Attributes, UserInfo};
 use trellis_apis::rbac::forbidden_status;
 
@@ -215,7 +216,7 @@ async fn handle_seated(
         .admit_request(&user, &provider.name, &req_attrs.verb, parts.uri.query())
         .await?;
     let storage = &state.store.storage;
-    let export = types::get(storage, &exports(), &provider.name, export_name)
+    let export = types::get_as::<kcp::APIExport>(storage, &exports(), &provider.name, export_name)
         .await
         .map_err(|e| ApiError::internal("reading the APIExport", e))?
         .ok_or_else(Status::path_not_found)?;
@@ -325,16 +326,16 @@ fn not_bound(ws: &str, provider: &LogicalCluster, export: &str) -> ApiError {
 async fn view(
     state: &AppState,
     provider: &LogicalCluster,
-    export: &Value,
+    export: &kcp::APIExport,
     identity: &str,
     consumer: &LogicalCluster,
 ) -> ApiResult<View> {
     let storage = &state.store.storage;
-    let export_name = meta::name(export);
+    let export_name = export.metadata.name.as_deref().unwrap_or("");
     let mut registry = Registry::default();
     let mut definitions = std::collections::BTreeMap::new();
     let mut claims = std::collections::BTreeMap::new();
-    let applied: Vec<Value> = if consumer.name == WILDCARD {
+    let applied: Vec<kcp::ScopedPermissionClaim> = if consumer.name == WILDCARD {
         Vec::new()
     } else {
         let prefix = bindings()
@@ -345,30 +346,17 @@ async fn view(
             .ok_or_else(|| ApiError::internal("reading APIBindings", "storage"))?;
         let binding = items
             .iter()
-            .filter_map(|r| serde_json::from_slice::<Value>(&r.value).ok())
+            .filter_map(|r| serde_json::from_slice::<kcp::APIBinding>(&r.value).ok())
             .find(|b| {
-                let s = |p: &str| b.pointer(p).and_then(Value::as_str).unwrap_or("");
-                s("/status/apiExportClusterName") == provider.name
-                    && s("/spec/reference/export/name") == export_name
-                    && b.pointer("/status/boundResources")
-                        .and_then(Value::as_array)
-                        .is_some_and(|a| !a.is_empty())
+                b.status.api_export_cluster_name == provider.name
+                    && b.export().1 == export_name
+                    && !b.status.bound_resources.is_empty()
             })
             .ok_or_else(|| not_bound(&consumer.path, provider, export_name))?;
-        binding
-            .pointer("/status/appliedPermissionClaims")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        binding.status.applied_permission_claims
     };
-    for r in export
-        .pointer("/spec/resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let schema_name = r.get("schema").and_then(Value::as_str).unwrap_or("");
-        let Ok(Some(schema)) = types::get(storage, &schemas(), &provider.name, schema_name).await
+    for r in &export.spec.resources {
+        let Ok(Some(schema)) = types::get(storage, &schemas(), &provider.name, &r.schema).await
         else {
             continue;
         };
@@ -397,43 +385,34 @@ async fn view(
     }
     let builtin = state.clusters.builtin_registry();
     for c in &applied {
-        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
-        if !s("identityHash").is_empty() {
+        if !c.claim.identity_hash.is_empty() {
             // Claims on other exports' resources are not served yet.
             continue;
         }
         let Some(base) = builtin
             .all()
-            .find(|d| d.group == s("group") && d.resource == s("resource"))
+            .find(|d| d.group == c.claim.group && d.resource == c.claim.resource)
         else {
             continue;
         };
-        let verbs: BTreeSet<String> = c
-            .get("verbs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        let selector = match c.get("selector") {
-            Some(sel) if sel.get("matchAll").and_then(Value::as_bool) != Some(true) => {
-                let mut sel = sel.clone();
-                if let Some(m) = sel.as_object_mut() {
-                    m.remove("matchAll");
-                }
-                Some(
-                    trellis_apis::labels::from_label_selector(&sel)
-                        .map_err(|e| ApiError::internal("claim selector", e.to_string()))?,
-                )
-            }
-            _ => None,
+        let verbs: BTreeSet<String> = c.claim.verbs.iter().cloned().collect();
+        // An empty selector, like `matchAll`, selects everything.
+        let selector = if c.selector.match_all || c.selector == Default::default() {
+            None
+        } else {
+            let sel = serde_json::to_value(&c.selector)
+                .map_err(|e| ApiError::internal("claim selector", e))?;
+            Some(
+                trellis_apis::labels::from_label_selector(&sel)
+                    .map_err(|e| ApiError::internal("claim selector", e.to_string()))?,
+            )
         };
-        let match_labels = c
-            .pointer("/selector/matchLabels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let match_labels: serde_json::Map<String, Value> = c
+            .selector
+            .match_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
         let claim = Claim {
             verbs,
             selector,

@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use serde_json::Value;
 use trellis_apis::Status;
+use trellis_apis::kcp::types::{self as kcp, LogicalCluster};
 use trellis_storage::Storage;
 
 use super::ResourceDef;
@@ -74,13 +74,12 @@ impl Sink for Clusters {
             info.remove(parts.cluster)
         } else {
             let Some(obj) = change.object() else { return };
+            // Never admitted, but an undecodable one counts as unlimited
+            // and not ready rather than keeping what it said before.
+            let lc: LogicalCluster = kcp::from_value(&obj).unwrap_or_default();
             let new = ClusterInfo {
-                limit: obj
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(LIMIT_ANNOTATION))
-                    .and_then(Value::as_str)
-                    .and_then(|v| v.parse().ok()),
-                ready: obj.pointer("/status/phase").and_then(Value::as_str) == Some("Ready"),
+                limit: lc.annotation(LIMIT_ANNOTATION).parse().ok(),
+                ready: lc.status.phase == kcp::phase::READY,
             };
             if new.limit.is_some_and(|l| l > 0) {
                 self.limited.fetch_add(1, Ordering::Relaxed);
@@ -464,6 +463,7 @@ impl ObjectLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn change(kind: ChangeKind, key: &str, value: Value) -> Change {
         Change {

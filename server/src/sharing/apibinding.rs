@@ -207,7 +207,10 @@ impl Admission for BindingAdmission {
         if asked {
             return Ok(());
         }
-        let counts = instance_counts(ctx.storage, ctx.cluster, obj)
+        let stored: trellis_apis::kcp::types::APIBinding =
+            trellis_apis::kcp::types::from_value(obj)
+                .map_err(|e| Status::internal(format!("decoding the binding: {e}")))?;
+        let counts = instance_counts(ctx.storage, ctx.cluster, &stored)
             .await
             .map_err(|e| Status::internal(format!("counting bound instances: {e}")))?;
         if counts.is_empty() {

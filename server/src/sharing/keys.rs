@@ -1,26 +1,29 @@
 //! Where the `apis.kcp.io` objects live in storage: one place for their
-//! keyspaces, as `tenancy::types` is for the tenancy ones, so controllers,
+//! keyspaces (and `of`, which `tenancy::types` uses for the tenancy ones), so controllers,
 //! admission and the provider endpoint never spell the group out.
 
-use trellis_apis::kcp::GROUP;
+use trellis_apis::kcp::types::{
+    APIBinding, APIExport, APIExportEndpointSlice, APIResourceSchema, KcpObject,
+};
 use trellis_storage::keys::Keyspace;
 
-fn keyspace(resource: &str) -> Keyspace {
-    Keyspace::new(GROUP, resource, None).expect("valid keyspace")
+/// Where kcp's kind `T` is stored (group and plural; never the version).
+pub fn of<T: KcpObject>() -> Keyspace {
+    Keyspace::new(T::group(), T::PLURAL, None).expect("valid keyspace")
 }
 
 pub fn exports() -> Keyspace {
-    keyspace("apiexports")
+    of::<APIExport>()
 }
 
 pub fn bindings() -> Keyspace {
-    keyspace("apibindings")
+    of::<APIBinding>()
 }
 
 pub fn schemas() -> Keyspace {
-    keyspace("apiresourceschemas")
+    of::<APIResourceSchema>()
 }
 
 pub fn endpoint_slices() -> Keyspace {
-    keyspace("apiexportendpointslices")
+    of::<APIExportEndpointSlice>()
 }

@@ -13,20 +13,24 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use trellis_apis::kcp::types::{
+    self as kcp, KcpObject, Workspace, WorkspaceType, WorkspaceTypeReference, WorkspaceTypeSelector,
+};
 use trellis_storage::Storage;
 use trellis_storage::keys::Keyspace;
 
 use crate::cluster::ROOT;
+use crate::sharing::keys;
 
 pub fn workspaces() -> Keyspace {
-    Keyspace::new("tenancy.kcp.io", "workspaces", None).expect("valid keyspace")
+    keys::of::<Workspace>()
 }
 pub fn workspace_types() -> Keyspace {
-    Keyspace::new("tenancy.kcp.io", "workspacetypes", None).expect("valid keyspace")
+    keys::of::<WorkspaceType>()
 }
 pub fn logical_clusters() -> Keyspace {
-    Keyspace::new("core.kcp.io", "logicalclusters", None).expect("valid keyspace")
+    keys::of::<kcp::LogicalCluster>()
 }
 
 /// Reads one cluster-scoped object straight from storage.
@@ -48,6 +52,21 @@ pub async fn get(
     }
 }
 
+/// Reads one cluster-scoped kcp object straight from storage, typed.
+pub async fn get_as<T: KcpObject>(
+    storage: &Arc<dyn Storage>,
+    ks: &Keyspace,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<T>, String> {
+    match get(storage, ks, cluster, name).await? {
+        Some(v) => kcp::from_value(&v)
+            .map(Some)
+            .map_err(|e| format!("decoding {} {name}: {e}", T::KIND)),
+        None => Ok(None),
+    }
+}
+
 /// The logical-cluster name of a workspace path (`root:org:team`), walking
 /// Workspace objects from root. A logical-cluster name is accepted too.
 pub async fn resolve_path(
@@ -63,13 +82,13 @@ pub async fn resolve_path(
     }
     let mut cluster = ROOT.to_string();
     for segment in parts {
-        let Some(ws) = get(storage, &workspaces(), &cluster, segment).await? else {
+        let Some(ws) = get_as::<Workspace>(storage, &workspaces(), &cluster, segment).await? else {
             return Ok(None);
         };
-        match ws.pointer("/spec/cluster").and_then(Value::as_str) {
-            Some(c) if !c.is_empty() => cluster = c.to_string(),
-            _ => return Ok(None),
+        if ws.spec.cluster.is_empty() {
+            return Ok(None);
         }
+        cluster = ws.spec.cluster;
     }
     Ok(Some(cluster))
 }
@@ -81,7 +100,7 @@ pub struct Type {
     /// The logical cluster holding the type (where `use` is authorized).
     pub cluster: String,
     pub name: String,
-    pub object: Value,
+    pub object: WorkspaceType,
 }
 
 impl Type {
@@ -89,60 +108,43 @@ impl Type {
         format!("{}:{}", self.path, self.name)
     }
 
-    fn spec(&self, field: &str) -> &Value {
-        self.object
-            .get("spec")
-            .and_then(|s| s.get(field))
-            .unwrap_or(&Value::Null)
-    }
-
+    /// The type's `defaultChildWorkspaceType` as (path, name).
     pub fn default_child(&self) -> Option<(String, String)> {
-        let r = self.spec("defaultChildWorkspaceType");
-        let name = r.get("name")?.as_str()?.to_string();
-        let path = r
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        Some((path, name))
+        let r = self.object.spec.default_child_workspace_type.as_ref()?;
+        Some((r.path.clone(), r.name.clone()))
     }
 
     pub fn is_initializer(&self) -> bool {
-        self.spec("initializer").as_bool().unwrap_or(false)
+        self.object.spec.initializer
     }
 
     pub fn is_terminator(&self) -> bool {
-        self.spec("terminator").as_bool().unwrap_or(false)
+        self.object.spec.terminator
     }
 
-    /// `(none, allowed qualified names)` of limitAllowedParents/Children.
-    pub fn limit(&self, field: &str) -> Option<(bool, Vec<String>)> {
-        let l = self.spec(field);
-        if l.is_null() {
-            return None;
-        }
-        let none = l.get("none").and_then(Value::as_bool).unwrap_or(false);
-        let types = refs(l.get("types"));
-        Some((none, types))
+    /// `(none, allowed qualified names)` of `limitAllowedParents`.
+    pub fn limit_parents(&self) -> Option<(bool, Vec<String>)> {
+        limit(&self.object.spec.limit_allowed_parents)
     }
 
-    pub fn default_api_bindings(&self) -> &Value {
-        self.spec("defaultAPIBindings")
+    /// `(none, allowed qualified names)` of `limitAllowedChildren`.
+    pub fn limit_children(&self) -> Option<(bool, Vec<String>)> {
+        limit(&self.object.spec.limit_allowed_children)
+    }
+
+    pub fn default_api_bindings(&self) -> &[kcp::APIExportReference] {
+        &self.object.spec.default_api_bindings
     }
 }
 
-fn refs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| {
-                    let name = r.get("name")?.as_str()?;
-                    let path = r.get("path").and_then(Value::as_str).unwrap_or(ROOT);
-                    Some(format!("{path}:{name}"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+fn limit(l: &Option<WorkspaceTypeSelector>) -> Option<(bool, Vec<String>)> {
+    l.as_ref().map(|l| (l.none, refs(&l.types)))
+}
+
+/// Qualified names of type references; a reference without a path names
+/// a type in root.
+fn refs(v: &[WorkspaceTypeReference]) -> Vec<String> {
+    v.iter().map(|r| r.qualified(ROOT)).collect()
 }
 
 /// Looks up type `name` in the workspace at `path`.
@@ -154,14 +156,16 @@ pub async fn get_type(
     let Some(cluster) = resolve_path(storage, path).await? else {
         return Ok(None);
     };
-    Ok(get(storage, &workspace_types(), &cluster, name)
-        .await?
-        .map(|object| Type {
-            path: path.to_string(),
-            cluster,
-            name: name.to_string(),
-            object,
-        }))
+    Ok(
+        get_as::<WorkspaceType>(storage, &workspace_types(), &cluster, name)
+            .await?
+            .map(|object| Type {
+                path: path.to_string(),
+                cluster,
+                name: name.to_string(),
+                object,
+            }),
+    )
 }
 
 /// Resolves a reference from workspace `from`: an explicit path, or the
@@ -216,7 +220,7 @@ pub async fn aliases(storage: &Arc<dyn Storage>, t: &Type) -> Result<Vec<Type>, 
     let mut seen = vec![t.qualified()];
     let mut stack = vec![(t.clone(), vec![t.qualified()])];
     while let Some((cur, chain)) = stack.pop() {
-        for base in refs(cur.spec("extend").get("with")) {
+        for base in refs(&cur.object.spec.extend.with) {
             if chain.contains(&base) {
                 return Err(AliasError::Other(format!(
                     "circular dependency detected in workspace type {base}: {} -> {base}",
@@ -259,7 +263,7 @@ pub fn check_restrictions(
         |ts: &[Type], allowed: &[String]| ts.iter().any(|t| allowed.contains(&t.qualified()));
     let mut errs = Vec::new();
     for c in child {
-        let Some((none, allowed)) = c.limit("limitAllowedParents") else {
+        let Some((none, allowed)) = c.limit_parents() else {
             continue;
         };
         if none {
@@ -285,7 +289,7 @@ pub fn check_restrictions(
         ));
     }
     for p in parent {
-        let Some((none, allowed)) = p.limit("limitAllowedChildren") else {
+        let Some((none, allowed)) = p.limit_children() else {
             continue;
         };
         if none {
@@ -325,45 +329,65 @@ pub fn check_restrictions(
 /// the others extend it, so every workspace starts with a `default`
 /// namespace.
 pub fn builtin_types() -> Vec<Value> {
-    let t = |name: &str, spec: Value| {
-        json!({
-            "apiVersion": "tenancy.kcp.io/v1alpha1",
-            "kind": "WorkspaceType",
-            "metadata": {"name": name, "labels": {"kcp.io/bootstrap": "true"}},
-            "spec": spec,
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kcp::{WorkspaceTypeExtension, WorkspaceTypeSpec};
+    let t = |name: &str, spec: WorkspaceTypeSpec| {
+        kcp::to_value(&WorkspaceType {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some([("kcp.io/bootstrap".to_string(), "true".to_string())].into()),
+                ..Default::default()
+            },
+            spec,
+            ..Default::default()
         })
     };
-    let root_ref = |name: &str| json!({"name": name, "path": ROOT});
+    let root_ref = |name: &str| WorkspaceTypeReference {
+        name: name.into(),
+        path: ROOT.into(),
+    };
+    let allowed =
+        |types: Vec<WorkspaceTypeReference>| Some(WorkspaceTypeSelector { none: false, types });
+    let extends_universal = WorkspaceTypeExtension {
+        with: vec![root_ref("universal")],
+    };
     vec![
         t(
             "root",
-            json!({
-                "defaultChildWorkspaceType": root_ref("organization"),
-                "limitAllowedParents": {"none": true},
-            }),
+            WorkspaceTypeSpec {
+                default_child_workspace_type: Some(root_ref("organization")),
+                limit_allowed_parents: Some(WorkspaceTypeSelector {
+                    none: true,
+                    types: Vec::new(),
+                }),
+                ..Default::default()
+            },
         ),
         t(
             "universal",
-            json!({
-                "initializer": true,
-                "defaultChildWorkspaceType": root_ref("universal"),
-            }),
+            WorkspaceTypeSpec {
+                initializer: true,
+                default_child_workspace_type: Some(root_ref("universal")),
+                ..Default::default()
+            },
         ),
         t(
             "organization",
-            json!({
-                "extend": {"with": [root_ref("universal")]},
-                "defaultChildWorkspaceType": root_ref("universal"),
-                "limitAllowedParents": {"types": [root_ref("root")]},
-            }),
+            WorkspaceTypeSpec {
+                extend: extends_universal.clone(),
+                default_child_workspace_type: Some(root_ref("universal")),
+                limit_allowed_parents: allowed(vec![root_ref("root")]),
+                ..Default::default()
+            },
         ),
         t(
             "team",
-            json!({
-                "extend": {"with": [root_ref("universal")]},
-                "defaultChildWorkspaceType": root_ref("universal"),
-                "limitAllowedParents": {"types": [root_ref("organization"), root_ref("team")]},
-            }),
+            WorkspaceTypeSpec {
+                extend: extends_universal,
+                default_child_workspace_type: Some(root_ref("universal")),
+                limit_allowed_parents: allowed(vec![root_ref("organization"), root_ref("team")]),
+                ..Default::default()
+            },
         ),
     ]
 }
@@ -372,13 +396,34 @@ pub fn builtin_types() -> Vec<Value> {
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
     fn ty(path: &str, name: &str, spec: Value) -> Type {
         Type {
             cluster: path.to_string(),
             path: path.into(),
             name: name.into(),
-            object: json!({"spec": spec}),
+            object: kcp::from_value(&json!({"spec": spec})).unwrap(),
         }
+    }
+
+    /// The built-in types are written as the JSON they always were.
+    #[test]
+    fn builtin_types_keep_their_shape() {
+        let org = builtin_types().remove(2);
+        assert_eq!(
+            org,
+            json!({
+                "apiVersion": "tenancy.kcp.io/v1alpha1",
+                "kind": "WorkspaceType",
+                "metadata": {"name": "organization", "labels": {"kcp.io/bootstrap": "true"}},
+                "spec": {
+                    "extend": {"with": [{"name": "universal", "path": "root"}]},
+                    "defaultChildWorkspaceType": {"name": "universal", "path": "root"},
+                    "limitAllowedParents": {"types": [{"name": "root", "path": "root"}]},
+                },
+            })
+        );
     }
 
     #[test]

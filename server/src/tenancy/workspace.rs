@@ -16,9 +16,15 @@
 //!   authorization layer makes the new workspace's admin;
 //! * phase `Scheduling` and the finalizer that holds deletion until the
 //!   logical cluster's contents are gone.
+//!
+//! Stored objects (the parent's LogicalCluster, types) are read typed; the
+//! request's Workspace stays JSON here because mutating admission runs
+//! before the schema has checked it, and its type errors are the
+//! schema's to report.
 
 use rand::Rng;
 use serde_json::{Value, json};
+use trellis_apis::kcp::types::LogicalCluster;
 use trellis_apis::{FieldError, GroupResource, Status};
 
 use super::types;
@@ -113,7 +119,7 @@ impl Admission for WorkspaceAdmission {
     async fn admit_create(&self, ctx: &AdmitCtx<'_>, obj: &mut Value) -> ApiResult<()> {
         let name = meta::name(obj).to_string();
         let storage = ctx.storage;
-        let parent_lc = types::get(
+        let parent_lc = types::get_as::<LogicalCluster>(
             storage,
             &types::logical_clusters(),
             ctx.cluster,
@@ -127,23 +133,11 @@ impl Admission for WorkspaceAdmission {
                 "workspace type cannot be resolved: parent logical cluster not found",
             )
         })?;
-        if parent_lc
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
-            || parent_lc.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
-        {
+        if parent_lc.is_going() {
             return Err(forbidden(&name, "the parent workspace is being deleted"));
         }
-        let ann = |k: &str| {
-            parent_lc
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let parent_path = ann(super::PATH_ANNOTATION);
-        let parent_type_name = ann(super::TYPE_ANNOTATION);
+        let parent_path = parent_lc.annotation(super::PATH_ANNOTATION);
+        let parent_type_name = parent_lc.annotation(super::TYPE_ANNOTATION);
         let Some((ptp, ptn)) = parent_type_name.rsplit_once(':') else {
             return Err(forbidden(
                 &name,
@@ -193,7 +187,7 @@ impl Admission for WorkspaceAdmission {
                 ),
             )
         };
-        let child_type = match types::resolve_ref(storage, &parent_path, &tpath, &tname).await {
+        let child_type = match types::resolve_ref(storage, parent_path, &tpath, &tname).await {
             Ok(t) => t,
             Err(e) if caller_is_master => return Err(forbidden(&name, e)),
             Err(_) => return Err(cannot_use(&written)),
@@ -222,7 +216,7 @@ impl Admission for WorkspaceAdmission {
         types::check_restrictions(
             &parent_aliases,
             &child_aliases,
-            &parent_type_name,
+            parent_type_name,
             &format!("{tpath}:{tname}"),
         )
         .map_err(|e| forbidden(&name, e))?;
@@ -275,16 +269,13 @@ impl Admission for WorkspaceAdmission {
             spec.remove("URL");
         }
         // Labels the type adds, never overriding the caller's.
-        if let Some(extra) = child_type
-            .object
-            .pointer("/spec/additionalWorkspaceLabels")
-            .and_then(Value::as_object)
-        {
+        let extra = &child_type.object.spec.additional_workspace_labels;
+        if !extra.is_empty() {
             let m = meta::meta_mut(obj);
             let labels = m.entry("labels").or_insert_with(|| json!({}));
             if let Some(l) = labels.as_object_mut() {
                 for (k, v) in extra {
-                    l.entry(k.clone()).or_insert(v.clone());
+                    l.entry(k.clone()).or_insert_with(|| json!(v));
                 }
             }
         }
