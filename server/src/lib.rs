@@ -268,6 +268,40 @@ async fn ensure_root_policy(state: &AppState) -> Result<(), Error> {
     for (resource, obj) in [("clusterroles", role), ("clusterrolebindings", binding)] {
         create_rbac_in_root(state, resource, obj, "root policy").await?;
     }
+    // Every authenticated user may bind root's tenancy and topology
+    // exports (kcp's `system:kcp:apiexport:<name>:bind`); shards are the
+    // admins'.
+    for (short, export) in [
+        ("tenancy", sharing::system::TENANCY),
+        ("topology", sharing::system::TOPOLOGY),
+    ] {
+        let role = format!("system:kcp:apiexport:{short}:bind");
+        let role_obj = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [{
+                "apiGroups": [trellis_apis::kcp::GROUP],
+                "resources": ["apiexports"],
+                "resourceNames": [export],
+                "verbs": ["bind"],
+            }],
+        });
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": format!("system:kcp:authenticated:apiexport:{short}:bind")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Group",
+                "name": trellis_apis::rbac::attributes::ALL_AUTHENTICATED,
+            }],
+        });
+        for (resource, obj) in [("clusterroles", role_obj), ("clusterrolebindings", binding)] {
+            create_rbac_in_root(state, resource, obj, "root policy").await?;
+        }
+    }
     Ok(())
 }
 
@@ -376,6 +410,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
     let ws_revision = controllers::workspace::bootstrap(&state)
         .await
         .map_err(Error::Config)?;
+    sharing::system::bootstrap(&state)
+        .await
+        .map_err(|e| Error::Config(format!("root's system exports: {e}")))?;
     state.store.policies.set_egress(webhook::Egress {
         allowed: opts.webhook_allowed_networks.clone(),
         own_ports: vec![local.port()],
@@ -424,6 +461,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()> + Send) -> Re
         IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{}", local.port()),
         IpAddr::V4(v4) => format!("{scheme}://{v4}:{}", local.port()),
     };
+    sharing::system::wait_settled(&state, std::time::Duration::from_secs(10)).await;
     let kubeconfig_path = opts.data_dir.join("admin.kubeconfig");
     pki::write_kubeconfig(
         &kubeconfig_path,

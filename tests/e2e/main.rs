@@ -25,6 +25,7 @@ mod readme;
 mod review;
 mod sharing;
 mod sharing_types;
+mod system_exports;
 mod third_party;
 mod walkthrough;
 mod wire_details;

@@ -213,10 +213,16 @@ struct Holders {
 }
 
 impl Holders {
-    fn conflict(&self, me: &str, group: &str, resource: &str) -> Option<String> {
+    /// Who else serves `group`/`resource`, if anyone. A built-in
+    /// resource bound from one of root's system exports is the built-in
+    /// itself (`sharing::system`): no conflict.
+    fn conflict(&self, me: &str, group: &str, resource: &str, system: bool) -> Option<String> {
         let k = (group.to_string(), resource.to_string());
         let forbidden = format!("spec.names.plural={resource} is forbidden");
         if self.builtin.contains(&k) {
+            if system {
+                return None;
+            }
             return Some(format!(
                 "naming conflict with a built-in resource: {forbidden}"
             ));
@@ -435,9 +441,10 @@ async fn evaluate(
     }
     super::put_condition(&mut status, &cond("APIExportValid", "True", "", ""), now);
 
+    let system = crate::sharing::system::is_system(&provider, &export_name);
     let conflicts: Vec<String> = wanted
         .iter()
-        .filter_map(|(g, r, _)| holders.conflict(name, g, r))
+        .filter_map(|(g, r, _)| holders.conflict(name, g, r, system))
         .collect();
     claims(&mut status, b, &export, now);
     if !conflicts.is_empty() {
@@ -604,7 +611,17 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[APIBinding]) -> Resu
             .map(|lc| lc.path)
             .unwrap_or_else(|| provider.to_string());
         let terminating = b.metadata.deletion_timestamp.is_some();
-        for (_, _, schema_name, identity) in resources {
+        let system = crate::sharing::system::is_system(provider, b.export().1);
+        let builtin = state.clusters.builtin_registry();
+        for (group, resource, schema_name, identity) in resources {
+            if system
+                && builtin
+                    .all()
+                    .any(|d| d.group == group && d.resource == resource)
+            {
+                // Served by the built-in, over the same data.
+                continue;
+            }
             let schema =
                 match types::get(&state.store.storage, &schemas(), provider, &schema_name).await {
                     Ok(Some(s)) => s,
@@ -944,15 +961,20 @@ mod tests {
             .into(),
         };
         assert_eq!(
-            h.conflict("b", "example.io", "widgets").unwrap(),
+            h.conflict("b", "example.io", "widgets", false).unwrap(),
             "naming conflict with CustomResourceDefinition \"widgets.example.io\": spec.names.plural=widgets is forbidden"
         );
         assert_eq!(
-            h.conflict("b", "example.io", "gadgets").unwrap(),
+            h.conflict("b", "example.io", "gadgets", false).unwrap(),
             "naming conflict with APIBinding \"first\" bound to APIExport root:p:e: spec.names.plural=gadgets is forbidden"
         );
-        assert!(h.conflict("first", "example.io", "gadgets").is_none());
-        assert!(h.conflict("b", "", "pods").is_some());
-        assert!(h.conflict("b", "example.io", "things").is_none());
+        assert!(
+            h.conflict("first", "example.io", "gadgets", false)
+                .is_none()
+        );
+        assert!(h.conflict("b", "", "pods", false).is_some());
+        assert!(h.conflict("b", "example.io", "things", false).is_none());
+        // Root's system exports name built-ins: no conflict with them.
+        assert!(h.conflict("b", "", "pods", true).is_none());
     }
 }

@@ -298,7 +298,7 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
         None => false,
     };
     let now = meta::now_rfc3339();
-    let (endpoints, cond) = match (&provider, exists) {
+    let (mut endpoints, cond) = match (&provider, exists) {
         (Some(p), true) => (
             json!([{"url": crate::provider::endpoint_url(state, p, &export_name)}]),
             Condition::new("APIExportValid", "True", "", ""),
@@ -313,18 +313,134 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
             ),
         ),
     };
+    // kcp's partition step, only once the export is valid.
+    let partition = if exists {
+        let p = partition_of(state, cluster, &slice.spec.partition).await?;
+        if !p.selects_this_shard {
+            endpoints = json!([]);
+        }
+        Some(p)
+    } else {
+        None
+    };
     let slice_def = super::kcp_def::<APIExportEndpointSlice>(state);
     super::set_status(state, MANAGER, cluster, &slice_def, name, |st| {
-        let changed = st.get("endpoints") != Some(&endpoints);
+        let mut changed = st.get("endpoints") != Some(&endpoints);
         st["endpoints"] = endpoints.clone();
+        if let Some(p) = &partition {
+            changed |= super::put_condition(st, &p.condition, &now);
+            let selector = (!p.shard_selector.is_empty()).then(|| json!(p.shard_selector));
+            if st.get("shardSelector") != selector.as_ref() {
+                changed = true;
+                match &selector {
+                    Some(s) => st["shardSelector"] = s.clone(),
+                    None => {
+                        st.as_object_mut().map(|m| m.remove("shardSelector"));
+                    }
+                }
+            }
+        }
         super::put_condition(st, &cond, &now) || changed
     })
     .await?;
-    // An export created later is picked up by the requeue.
-    Ok(if exists {
-        Action::await_change()
-    } else {
+    // An export created later is picked up by the requeue; partitions are
+    // followed by their watch, a Shard's labels by this slower look.
+    Ok(if !exists {
         Action::requeue(RETRY)
+    } else if !slice.spec.partition.is_empty() {
+        Action::requeue(PARTITION_RETRY)
+    } else {
+        Action::await_change()
+    })
+}
+
+/// How often a partitioned slice looks at the Shard's labels again.
+const PARTITION_RETRY: Duration = Duration::from_secs(10);
+
+/// What a slice's `spec.partition` says on this one-shard server.
+struct Partition {
+    /// `PartitionValid`.
+    condition: Condition,
+    /// kcp's `status.shardSelector` (empty: every shard).
+    shard_selector: String,
+    /// Whether this server's Shard is selected (its endpoint listed).
+    selects_this_shard: bool,
+}
+
+/// kcp's partition step of the endpoint slice: no partition selects every
+/// shard; a Partition (in the slice's workspace, where topology is bound)
+/// that is missing selects none, and otherwise its selector is matched
+/// against the labels of the Shard this server is.
+async fn partition_of(state: &AppState, cluster: &str, name: &str) -> Result<Partition, Error> {
+    use trellis_apis::labels;
+    if name.is_empty() {
+        return Ok(Partition {
+            condition: Condition::new("PartitionValid", "True", "", ""),
+            shard_selector: String::new(),
+            selects_this_shard: true,
+        });
+    }
+    let invalid = |message: String| Partition {
+        condition: Condition::new(
+            "PartitionValid",
+            "False",
+            "PartitionInvalidReference",
+            &message,
+        ),
+        shard_selector: String::new(),
+        selects_this_shard: false,
+    };
+    let read = |cluster: &str, resource: &str, name: &str| {
+        let apis = state.clusters.apis_of(cluster);
+        let key = apis
+            .registry
+            .for_storage(|d| {
+                d.resource == resource
+                    && matches!(d.group.as_str(), "topology.kcp.io" | "core.kcp.io")
+            })
+            .and_then(|d| d.keyspace.object(cluster, "", name).ok());
+        let storage = state.store.storage.clone();
+        async move {
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            Ok::<_, Error>(
+                storage
+                    .get(&key)
+                    .await?
+                    .and_then(|r| serde_json::from_slice::<Value>(&r.value).ok()),
+            )
+        }
+    };
+    let Some(p) = read(cluster, "partitions", name).await? else {
+        return Ok(invalid(format!(
+            "partitions.topology.kcp.io {name:?} not found"
+        )));
+    };
+    // As Go's LabelSelectorAsSelector: no selector selects nothing.
+    let selector = match p.get("spec").and_then(|s| s.get("selector")) {
+        None | Some(Value::Null) => labels::Selector::nothing(),
+        Some(v) => match labels::from_label_selector(v) {
+            Ok(s) => s,
+            Err(e) => return Ok(invalid(e.to_string())),
+        },
+    };
+    let shard = read(
+        crate::cluster::ROOT,
+        "shards",
+        crate::sharing::system::SHARD_NAME,
+    )
+    .await?;
+    let shard_labels = shard
+        .as_ref()
+        .and_then(|s| s.pointer("/metadata/labels"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Partition {
+        condition: Condition::new("PartitionValid", "True", "", ""),
+        shard_selector: selector.to_string(),
+        selects_this_shard: selector.matches(&shard_labels),
     })
 }
 

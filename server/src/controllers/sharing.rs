@@ -16,6 +16,8 @@ use serde_json::Value;
 use trellis_storage::ReadAt;
 use trellis_storage::keys;
 
+use trellis_apis::kcp::types::APIExportEndpointSlice;
+
 use super::Error;
 use crate::runtime::{Action, ChangeKind, Controller, Watch};
 use crate::sharing::keys::{bindings, endpoint_slices as slices, exports};
@@ -76,6 +78,12 @@ async fn consumers_of(state: &AppState, cluster: &str, name: &str) -> Vec<String
 pub async fn reconcile(state: &AppState, k: &Key) -> Result<Action, Error> {
     match k {
         Key::Export { cluster, name } => super::apiexport::reconcile(state, cluster, name).await,
+        Key::Bindings { cluster } if cluster == crate::cluster::ROOT => {
+            let action = super::apibinding::reconcile(state, cluster).await?;
+            // Once root serves shards, the Shard this server is.
+            crate::sharing::system::ensure_shard(state).await?;
+            Ok(action)
+        }
         Key::Bindings { cluster } => super::apibinding::reconcile(state, cluster).await,
         Key::Slice { cluster, name } => {
             super::apiexport::reconcile_slice(state, cluster, name).await
@@ -122,6 +130,40 @@ pub async fn run(state: AppState, from: u64) {
             .collect()
     })
     .from(from);
+    // A Partition's change reaches the slices of its workspace naming it.
+    let st = state.clone();
+    let partitions = Watch::new_async(
+        storage.clone(),
+        keys::group_prefix("topology.kcp.io").expect("valid group"),
+        Arc::new(move |c| {
+            let st = st.clone();
+            Box::pin(async move {
+                let Some(p) = c.parts() else {
+                    return Vec::new();
+                };
+                if !p.keyspace.starts_with("topology.kcp.io/partitions") {
+                    return Vec::new();
+                }
+                let (cluster, name) = (p.cluster.to_string(), p.name.to_string());
+                let Ok(prefix) = slices().cluster(&cluster) else {
+                    return Vec::new();
+                };
+                super::scan(&st, prefix, ReadAt::Latest)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|rec| {
+                        let s: APIExportEndpointSlice = serde_json::from_slice(&rec.value).ok()?;
+                        (s.spec.partition == name).then(|| Key::Slice {
+                            cluster: cluster.clone(),
+                            name: s.metadata.name.unwrap_or_default(),
+                        })
+                    })
+                    .collect()
+            })
+        }),
+    )
+    .from(from);
     let slices = Watch::new(storage, slices().all_clusters(), |c| {
         c.parts()
             .map(|p| Key::Slice {
@@ -136,6 +178,7 @@ pub async fn run(state: AppState, from: u64) {
         .watches(exports)
         .watches(bindings)
         .watches(slices)
+        .watches(partitions)
         .concurrency(CONCURRENCY)
         .run(
             state,

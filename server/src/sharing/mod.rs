@@ -32,6 +32,7 @@ pub mod bind;
 pub mod bound;
 pub mod conversion;
 pub mod keys;
+pub mod system;
 
 use std::sync::Arc;
 

@@ -40,7 +40,7 @@ pub const PATH_ANNOTATION: &str = "kcp.io/path";
 /// Holds a LogicalCluster until the workspace controller has emptied it.
 pub const LOGICAL_CLUSTER_FINALIZER: &str = "core.kcp.io/logicalcluster";
 
-const CRDS: &str = include_str!("crds.yaml");
+pub(crate) const CRDS: &str = include_str!("crds.yaml");
 
 /// The tenancy resources and their OpenAPI definitions, to be served in
 /// every cluster.
