@@ -82,6 +82,14 @@ impl As<'_> {
         err
     }
 
+    /// `kubectl get <args> -o json`, which must succeed, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("kubectl printed JSON")
+    }
+
     /// `kubectl create -f -` of `manifest`.
     pub fn create(&self, manifest: &str) -> Output {
         self.run(Some(manifest), &["create", "-f", "-"])

@@ -182,13 +182,6 @@ const CLAIMS: &str = r#"  permissionClaims:
       matchAll: true
 "#;
 
-fn get_json(a: &As, args: &[&str]) -> Value {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json"]);
-    serde_json::from_str(&a.ok(&all)).unwrap()
-}
-
 fn condition<'a>(obj: &'a Value, ty: &str) -> &'a Value {
     obj["status"]["conditions"]
         .as_array()
@@ -200,7 +193,7 @@ fn condition<'a>(obj: &'a Value, ty: &str) -> &'a Value {
 fn wait_for(a: &As, what: &[&str], f: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let o = get_json(a, what);
+        let o = a.get_json(what);
         if f(&o) {
             return o;
         }
@@ -267,7 +260,7 @@ fn providers_exports_serve_consumers() {
         export["spec"]["identity"]["secretRef"],
         json!({"namespace": "kcp-system", "name": "widgets"})
     );
-    let secret = get_json(&provider, &["secret", "widgets", "-n", "kcp-system"]);
+    let secret = provider.get_json(&["secret", "widgets", "-n", "kcp-system"]);
     let key = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         secret["data"]["key"].as_str().unwrap(),
@@ -277,7 +270,7 @@ fn providers_exports_serve_consumers() {
     let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(export["status"]["identityHash"], hash);
     assert_eq!(condition(&export, "IdentityValid")["status"], "True");
-    let slice = get_json(&provider, &["apiexportendpointslice", "widgets"]);
+    let slice = provider.get_json(&["apiexportendpointslice", "widgets"]);
     assert_eq!(
         slice["spec"]["export"],
         json!({"path": "root:provider", "name": "widgets"})
@@ -308,16 +301,16 @@ fn providers_exports_serve_consumers() {
     let c1 = s.as_user(Some("c1-token"), "root:c1");
     c1.apply(&binding("widgets", "root:provider", CLAIMS));
     let b = bound(&c1, "widgets");
-    let b2 = get_json(&c1, &["apibinding.v1alpha2.apis.kcp.io", "widgets"]);
+    let b2 = c1.get_json(&["apibinding.v1alpha2.apis.kcp.io", "widgets"]);
     let br = &b2["status"]["boundResources"][0];
     assert_eq!(br["group"], "example.io");
     assert_eq!(br["resource"], "widgets");
     assert_eq!(br["schema"]["name"], "v1.widgets.example.io");
     assert_eq!(br["schema"]["identityHash"], hash);
     assert_eq!(br["storageVersions"], json!(["v1"]));
-    let schema_uid =
-        get_json(&provider, &["apiresourceschema", "v1.widgets.example.io"])["metadata"]["uid"]
-            .clone();
+    let schema_uid = provider.get_json(&["apiresourceschema", "v1.widgets.example.io"])["metadata"]
+        ["uid"]
+        .clone();
     assert_eq!(br["schema"]["UID"], schema_uid);
     for c in [
         "Ready",
@@ -369,7 +362,7 @@ fn providers_exports_serve_consumers() {
         lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
         ["w1", "red"]
     );
-    let w1 = get_json(&c1, &["widget", "w1", "-n", "default"]);
+    let w1 = c1.get_json(&["widget", "w1", "-n", "default"]);
     assert!(w1.get("status").is_none(), "{w1}");
     let err = String::from_utf8_lossy(&c1.create(&widget("w2", "green")).stderr).to_string();
     assert!(
@@ -416,7 +409,7 @@ fn providers_exports_serve_consumers() {
         "-p",
         r#"{"spec":{"color":"blue"},"status":{"ready":true}}"#,
     ]);
-    let w1 = get_json(&c1, &["widget", "w1", "-n", "default"]);
+    let w1 = c1.get_json(&["widget", "w1", "-n", "default"]);
     assert_eq!(w1["spec"]["color"], "blue");
     assert!(w1.get("status").is_none(), "{w1}");
 
@@ -442,7 +435,7 @@ fn providers_exports_serve_consumers() {
     c2.apply(&widget("w1", "red"));
     c2.apply(&widget("w9", "red"));
     let names = |a: &As| -> Vec<String> {
-        get_json(a, &["widgets", "-A"])["items"]
+        a.get_json(&["widgets", "-A"])["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -732,7 +725,7 @@ spec:
         w["status"]["phase"] == "Ready"
     });
     let shop = s.as_user(None, "root:shop");
-    let list = get_json(&shop, &["apibindings"]);
+    let list = shop.get_json(&["apibindings"]);
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{list}");
     let b = &items[0];
@@ -750,7 +743,7 @@ spec:
     assert!(claims.iter().all(|c| c["state"] == "Accepted"));
     shop.apply(&widget("first", "blue"));
     assert_eq!(
-        get_json(&shop, &["widget", "first", "-n", "default"])["spec"]["color"],
+        shop.get_json(&["widget", "first", "-n", "default"])["spec"]["color"],
         "blue"
     );
 }

@@ -59,13 +59,6 @@ subjects:
   name: alice
 "#;
 
-fn get(a: &As, args: &[&str]) -> Value {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json"]);
-    serde_json::from_str(&a.ok(&all)).unwrap()
-}
-
 fn wait_bound(a: &As, name: &str) -> Value {
     a.ok(&[
         "wait",
@@ -73,7 +66,7 @@ fn wait_bound(a: &As, name: &str) -> Value {
         &format!("apibinding/{name}"),
         "--timeout=30s",
     ]);
-    get(a, &["apibinding", name])
+    a.get_json(&["apibinding", name])
 }
 
 fn condition<'a>(obj: &'a Value, ty: &str) -> &'a str {
@@ -102,7 +95,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
         let b = wait_bound(&admin, export);
         assert_eq!(b["spec"]["reference"]["export"]["path"], "root", "{b}");
         assert_eq!(condition(&b, "Ready"), "True", "{b}");
-        let e = get(&admin, &["apiexport", export]);
+        let e = admin.get_json(&["apiexport", export]);
         let hash = e["status"]["identityHash"].as_str().unwrap_or("");
         assert_eq!(hash.len(), 64, "{e}");
         assert_eq!(
@@ -110,7 +103,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
             hash
         );
     }
-    let tenancy = get(&admin, &["apibinding", "tenancy.kcp.io"]);
+    let tenancy = admin.get_json(&["apibinding", "tenancy.kcp.io"]);
     let bound: Vec<&str> = tenancy["status"]["boundResources"]
         .as_array()
         .unwrap()
@@ -148,7 +141,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
         "--timeout=30s",
     ]);
     let acme = s.as_user(Some("alice-token"), "root:acme");
-    let bindings = get(&acme, &["apibindings"]);
+    let bindings = acme.get_json(&["apibindings"]);
     let mut exports: Vec<&str> = bindings["items"]
         .as_array()
         .unwrap()
@@ -174,7 +167,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
         "apiVersion: topology.kcp.io/v1alpha1\nkind: Partition\nmetadata:\n  name: eu\nspec:\n  selector:\n    matchLabels:\n      region: eu\n",
     );
     assert_eq!(
-        get(&acme, &["partition", "eu"])["spec"]["selector"]["matchLabels"]["region"],
+        acme.get_json(&["partition", "eu"])["spec"]["selector"]["matchLabels"]["region"],
         "eu"
     );
 
@@ -189,7 +182,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
     acme.apply(&slice("nowhere", "nope"));
     let slice_status = |name: &str, want: &dyn Fn(&Value) -> bool| {
         eventually_sync(Duration::from_secs(30), || {
-            let v = get(&acme, &["apiexportendpointslice", name]);
+            let v = acme.get_json(&["apiexportendpointslice", name]);
             want(&v).then_some(v)
         })
     };
