@@ -141,7 +141,9 @@ pub async fn run(state: AppState, from: u64) {
                 let Some(p) = c.parts() else {
                     return Vec::new();
                 };
-                if !p.keyspace.starts_with("topology.kcp.io/partitions") {
+                // `partitions[:<identity>]`, not `partitionsets`.
+                let resource = p.keyspace.split(':').next().unwrap_or("");
+                if resource != "topology.kcp.io/partitions" {
                     return Vec::new();
                 }
                 let (cluster, name) = (p.cluster.to_string(), p.name.to_string());
