@@ -212,10 +212,7 @@ fn roots_system_exports_are_bound_the_kcp_way() {
     let c = cond(&missing, "PartitionValid").unwrap();
     assert_eq!(c["status"], "False", "{missing}");
     assert_eq!(c["reason"], "PartitionInvalidReference");
-    assert_eq!(
-        c["message"],
-        "partitions.topology.kcp.io \"nope\" not found"
-    );
+    assert_eq!(c["message"], "partition.topology.kcp.io \"nope\" not found");
     // The shard in the partition's region: its endpoint is listed.
     admin.ok(&["label", "shard", "root", "region=eu"]);
     let labelled = slice_status("in-eu", &|v| {
@@ -244,6 +241,22 @@ fn roots_system_exports_are_bound_the_kcp_way() {
             .as_array()
             .is_none_or(|e| e.is_empty()),
         "{moved}"
+    );
+
+    // A Partition without a selector selects every shard (kcp writes
+    // Nothing() as "" and reads "" back as everything).
+    acme.apply(
+        "apiVersion: topology.kcp.io/v1alpha1\nkind: Partition\nmetadata:\n  name: all\nspec: {}\n",
+    );
+    acme.apply(&slice("everywhere", "all"));
+    let everywhere = slice_status("everywhere", &|v| {
+        v["status"]["endpoints"]
+            .as_array()
+            .is_some_and(|e| e.len() == 1)
+    });
+    assert!(
+        everywhere["status"].get("shardSelector").is_none(),
+        "{everywhere}"
     );
 
     // Any authenticated user may bind tenancy by hand, without a naming

@@ -213,14 +213,14 @@ struct Holders {
 }
 
 impl Holders {
-    /// Who else serves `group`/`resource`, if anyone. A built-in
+    /// Who else serves `group`/`resource`, if anyone. A built-in tenancy
     /// resource bound from one of root's system exports is the built-in
-    /// itself (`sharing::system`): no conflict.
+    /// itself (`sharing::system`): no conflict. Nothing else is waived.
     fn conflict(&self, me: &str, group: &str, resource: &str, system: bool) -> Option<String> {
         let k = (group.to_string(), resource.to_string());
         let forbidden = format!("spec.names.plural={resource} is forbidden");
         if self.builtin.contains(&k) {
-            if system {
+            if system && group == crate::sharing::system::TENANCY_GROUP {
                 return None;
             }
             return Some(format!(
@@ -615,6 +615,7 @@ async fn serve(state: &AppState, cluster: &str, bindings: &[APIBinding]) -> Resu
         let builtin = state.clusters.builtin_registry();
         for (group, resource, schema_name, identity) in resources {
             if system
+                && group == crate::sharing::system::TENANCY_GROUP
                 && builtin
                     .all()
                     .any(|d| d.group == group && d.resource == resource)
@@ -974,7 +975,19 @@ mod tests {
         );
         assert!(h.conflict("b", "", "pods", false).is_some());
         assert!(h.conflict("b", "example.io", "things", false).is_none());
-        // Root's system exports name built-ins: no conflict with them.
-        assert!(h.conflict("b", "", "pods", true).is_none());
+        // Root's tenancy export names the built-in tenancy resources: no
+        // conflict with them, and with no other built-in.
+        assert!(h.conflict("b", "", "pods", true).is_some());
+        let mut h = h;
+        h.builtin
+            .insert(("tenancy.kcp.io".to_string(), "workspaces".to_string()));
+        assert!(
+            h.conflict("b", "tenancy.kcp.io", "workspaces", true)
+                .is_none()
+        );
+        assert!(
+            h.conflict("b", "tenancy.kcp.io", "workspaces", false)
+                .is_some()
+        );
     }
 }

@@ -345,9 +345,13 @@ pub async fn reconcile_slice(state: &AppState, cluster: &str, name: &str) -> Res
     .await?;
     // An export created later is picked up by the requeue; partitions are
     // followed by their watch, a Shard's labels by this slower look.
+    // A missing or invalid Partition waits for the Partition watch.
+    let follows_shard = partition
+        .as_ref()
+        .is_some_and(|p| p.condition.status == "True" && !slice.spec.partition.is_empty());
     Ok(if !exists {
         Action::requeue(RETRY)
-    } else if !slice.spec.partition.is_empty() {
+    } else if follows_shard {
         Action::requeue(PARTITION_RETRY)
     } else {
         Action::await_change()
@@ -413,13 +417,15 @@ async fn partition_of(state: &AppState, cluster: &str, name: &str) -> Result<Par
         }
     };
     let Some(p) = read(cluster, "partitions", name).await? else {
+        // kcp's lister names the resource in the singular.
         return Ok(invalid(format!(
-            "partitions.topology.kcp.io {name:?} not found"
+            "partition.topology.kcp.io {name:?} not found"
         )));
     };
-    // As Go's LabelSelectorAsSelector: no selector selects nothing.
+    // kcp turns no selector into Nothing(), written as "" and read back
+    // by its URL controller as every shard: the shard is selected.
     let selector = match p.get("spec").and_then(|s| s.get("selector")) {
-        None | Some(Value::Null) => labels::Selector::nothing(),
+        None | Some(Value::Null) => labels::Selector::everything(),
         Some(v) => match labels::from_label_selector(v) {
             Ok(s) => s,
             Err(e) => return Ok(invalid(e.to_string())),

@@ -42,6 +42,9 @@ use crate::state::AppState;
 const MANAGER: &str = "trellis-root-bootstrap";
 
 pub const TENANCY: &str = "tenancy.kcp.io";
+/// The group of the tenancy resources (built in, and exported by
+/// [`TENANCY`]).
+pub const TENANCY_GROUP: &str = "tenancy.kcp.io";
 pub const TOPOLOGY: &str = "topology.kcp.io";
 pub const SHARDS: &str = "shards.core.kcp.io";
 /// kcp's name for the shard a one-shard server is.
