@@ -394,29 +394,8 @@ async fn partition_of(state: &AppState, cluster: &str, name: &str) -> Result<Par
         shard_selector: String::new(),
         selects_this_shard: false,
     };
-    let read = |cluster: &str, resource: &str, name: &str| {
-        let apis = state.clusters.apis_of(cluster);
-        let key = apis
-            .registry
-            .for_storage(|d| {
-                d.resource == resource
-                    && matches!(d.group.as_str(), "topology.kcp.io" | "core.kcp.io")
-            })
-            .and_then(|d| d.keyspace.object(cluster, "", name).ok());
-        let storage = state.store.storage.clone();
-        async move {
-            let Some(key) = key else {
-                return Ok(None);
-            };
-            Ok::<_, Error>(
-                storage
-                    .get(&key)
-                    .await?
-                    .and_then(|r| serde_json::from_slice::<Value>(&r.value).ok()),
-            )
-        }
-    };
-    let Some(p) = read(cluster, "partitions", name).await? else {
+    let Some(p) = super::get_served(state, cluster, "topology.kcp.io", "partitions", name).await?
+    else {
         // kcp's lister names the resource in the singular.
         return Ok(invalid(format!(
             "partition.topology.kcp.io {name:?} not found"
@@ -431,12 +410,7 @@ async fn partition_of(state: &AppState, cluster: &str, name: &str) -> Result<Par
             Err(e) => return Ok(invalid(e.to_string())),
         },
     };
-    let shard = read(
-        crate::cluster::ROOT,
-        "shards",
-        crate::sharing::system::SHARD_NAME,
-    )
-    .await?;
+    let shard = crate::sharing::system::shard(state).await?;
     let shard_labels = shard
         .as_ref()
         .and_then(|s| s.pointer("/metadata/labels"))

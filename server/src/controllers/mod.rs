@@ -77,6 +77,33 @@ pub(crate) async fn scan(state: &AppState, prefix: Bytes, at: ReadAt) -> Option<
     list(state, prefix, at).await.ok()
 }
 
+/// Cluster-scoped object `name` of `group`/`resource` as `cluster` serves
+/// it (a bound or custom resource included); `None` when it is absent or
+/// the resource is not served there.
+pub(crate) async fn get_served(
+    state: &AppState,
+    cluster: &str,
+    group: &str,
+    resource: &str,
+    name: &str,
+) -> Result<Option<Value>, Error> {
+    let key = state
+        .clusters
+        .apis_of(cluster)
+        .registry
+        .for_storage(|d| d.group == group && d.resource == resource)
+        .and_then(|d| d.keyspace.object(cluster, "", name).ok());
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .storage
+        .get(&key)
+        .await?
+        .and_then(|r| serde_json::from_slice(&r.value).ok()))
+}
+
 /// Creates a cluster-scoped `obj` as `manager`; one that already exists
 /// counts as created.
 pub(crate) async fn create_ignoring_conflict(

@@ -271,17 +271,12 @@ async fn settled(state: &AppState) -> bool {
             return false;
         }
     }
-    let apis = state.clusters.apis_of(ROOT);
-    let Some(def) = apis
-        .registry
-        .for_storage(|d| d.group == "core.kcp.io" && d.resource == "shards")
-    else {
-        return false;
-    };
-    match def.keyspace.object(ROOT, "", SHARD_NAME) {
-        Ok(key) => storage.get(&key).await.ok().flatten().is_some(),
-        Err(_) => false,
-    }
+    shard(state).await.ok().flatten().is_some()
+}
+
+/// The Shard this server is, once root serves shards.
+pub async fn shard(state: &AppState) -> Result<Option<Value>, Error> {
+    crate::controllers::get_served(state, ROOT, "core.kcp.io", "shards", SHARD_NAME).await
 }
 
 /// Waits (at most `limit`) until root's system APIs are in place, so the
